@@ -1,0 +1,56 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layers, dependencies pointing down:
+//   CBLAS -> Tensor -> ModelFormats, Tokenizers -> Models
+//   Datasets -> Retrieval, Evaluation
+//   everything -> LimRankCLI (the `limrank` executable)
+let package = Package(
+    name: "LimRank",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "limrank", targets: ["LimRankCLI"]),
+        .library(name: "Tensor", targets: ["Tensor"]),
+        .library(name: "ModelFormats", targets: ["ModelFormats"]),
+        .library(name: "Tokenizers", targets: ["Tokenizers"]),
+        .library(name: "Models", targets: ["Models"]),
+        .library(name: "Datasets", targets: ["Datasets"]),
+        .library(name: "Retrieval", targets: ["Retrieval"]),
+        .library(name: "Evaluation", targets: ["Evaluation"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CBLAS",
+            path: "Sources/CBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"]), .brew(["openblas"])]
+        ),
+        .target(name: "Tensor", dependencies: ["CBLAS"]),
+        .target(name: "ModelFormats", dependencies: ["Tensor"]),
+        .target(name: "Tokenizers"),
+        .target(name: "Models", dependencies: ["Tensor", "ModelFormats", "Tokenizers"]),
+        .target(name: "Datasets"),
+        .target(name: "Retrieval", dependencies: ["Datasets"]),
+        .target(name: "Evaluation", dependencies: ["Datasets"]),
+        .executableTarget(
+            name: "LimRankCLI",
+            dependencies: [
+                "Tensor", "ModelFormats", "Tokenizers", "Models",
+                "Datasets", "Retrieval", "Evaluation",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+        .testTarget(name: "ModelFormatsTests", dependencies: ["ModelFormats"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "RetrievalTests", dependencies: ["Retrieval", "Datasets"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Datasets"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "CLITests", dependencies: ["LimRankCLI"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct LimRank: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "limrank",
+        abstract: "Neural document reranking: BM25 retrieval, LLM reranking, evaluation.",
+        subcommands: []
+    )
+}

@@ -1,0 +1,1 @@
+// placeholder until the Tokenizers layer lands
