@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "Datasets", targets: ["Datasets"]),
         .library(name: "Retrieval", targets: ["Retrieval"]),
         .library(name: "Evaluation", targets: ["Evaluation"]),
+        .library(name: "Reranking", targets: ["Reranking"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -35,11 +36,12 @@ let package = Package(
         .target(name: "Datasets"),
         .target(name: "Retrieval", dependencies: ["Datasets"]),
         .target(name: "Evaluation", dependencies: ["Datasets"]),
+        .target(name: "Reranking", dependencies: ["Datasets"]),
         .executableTarget(
             name: "LimRankCLI",
             dependencies: [
                 "Tensor", "ModelFormats", "Tokenizers", "Models",
-                "Datasets", "Retrieval", "Evaluation",
+                "Datasets", "Retrieval", "Evaluation", "Reranking",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -51,6 +53,7 @@ let package = Package(
         .testTarget(name: "DatasetsTests", dependencies: ["TestSupport", "Datasets"], resources: [.copy("Fixtures")]),
         .testTarget(name: "RetrievalTests", dependencies: ["TestSupport", "Retrieval", "Datasets"], resources: [.copy("Fixtures")]),
         .testTarget(name: "EvaluationTests", dependencies: ["TestSupport", "Evaluation", "Datasets"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "RerankingTests", dependencies: ["Reranking", "Datasets"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "LimRankCLI"]),
     ],
     swiftLanguageModes: [.v6]
