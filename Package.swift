@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "Datasets", targets: ["Datasets"]),
         .library(name: "Retrieval", targets: ["Retrieval"]),
         .library(name: "Evaluation", targets: ["Evaluation"]),
+        .library(name: "LanguageModels", targets: ["LanguageModels"]),
         .library(name: "Reranking", targets: ["Reranking"]),
     ],
     dependencies: [
@@ -36,12 +37,13 @@ let package = Package(
         .target(name: "Datasets"),
         .target(name: "Retrieval", dependencies: ["Datasets"]),
         .target(name: "Evaluation", dependencies: ["Datasets"]),
-        .target(name: "Reranking", dependencies: ["Datasets"]),
+        .target(name: "LanguageModels", dependencies: ["Models"]),
+        .target(name: "Reranking", dependencies: ["Datasets", "LanguageModels"]),
         .executableTarget(
             name: "LimRankCLI",
             dependencies: [
                 "Tensor", "ModelFormats", "Tokenizers", "Models",
-                "Datasets", "Retrieval", "Evaluation", "Reranking",
+                "Datasets", "Retrieval", "Evaluation", "LanguageModels", "Reranking",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -53,7 +55,7 @@ let package = Package(
         .testTarget(name: "DatasetsTests", dependencies: ["TestSupport", "Datasets"], resources: [.copy("Fixtures")]),
         .testTarget(name: "RetrievalTests", dependencies: ["TestSupport", "Retrieval", "Datasets"], resources: [.copy("Fixtures")]),
         .testTarget(name: "EvaluationTests", dependencies: ["TestSupport", "Evaluation", "Datasets"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "RerankingTests", dependencies: ["Reranking", "Datasets"]),
+        .testTarget(name: "RerankingTests", dependencies: ["Reranking", "Datasets", "LanguageModels"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "LimRankCLI"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,4 +1,5 @@
 import Datasets
+import LanguageModels
 import Foundation
 
 /// RankGPT-style listwise reranking: the model sees a window of numbered

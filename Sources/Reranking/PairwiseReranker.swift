@@ -1,4 +1,5 @@
 import Datasets
+import LanguageModels
 import Foundation
 
 /// Pairwise Ranking Prompting (Qin et al.): the model compares two passages at

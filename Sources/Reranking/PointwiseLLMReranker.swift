@@ -1,4 +1,5 @@
 import Datasets
+import LanguageModels
 import Foundation
 
 /// LimRank / Rank1-style pointwise reranking: each (query, passage) pair is

@@ -1,4 +1,5 @@
 import Foundation
+import LanguageModels
 
 /// A prompt as data: text with `{name}` placeholders, a version that goes into
 /// cache keys and reports, and the set of placeholders it must contain.

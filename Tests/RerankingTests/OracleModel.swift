@@ -1,5 +1,6 @@
 import Foundation
 import Datasets
+import LanguageModels
 @testable import Reranking
 
 /// A stand-in language model whose judgements are known: every passage holds

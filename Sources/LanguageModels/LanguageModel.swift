@@ -1,16 +1,5 @@
 import Foundation
-
-/// A chat turn, as the OpenAI API and ChatML templates spell it.
-public struct ChatMessage: Sendable, Hashable, Codable {
-    public enum Role: String, Sendable, Hashable, Codable { case system, user, assistant }
-    public var role: Role
-    public var content: String
-
-    public init(_ role: Role, _ content: String) {
-        self.role = role
-        self.content = content
-    }
-}
+@_exported import struct Models.ChatMessage
 
 public struct GenerationRequest: Sendable, Hashable {
     public var messages: [ChatMessage]
@@ -52,20 +41,4 @@ public protocol LanguageModel: Sendable {
 
     /// Shortens `text` to at most `maxTokens` tokens of this model's tokenizer.
     func truncate(_ text: String, maxTokens: Int) async throws -> String
-}
-
-/// P(first) among two candidates from their log-probabilities, softmax-normalised
-/// over the pair. A missing side counts as far below the other; both missing is
-/// an error, since any number would be invented.
-public func pairProbability(_ first: Double?, _ second: Double?, model: String) throws -> Double {
-    switch (first, second) {
-    case let (a?, b?):
-        let m = max(a, b)
-        let ea = exp(a - m), eb = exp(b - m)
-        return ea / (ea + eb)
-    case (.some, nil): return 1
-    case (nil, .some): return 0
-    case (nil, nil):
-        throw RerankingError.modelOutput(model: model, reason: "neither answer token is among the returned log-probabilities")
-    }
 }
