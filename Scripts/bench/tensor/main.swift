@@ -65,7 +65,7 @@ do {
         var a = x.data
         let tf = time(3) { a.withUnsafeMutableBufferPointer { fast($0.baseAddress!) }; a = x.data }
         let tr = time(2) { a.withUnsafeMutableBufferPointer { ref($0.baseAddress!) }; a = x.data }
-        print(String(format: "%-9s fast %.2f ns/el, reference %.2f ns/el, speed-up %.1fx", name, tf / Double(n) * 1e9, tr / Double(n) * 1e9, tr / tf))
+        print(name.padding(toLength: 9, withPad: " ", startingAt: 0) + String(format: " fast %.2f ns/el, reference %.2f ns/el, speed-up %.1fx", tf / Double(n) * 1e9, tr / Double(n) * 1e9, tr / tf))
     }
     let rows = 12 * 256 * 8, cols = 256
     let s = randomTensor([rows * cols], seed: 5).scaled(by: 8)
@@ -92,8 +92,8 @@ if let f = try? GGUFFile(path: ggufPath) {
         let dense = m.dequantize()
         let td = time(20) { _ = Tensor.linear(x, weight: dense) }
         let tr = time(1) { _ = ReferenceKernels.quantizedApply(m, x) }
-        print(String(format: "decode %-22s %@ [%5d, %4d]: %.3f ms = %5.1f GB/s of weights; dense f32 sgemv %.3f ms (%.2fx); scalar reference %.1f ms (%.0fx)",
-                     name, m.type.description, m.rows, m.cols, t * 1e3, Double(m.byteCount) / t / 1e9, td * 1e3, td / t, tr * 1e3, tr / t))
+        print("decode " + name.padding(toLength: 22, withPad: " ", startingAt: 0) + " " + m.type.description + String(format: " [%5d, %4d]: %.3f ms = %5.1f GB/s of weights; dense f32 sgemv %.3f ms (%.2fx); scalar reference %.1f ms (%.0fx)",
+                     m.rows, m.cols, t * 1e3, Double(m.byteCount) / t / 1e9, td * 1e3, td / t, tr * 1e3, tr / t))
     }
     let totalBytes = mats.reduce(0) { $0 + $1.byteCount }
     let xs = Dictionary(grouping: mats, by: \.cols).mapValues { randomTensor([1, $0[0].cols], seed: 9) }
