@@ -38,7 +38,8 @@ let encoderDocs = [
 @Test func denseRanksByCosine() async throws {
     let q = Query(id: "q", text: "swept wing boundary layer")
     let ranked = try await DenseReranker(embedder: BagOfWordsEmbedder()).rerank(query: q, candidates: encoderDocs)
-    #expect(ranked.results.map(\.documentID) == ["both", "wing", "layer", "pipes"])
+    // cos: both = 1, layer = 2/(2·√2) = 0.707, wing = 2/(2·√3) = 0.577, pipes = 0.
+    #expect(ranked.results.map(\.documentID) == ["both", "layer", "wing", "pipes"])
     #expect(abs(ranked.results[0].score - 1) < 1e-6)
     #expect(ranked.results.last?.score == 0)
 }
