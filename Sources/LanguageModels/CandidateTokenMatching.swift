@@ -9,7 +9,14 @@ import Foundation
 /// "true", "True") are one answer, so their probabilities are summed (log-sum-
 /// exp). A candidate with no matching token gets `nil`: its probability is
 /// below the reported alternatives, not zero.
-public enum CandidateTokenMatching {
+///
+/// `.exact` instead takes only the token spelled exactly like the candidate,
+/// which is what `NativeLanguageModel` reads (the candidate's first token);
+/// use it when HTTP scores must equal in-process ones.
+public enum CandidateTokenMatching: Sendable, Hashable {
+    case normalized
+    case exact
+
     public static func normalize(_ token: String) -> String {
         var scalars = Substring(token)
         while let first = scalars.first, first.isWhitespace || first == "Ġ" || first == "▁" {
@@ -20,7 +27,15 @@ public enum CandidateTokenMatching {
 
     /// Log-probability of each candidate among `alternatives` (duplicates of
     /// the same token string are counted once).
-    public static func logProbabilities(of candidates: [String], in alternatives: [TokenLogProbability]) -> [Double?] {
+    public static func logProbabilities(of candidates: [String], in alternatives: [TokenLogProbability],
+                                        rule: CandidateTokenMatching = .normalized) -> [Double?] {
+        if rule == .exact {
+            var byToken: [String: Double] = [:]
+            for alternative in alternatives where byToken[alternative.token] == nil {
+                byToken[alternative.token] = alternative.logProbability
+            }
+            return candidates.map { byToken[$0] }
+        }
         var seen = Set<String>()
         var byForm: [String: [Double]] = [:]
         for alternative in alternatives where seen.insert(alternative.token).inserted {

@@ -1,13 +1,13 @@
-/// A `LanguageModel` over any `TextGenerator`: the native engine in this
+/// A `LanguageModel` over any `StreamingTextGenerator`: the native engine in this
 /// process, or whatever the server serves. Scoring reads the first generated
 /// step's alternatives with `CandidateTokenMatching`, the same rule the HTTP
 /// backend applies to a server's `top_logprobs`, so both paths rank alike.
 public struct GeneratorLanguageModel: LanguageModel {
-    public let generator: any TextGenerator
+    public let generator: any StreamingTextGenerator
     /// Alternatives read at the answer step (matches the HTTP backend's default).
     public var topLogProbabilities: Int
 
-    public init(_ generator: any TextGenerator, topLogProbabilities: Int = 20) {
+    public init(_ generator: any StreamingTextGenerator, topLogProbabilities: Int = 20) {
         self.generator = generator
         self.topLogProbabilities = topLogProbabilities
     }

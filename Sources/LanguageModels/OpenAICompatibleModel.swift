@@ -71,13 +71,15 @@ public struct OpenAICompatibleConfiguration: Sendable {
     /// measure 3.8–4.4), rounded down so truncation errs on the short side.
     public var charactersPerToken: Double
     public var maxResponseBytes: Int
+    /// How candidates are found among the returned alternatives (see `CandidateTokenMatching`).
+    public var candidateMatching: CandidateTokenMatching
 
     public init(baseURL: String, model: String, apiKeyVariable: String? = nil,
                 rawPromptFormat: RawPromptFormat? = nil, timeoutSeconds: Double = 60,
                 maxRetries: Int = 4, initialBackoffSeconds: Double = 0.25, maxBackoffSeconds: Double = 8,
                 maxRetryAfterSeconds: Double = 60, maxConcurrentRequests: Int = 4,
                 topLogProbabilities: Int = 20, charactersPerToken: Double = 3.5,
-                maxResponseBytes: Int = 16 << 20) {
+                maxResponseBytes: Int = 16 << 20, candidateMatching: CandidateTokenMatching = .normalized) {
         self.baseURL = baseURL
         self.model = model
         self.apiKeyVariable = apiKeyVariable
@@ -91,6 +93,7 @@ public struct OpenAICompatibleConfiguration: Sendable {
         self.topLogProbabilities = topLogProbabilities
         self.charactersPerToken = charactersPerToken
         self.maxResponseBytes = maxResponseBytes
+        self.candidateMatching = candidateMatching
     }
 }
 
@@ -179,7 +182,7 @@ public struct OpenAICompatibleModel: LanguageModel {
             alternatives = (first.top_logprobs ?? []).map { TokenLogProbability(token: $0.token, logProbability: $0.logprob) }
                 + [TokenLogProbability(token: first.token, logProbability: first.logprob)]
         }
-        return CandidateTokenMatching.logProbabilities(of: candidates, in: alternatives)
+        return CandidateTokenMatching.logProbabilities(of: candidates, in: alternatives, rule: configuration.candidateMatching)
     }
 
     public func generate(_ request: GenerationRequest) async throws -> String {

@@ -5,7 +5,7 @@ import LanguageModels
 /// POST /v1/chat/completions and /v1/completions on the served generator,
 /// whole or as server-sent events.
 struct CompletionsController<Context: RequestContext>: Sendable {
-    let generator: (any TextGenerator)?
+    let generator: (any StreamingTextGenerator)?
     let gate: AdmissionGate
     let reader: RequestBodyReader
     let maxTokens: Int
@@ -19,7 +19,7 @@ struct CompletionsController<Context: RequestContext>: Sendable {
         router.post("/v1/completions") { request, _ in try await self.completion(request) }
     }
 
-    private func served(_ endpoint: String, model: String?) throws -> any TextGenerator {
+    private func served(_ endpoint: String, model: String?) throws -> any StreamingTextGenerator {
         guard let generator else { throw ServerError.notServed(endpoint: endpoint, reason: "the server was started without a generation model") }
         if let model, !model.isEmpty, model != generator.identifier {
             throw ServerError.notServed(endpoint: endpoint, reason: "model '\(model)' is not loaded (serving '\(generator.identifier)')")
@@ -209,7 +209,7 @@ struct CompletionsController<Context: RequestContext>: Sendable {
     /// still claim it, with the tokens that produced it. Tokens whose text is
     /// cut by a stop string are not reported.
     static func run(
-        _ generator: any TextGenerator, _ request: TextGenerationRequest,
+        _ generator: any StreamingTextGenerator, _ request: TextGenerationRequest,
         emit: (String, [GeneratedToken]) async throws -> Void,
         finished: (FinishReason, TokenUsage) async throws -> Void
     ) async throws {
@@ -244,7 +244,7 @@ struct CompletionsController<Context: RequestContext>: Sendable {
         throw ServerError.internalError("generation ended without a finish event")
     }
 
-    static func collect(_ generator: any TextGenerator, _ request: TextGenerationRequest) async throws
+    static func collect(_ generator: any StreamingTextGenerator, _ request: TextGenerationRequest) async throws
         -> (text: String, tokens: [GeneratedToken], reason: FinishReason, usage: TokenUsage) {
         var text = ""
         var tokens: [GeneratedToken] = []

@@ -5,13 +5,13 @@ import LanguageModels
 /// pending, then encoded in one call, one batch at a time (the encoder uses
 /// every core already). More than `maxQueued` waiting texts is refused with
 /// `ServerError.overloaded`.
-public actor EmbeddingBatcher: Embedder {
+public actor EmbeddingBatcher: TextEmbedder {
     private struct Job {
         var texts: [String]
         var continuation: CheckedContinuation<[[Float]], Error>
     }
 
-    private let encoder: any Embedder
+    private let encoder: any TextEmbedder
     private let maxBatch: Int
     private let maxQueued: Int
     private let maxWait: Duration
@@ -23,9 +23,8 @@ public actor EmbeddingBatcher: Embedder {
 
     public nonisolated let identifier: String
     public nonisolated let dimension: Int
-    public nonisolated let maxTokens: Int
 
-    public init(encoder: any Embedder, maxBatch: Int, maxQueued: Int, maxWait: Duration,
+    public init(encoder: any TextEmbedder, maxBatch: Int, maxQueued: Int, maxWait: Duration,
                 retryAfterSeconds: Int = 1, metrics: ServerMetrics? = nil) {
         self.encoder = encoder
         self.maxBatch = max(1, maxBatch)
@@ -35,14 +34,15 @@ public actor EmbeddingBatcher: Embedder {
         self.metrics = metrics
         identifier = encoder.identifier
         dimension = encoder.dimension
-        maxTokens = encoder.maxTokens
     }
 
     /// Texts waiting for the encoder (not counting the batch inside it).
     var pendingTexts: Int { queuedTexts }
 
-    public nonisolated func countTokens(_ text: String) async throws -> Int {
-        try await encoder.countTokens(text)
+    /// The encoder's token count, nil when it cannot count.
+    public nonisolated func countTokens(_ text: String) async throws -> Int? {
+        guard let counter = encoder as? any TokenCounter else { return nil }
+        return try await counter.countTokens(text)
     }
 
     public func embed(_ texts: [String]) async throws -> [[Float]] {

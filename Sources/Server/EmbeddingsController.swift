@@ -35,7 +35,8 @@ struct EmbeddingsController<Context: RequestContext>: Sendable {
         }
         let vectors = try await embedder.embed(texts)
         var tokens = 0
-        for text in texts { tokens += try await embedder.countTokens(text) }
+        // Encoders that cannot count report 0 rather than a guess.
+        for text in texts { tokens += try await embedder.countTokens(text) ?? 0 }
         let items = vectors.enumerated().map { index, vector in
             EmbeddingsResponse.Item(index: index, embedding: format == "base64" ? .base64(base64(vector)) : .float(vector))
         }

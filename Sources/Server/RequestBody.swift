@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import NIOCore
 
 /// Reads and decodes a JSON body within the size and time limits, so a huge
 /// body gets 413, a trickling one 408, and broken JSON 400 naming the field.
@@ -37,6 +38,9 @@ struct RequestBodyReader: Sendable {
                     let buffer = try await body.collect(upTo: limit)
                     return Data(buffer.readableBytesView)
                 } catch let error as HTTPError where error.status == .contentTooLarge {
+                    throw ServerError.payloadTooLarge(limitBytes: limit)
+                } catch is NIOTooManyBytesError {
+                    // A chunked body has no Content-Length to check up front.
                     throw ServerError.payloadTooLarge(limitBytes: limit)
                 }
             }

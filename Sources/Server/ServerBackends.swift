@@ -24,11 +24,11 @@ public enum RerankBackend: Sendable {
 
 /// The models a server answers with; an endpoint whose backend is absent answers 404.
 public struct ServerBackends: Sendable {
-    public var embedder: (any Embedder)?
-    public var generator: (any TextGenerator)?
+    public var embedder: (any TextEmbedder)?
+    public var generator: (any StreamingTextGenerator)?
     public var reranker: RerankBackend?
 
-    public init(embedder: (any Embedder)? = nil, generator: (any TextGenerator)? = nil, reranker: RerankBackend? = nil) {
+    public init(embedder: (any TextEmbedder)? = nil, generator: (any StreamingTextGenerator)? = nil, reranker: RerankBackend? = nil) {
         self.embedder = embedder
         self.generator = generator
         self.reranker = reranker
@@ -50,6 +50,9 @@ struct RerankService: Sendable {
         case .dense(let batcher):
             // The query rides in the same batch as its documents.
             let vectors = try await batcher.embed([query] + texts)
+            guard vectors.count == texts.count + 1 else {
+                throw ServerError.internalError("encoder returned \(vectors.count) vectors for \(texts.count + 1) texts")
+            }
             return vectors.dropFirst().map { cosineSimilarity(vectors[0], $0) }
         case let .strategy(reranker, gate):
             let documents = texts.indices.map { Document(id: String($0), text: texts[$0]) }
@@ -72,4 +75,18 @@ struct RerankService: Sendable {
         case .logit: return 1 / (1 + exp(-score))
         }
     }
+}
+
+/// Cosine similarity of two vectors of equal length; 0 when either is all zeros.
+func cosineSimilarity(_ a: [Float], _ b: [Float]) -> Double {
+    guard a.count == b.count else { return 0 }
+    var dot = 0.0, na = 0.0, nb = 0.0
+    for i in a.indices {
+        let x = Double(a[i]), y = Double(b[i])
+        dot += x * y
+        na += x * x
+        nb += y * y
+    }
+    let denominator = (na * nb).squareRoot()
+    return denominator > 0 ? dot / denominator : 0
 }

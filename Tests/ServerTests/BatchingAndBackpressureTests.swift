@@ -7,7 +7,7 @@ import Testing
 @testable import Server
 
 /// An encoder that records its batches and can be held until released.
-final class RecordingEmbedder: Embedder, Sendable {
+final class RecordingEmbedder: TextEmbedder, TokenCounter, Sendable {
     let identifier = "recording"
     let dimension = 64
     let maxTokens = 512

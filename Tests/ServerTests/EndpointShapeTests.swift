@@ -91,9 +91,14 @@ import Testing
             try check(encoded, path: "/v1/embeddings")
             let text = try #require((encoded.object["data"] as? [[String: Any]])?.first?["embedding"] as? String)
             let bytes = try #require(Data(base64Encoded: text))
-            let decoded = stride(from: 0, to: bytes.count, by: 4).map { offset in
-                Float(bitPattern: UInt32(bytes[offset]) | UInt32(bytes[offset + 1]) << 8
-                    | UInt32(bytes[offset + 2]) << 16 | UInt32(bytes[offset + 3]) << 24)
+            let raw = [UInt8](bytes)
+            var decoded: [Float] = []
+            for offset in stride(from: 0, to: raw.count, by: 4) {
+                var bits = UInt32(raw[offset])
+                bits |= UInt32(raw[offset + 1]) << 8
+                bits |= UInt32(raw[offset + 2]) << 16
+                bits |= UInt32(raw[offset + 3]) << 24
+                decoded.append(Float(bitPattern: bits))
             }
             #expect(decoded == expected[0])
         }

@@ -21,7 +21,7 @@ import Testing
         var fields: [(name: String, kind: Kind, required: Bool)]
     }
 
-    static let endpoints: [Endpoint] = [
+    static var endpoints: [Endpoint] { [
         Endpoint(path: "/v1/rerank", valid: ["query": "wing lift", "documents": ["wing", "lift drag"], "top_n": 1],
                  fields: [("model", .string, false), ("query", .string, true), ("documents", .documents, true),
                           ("top_n", .int, false), ("return_documents", .bool, false)]),
@@ -36,7 +36,7 @@ import Testing
         Endpoint(path: "/v1/completions", valid: ["prompt": "hello", "max_tokens": 4],
                  fields: [("prompt", .prompt, true), ("model", .string, false), ("max_tokens", .int, false), ("temperature", .number, false),
                           ("seed", .int, false), ("stop", .stop, false), ("stream", .bool, false), ("logprobs", .int, false)]),
-    ]
+    ] }
 
     /// Values of the wrong JSON type for each kind.
     static func wrongValues(_ kind: Kind) -> [Any] {
@@ -56,7 +56,7 @@ import Testing
     }
 
     /// Well-typed values the endpoints must still refuse.
-    static let semanticErrors: [(String, [String: Any])] = [
+    static var semanticErrors: [(String, [String: Any])] { [
         ("/v1/rerank", ["query": "", "documents": ["a"]]),
         ("/v1/rerank", ["query": "   ", "documents": ["a"]]),
         ("/v1/rerank", ["query": "a", "documents": [String]()]),
@@ -94,7 +94,7 @@ import Testing
         ("/v1/completions", ["prompt": "a", "logprobs": -1]),
         ("/v1/completions", ["prompt": "a", "max_tokens": 65]),
         ("/v1/completions", ["prompt": "a", "n": 0]),
-    ]
+    ] }
 
     /// Bodies that are not a usable JSON object at all.
     static let brokenBodies: [String] = [

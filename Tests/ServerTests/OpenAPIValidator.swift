@@ -3,7 +3,8 @@ import Foundation
 /// Checks a decoded JSON value against a schema of the server's OpenAPI
 /// document: `$ref`, `type`, `required`, `properties`, `items`, `oneOf`,
 /// `nullable`, `enum`. Enough to catch a handler and the document drifting apart.
-struct OpenAPIValidator {
+/// Unchecked: `document` is a parsed JSON tree that is never mutated after init.
+struct OpenAPIValidator: @unchecked Sendable {
     let document: [String: Any]
 
     init(json: String) throws {

@@ -4,7 +4,7 @@ import LanguageModels
 /// A deterministic bag-of-words encoder for tests that need real vectors
 /// without the shipped model: each word adds 1 to a hashed dimension, so a
 /// document sharing more words with the query has the higher cosine.
-struct WordHashEmbedder: Embedder {
+struct WordHashEmbedder: TextEmbedder, TokenCounter {
     var identifier = "word-hash"
     var dimension = 64
     var maxTokens = 512
@@ -34,7 +34,7 @@ struct WordHashEmbedder: Embedder {
 /// step, so different prompts give different (but reproducible) answers and
 /// log-probabilities. It lets the HTTP plumbing be tested end to end without
 /// the shipped model; the real-model tests use SmolLM2.
-struct ToyGenerator: TextGenerator {
+struct ToyGenerator: StreamingTextGenerator {
     var identifier = "toy"
     var contextLength = 4096
     static let vocabulary = ["true", " true", "True", "false", " false", "False", " the", " a", " query", " passage",

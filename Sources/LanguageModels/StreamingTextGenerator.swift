@@ -95,7 +95,7 @@ public enum GenerationEvent: Sendable, Hashable {
 
 /// The richer interface the server's OpenAI endpoints need: token streaming
 /// with per-token log-probabilities, seed, stop and usage counts.
-public protocol TextGenerator: Sendable {
+public protocol StreamingTextGenerator: Sendable {
     var identifier: String { get }
     /// Tokens the model can attend to (prompt plus completion).
     var contextLength: Int { get }
@@ -113,7 +113,7 @@ public struct GenerationOutput: Sendable, Hashable {
     public var usage: TokenUsage
 }
 
-extension TextGenerator {
+extension StreamingTextGenerator {
     /// Runs `request` to completion, applying its stop strings.
     public func generateAll(_ request: TextGenerationRequest) async throws -> GenerationOutput {
         var filter = StopSequenceFilter(stop: request.stop)
