@@ -1,0 +1,50 @@
+import Foundation
+
+/// Splitting loop work over cores.
+///
+/// The thread count comes from `LIMRANK_THREADS` when set (benchmarks pin it),
+/// otherwise from the active core count. It is read once; nothing mutates it.
+public enum Parallel {
+    public static let threadCount: Int = {
+        if let s = ProcessInfo.processInfo.environment["LIMRANK_THREADS"], let n = Int(s), n > 0 {
+            return n
+        }
+        return max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }()
+
+    /// Calls `body` on disjoint, contiguous subranges covering `range`, in
+    /// parallel. `chunks` defaults to the thread count; ranges smaller than
+    /// `minimumChunk` elements per chunk run with fewer chunks (down to a
+    /// plain call on the caller's thread) because dispatch costs microseconds.
+    public static func forEach(
+        _ range: Range<Int>, chunks: Int? = nil, minimumChunk: Int = 1,
+        _ body: (Range<Int>) -> Void
+    ) {
+        let n = range.count
+        guard n > 0 else { return }
+        let wanted = max(1, chunks ?? threadCount)
+        let k = max(1, min(wanted, n / max(1, minimumChunk)))
+        if k == 1 {
+            body(range)
+            return
+        }
+        // concurrentPerform wants an escaping-free Sendable closure; the body
+        // only touches disjoint subranges, which is the caller's contract.
+        withoutActuallyEscaping(body) { body in
+            let box = UncheckedSendable(body)
+            DispatchQueue.concurrentPerform(iterations: k) { c in
+                let lo = range.lowerBound + n * c / k
+                let hi = range.lowerBound + n * (c + 1) / k
+                if lo < hi { box.value(lo..<hi) }
+            }
+        }
+    }
+}
+
+/// Carries a value the caller guarantees is used race-free across threads
+/// (disjoint writes through raw pointers in the parallel kernels).
+@usableFromInline
+struct UncheckedSendable<T>: @unchecked Sendable {
+    @usableFromInline let value: T
+    @usableFromInline init(_ value: T) { self.value = value }
+}

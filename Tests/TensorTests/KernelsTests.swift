@@ -1,0 +1,115 @@
+import Testing
+import Foundation
+@testable import Tensor
+
+private func relErr(_ a: [Float], _ b: [Float]) -> Float {
+    var m: Float = 0
+    for i in a.indices { m = max(m, abs(a[i] - b[i]) / max(1, abs(b[i]))) }
+    return m
+}
+
+private func fastAndRef(_ input: [Float], fast: (UnsafeMutablePointer<Float>, Int) -> Void, ref: (UnsafeMutablePointer<Float>, Int) -> Void) -> ([Float], [Float]) {
+    var a = input, b = input
+    a.withUnsafeMutableBufferPointer { fast($0.baseAddress!, $0.count) }
+    b.withUnsafeMutableBufferPointer { ref($0.baseAddress!, $0.count) }
+    return (a, b)
+}
+
+@Test func activationsAgreeWithReference() {
+    var rng = SplitMix(seed: 3)
+    // Wide range, odd length (vector tail), and the saturating extremes.
+    let x = rng.floats(40_001, scale: 12) + [0, -0, 1e-8, -1e-8, 90, -90, 200, -200]
+    let pairs: [(String, (UnsafeMutablePointer<Float>, Int) -> Void, (UnsafeMutablePointer<Float>, Int) -> Void)] = [
+        ("gelu", { Kernels.gelu($0, count: $1) }, { ReferenceKernels.gelu($0, count: $1) }),
+        ("geluTanh", { Kernels.geluTanh($0, count: $1) }, { ReferenceKernels.geluTanh($0, count: $1) }),
+        ("silu", { Kernels.silu($0, count: $1) }, { ReferenceKernels.silu($0, count: $1) }),
+    ]
+    for (name, f, r) in pairs {
+        let (a, b) = fastAndRef(x, fast: f, ref: r)
+        for i in x.indices {
+            #expect(abs(a[i] - b[i]) <= Kernels.Tolerance.activation * max(1, abs(x[i])), "\(name)(\(x[i])): \(a[i]) vs \(b[i])")
+        }
+    }
+    var e = rng.floats(1001, scale: 80) + [-100, -87.5, 88.5, 100]
+    let ref = e.map { Foundation.exp($0) }
+    e.withUnsafeMutableBufferPointer { Kernels.exp($0.baseAddress!, count: $0.count) }
+    for i in e.indices where ref[i].isFinite {
+        #expect(abs(e[i] - ref[i]) <= Kernels.Tolerance.softmax * ref[i] + 1e-37)
+    }
+    #expect(e.last == .infinity)
+}
+
+@Test(arguments: [SoftmaxMask.none, .causal(), .causal(offset: 3), .keys(2..<9), SoftmaxMask(causalOffset: 1, validKeys: 4..<11)])
+func softmaxAgreesWithReference(mask: SoftmaxMask) {
+    var rng = SplitMix(seed: 4)
+    let rows = 7, cols = 11
+    let x = rng.floats(rows * cols, scale: 20)
+    var a = x, b = x
+    a.withUnsafeMutableBufferPointer { Kernels.softmax($0.baseAddress!, rows: rows, cols: cols, scale: 0.3, mask: mask) }
+    b.withUnsafeMutableBufferPointer { ReferenceKernels.softmax($0.baseAddress!, rows: rows, cols: cols, scale: 0.3, mask: mask) }
+    #expect(relErr(a, b) <= Kernels.Tolerance.softmax)
+    for r in 0..<rows {
+        let vis = mask.visible(row: r, cols: cols)
+        let s = a[(r * cols)..<((r + 1) * cols)].reduce(0, +)
+        #expect(abs(s - (vis.isEmpty ? 0 : 1)) < 1e-5)
+        for c in 0..<cols where !vis.contains(c) { #expect(a[r * cols + c] == 0) }
+    }
+}
+
+@Test func softmaxIsStableForHugeScoresAndLongRows() {
+    var x: [Float] = [1000, 1000, -.infinity] + [Float](repeating: -5, count: 5000)
+    x.withUnsafeMutableBufferPointer { Kernels.softmax($0.baseAddress!, rows: 1, cols: $0.count) }
+    #expect(abs(x[0] - 0.5) < 1e-6 && x[2] == 0)
+    let t = Tensor(shape: [2, 2, 3], data: [1, 2, 3, 1, 2, 3, 0, 0, 0, 5, 5, 5]).softmax(mask: .causal())
+    #expect(t.data[0] == 1 && t.data[1] == 0 && abs(t.data[9] - 0.5) < 1e-6 && t.data[11] == 0)
+}
+
+@Test func normsAgreeWithReference() {
+    var rng = SplitMix(seed: 5)
+    for cols in [384, 576, 13] {
+        let rows = 300
+        let x = rng.floats(rows * cols, scale: 4).map { $0 + 3 }
+        let g = rng.floats(cols), bta = rng.floats(cols)
+        var a = x, b = x, c = x, d = x
+        a.withUnsafeMutableBufferPointer { Kernels.layerNorm($0.baseAddress!, rows: rows, cols: cols, gamma: g, beta: bta, eps: 1e-12) }
+        b.withUnsafeMutableBufferPointer { ReferenceKernels.layerNorm($0.baseAddress!, rows: rows, cols: cols, gamma: g, beta: bta, eps: 1e-12) }
+        c.withUnsafeMutableBufferPointer { Kernels.rmsNorm($0.baseAddress!, rows: rows, cols: cols, weight: g, eps: 1e-5) }
+        d.withUnsafeMutableBufferPointer { ReferenceKernels.rmsNorm($0.baseAddress!, rows: rows, cols: cols, weight: g, eps: 1e-5) }
+        #expect(relErr(a, b) <= Kernels.Tolerance.norm)
+        #expect(relErr(c, d) <= Kernels.Tolerance.norm)
+    }
+}
+
+@Test(arguments: [RoPELayout.neox, .interleaved])
+func ropeAgreesWithReferenceAndPreservesNorm(layout: RoPELayout) {
+    var rng = SplitMix(seed: 6)
+    let tokens = 9, heads = 3, dim = 64
+    let x = rng.floats(tokens * heads * dim)
+    let positions = (0..<tokens).map { $0 * 37 + 5 }
+    let fast = Tensor(shape: [tokens, heads, dim], data: x).rope(positions: positions, theta: 10000, layout: layout)
+    var ref = x
+    ref.withUnsafeMutableBufferPointer {
+        ReferenceKernels.rope($0.baseAddress!, tokens: tokens, heads: heads, headDim: dim, positions: positions, theta: 10000, layout: layout)
+    }
+    // Angles up to ~300 rad lose ~1e-5 rad in f32 (transformers computes them in f32 too).
+    #expect(fast.maxAbsDifference(Tensor(shape: fast.shape, data: ref)) < 1e-4)
+    let n0 = x.prefix(dim).reduce(0) { $0 + $1 * $1 }, n1 = fast.data.prefix(dim).reduce(0) { $0 + $1 * $1 }
+    #expect(abs(n0 - n1) < 1e-4)
+    // Position 0 is the identity.
+    let id = Tensor(shape: [1, 1, dim], data: Array(x.prefix(dim))).rope(positions: [0], theta: 10000, layout: layout)
+    #expect(id.data == Array(x.prefix(dim)))
+}
+
+@Test func argmaxAndTopKAgreeWithReference() {
+    var rng = SplitMix(seed: 7)
+    var x = rng.floats(49_152, scale: 30)
+    x[100] = 31; x[200] = 31; x[5] = .nan
+    x.withUnsafeBufferPointer { p in
+        #expect(Kernels.argmax(p.baseAddress!, count: p.count) == 100)
+        #expect(ReferenceKernels.argmax(p.baseAddress!, count: p.count) == 100)
+        let a = Kernels.topK(p.baseAddress!, count: p.count, k: 40)
+        let b = ReferenceKernels.topK(p.baseAddress!, count: p.count, k: 40)
+        #expect(a.map(\.index) == b.map(\.index))
+        #expect(a.first?.index == 100 && a[1].index == 200)
+    }
+}
