@@ -19,9 +19,15 @@ let package = Package(
         .library(name: "Evaluation", targets: ["Evaluation"]),
         .library(name: "LanguageModels", targets: ["LanguageModels"]),
         .library(name: "Reranking", targets: ["Reranking"]),
+        .library(name: "Server", targets: ["Server"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.0"),
     ],
     targets: [
         .systemLibrary(
@@ -37,13 +43,22 @@ let package = Package(
         .target(name: "Datasets"),
         .target(name: "Retrieval", dependencies: ["Datasets"]),
         .target(name: "Evaluation", dependencies: ["Datasets"]),
-        .target(name: "LanguageModels", dependencies: ["Models"]),
+        .target(name: "LanguageModels", dependencies: [
+            "Models", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        ]),
         .target(name: "Reranking", dependencies: ["Datasets", "LanguageModels"]),
+        .target(name: "Server", dependencies: [
+            "Models", "LanguageModels", "Reranking", "Datasets",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+        ]),
         .executableTarget(
             name: "LimRankCLI",
             dependencies: [
                 "Tensor", "ModelFormats", "Tokenizers", "Models",
-                "Datasets", "Retrieval", "Evaluation", "LanguageModels", "Reranking",
+                "Datasets", "Retrieval", "Evaluation", "LanguageModels", "Reranking", "Server",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -56,6 +71,11 @@ let package = Package(
         .testTarget(name: "RetrievalTests", dependencies: ["TestSupport", "Retrieval", "Datasets"], resources: [.copy("Fixtures")]),
         .testTarget(name: "EvaluationTests", dependencies: ["TestSupport", "Evaluation", "Datasets"], resources: [.copy("Fixtures")]),
         .testTarget(name: "RerankingTests", dependencies: ["Reranking", "Datasets", "LanguageModels"]),
+        .testTarget(name: "ServerTests", dependencies: [
+            "TestSupport", "Server", "LanguageModels", "Reranking", "Models",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        ]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "LimRankCLI"]),
     ],
     swiftLanguageModes: [.v6]

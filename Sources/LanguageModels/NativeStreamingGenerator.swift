@@ -1,0 +1,115 @@
+import Foundation
+import Models
+
+/// The native decoder (`Models.TextGenerator`: SmolLM2, Llama, Qwen) as a
+/// `StreamingTextGenerator`: the same prefill/decode loop and sampler as
+/// `TextGenerator.generate`, reporting each token with its log-probability
+/// and the best alternatives as it is chosen.
+public struct NativeStreamingGenerator: StreamingTextGenerator, TokenCounter {
+    public let generator: TextGenerator
+
+    public init(_ generator: TextGenerator) { self.generator = generator }
+
+    public var identifier: String { generator.identifier }
+    public var contextLength: Int { generator.model.contextLength }
+
+    /// Chat turns through the model's template; a trailing assistant turn is continued.
+    func promptTokens(_ prompt: GenerationPrompt) throws -> [Int] {
+        switch prompt {
+        case .raw(let text):
+            return generator.encode(text)
+        case .chat(var messages):
+            guard !messages.isEmpty else { throw ModelsError.invalidInput("no chat messages") }
+            var prefix = ""
+            if messages.last?.role == .assistant, messages.count > 1 { prefix = messages.removeLast().content }
+            return generator.encode(generator.chatTemplate.render(messages, addGenerationPrompt: true) + prefix)
+        }
+    }
+
+    public func stream(_ request: TextGenerationRequest) -> AsyncThrowingStream<GenerationEvent, Error> {
+        let generator = self.generator
+        let (stream, continuation) = AsyncThrowingStream<GenerationEvent, Error>.makeStream()
+        let prompt: [Int]
+        do {
+            prompt = try promptTokens(request.prompt)
+        } catch {
+            continuation.finish(throwing: error)
+            return stream
+        }
+        let task = Task.detached {
+            do {
+                let context = generator.model.contextLength
+                guard !prompt.isEmpty else { throw ModelsError.invalidInput("empty prompt") }
+                guard prompt.count < context else { throw ModelsError.sequenceTooLong(length: prompt.count, maximum: context - 1) }
+                continuation.yield(.started(promptTokens: prompt.count))
+                let budget = min(request.maxTokens, context - prompt.count)
+                var cache = generator.model.makeCache(capacity: prompt.count + budget)
+                let sampling = SamplingParameters(temperature: request.temperature, topP: request.topP, seed: request.seed)
+                try sampling.validate()
+                var sampler = Sampler(sampling)
+                var logits = try generator.model.forward(prompt, cache: &cache, logits: .last).logits
+                var tokens: [Int] = []
+                var emitted = ""
+                var count = 0
+                while count < budget {
+                    try Task.checkCancellation()
+                    let next = sampler.sample(logits)
+                    if generator.endOfSequenceIDs.contains(next) {
+                        continuation.yield(.finished(.stop, TokenUsage(promptTokens: prompt.count, completionTokens: count)))
+                        continuation.finish()
+                        return
+                    }
+                    count += 1
+                    tokens.append(next)
+                    let logNormaliser = Self.logSumExp(logits)
+                    var top: [TokenLogProbability] = []
+                    if request.topLogProbabilities > 0 {
+                        let best = logits.indices.sorted { logits[$0] > logits[$1] }.prefix(request.topLogProbabilities)
+                        top = best.map { TokenLogProbability(token: generator.tokenizer.decode([$0]),
+                                                             logProbability: Double(logits[$0]) - logNormaliser) }
+                    }
+                    // Text of a token is the growth of the decoded whole, so
+                    // multi-token characters come out once complete.
+                    let decoded = generator.tokenizer.decode(tokens)
+                    var text = ""
+                    if !decoded.hasSuffix("\u{FFFD}"), decoded.hasPrefix(emitted) {
+                        text = String(decoded.dropFirst(emitted.count))
+                        emitted = decoded
+                    }
+                    continuation.yield(.token(GeneratedToken(id: next, text: text,
+                                                              logProbability: Double(logits[next]) - logNormaliser,
+                                                              topLogProbabilities: top)))
+                    if count == budget { break }
+                    logits = try generator.model.forward([next], cache: &cache, logits: .last).logits
+                }
+                continuation.yield(.finished(.length, TokenUsage(promptTokens: prompt.count, completionTokens: count)))
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
+            }
+        }
+        continuation.onTermination = { _ in task.cancel() }
+        return stream
+    }
+
+    public func countTokens(_ text: String) async throws -> Int { generator.encode(text).count }
+
+    public func truncate(_ text: String, maxTokens: Int) async throws -> String {
+        let tokens = generator.encode(text)
+        guard tokens.count > maxTokens else { return text }
+        return generator.tokenizer.decode(Array(tokens.prefix(max(0, maxTokens))))
+    }
+
+    static func logSumExp(_ values: [Float]) -> Double {
+        guard let m = values.max() else { return 0 }
+        var s = 0.0
+        for v in values { s += exp(Double(v - m)) }
+        return Double(m) + log(s)
+    }
+}
+
+extension NativeEncoder: TokenCounter {
+    public func countTokens(_ text: String) async throws -> Int {
+        tokenizer.encode(text, maxLength: maxLength).ids.count
+    }
+}

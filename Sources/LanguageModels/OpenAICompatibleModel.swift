@@ -1,0 +1,409 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+
+/// Renders chat turns into one raw prompt string, for servers reached through
+/// /v1/completions (no chat template on the server side). `{content}` in each
+/// role's format is replaced by the message text.
+public struct RawPromptFormat: Sendable, Hashable {
+    public var system: String
+    public var user: String
+    public var assistant: String
+    /// Opens the assistant's answer; the forced prefix follows it.
+    public var generationPrefix: String
+
+    public init(system: String, user: String, assistant: String, generationPrefix: String) {
+        self.system = system
+        self.user = user
+        self.assistant = assistant
+        self.generationPrefix = generationPrefix
+    }
+
+    /// ChatML, as SmolLM2 and Qwen use.
+    public static let chatML = RawPromptFormat(
+        system: "<|im_start|>system\n{content}<|im_end|>\n",
+        user: "<|im_start|>user\n{content}<|im_end|>\n",
+        assistant: "<|im_start|>assistant\n{content}<|im_end|>\n",
+        generationPrefix: "<|im_start|>assistant\n")
+
+    public func render(_ messages: [ChatMessage], assistantPrefix: String) -> String {
+        var prompt = ""
+        for message in messages {
+            let format: String
+            switch message.role {
+            case .system: format = system
+            case .user: format = user
+            case .assistant: format = assistant
+            }
+            prompt += format.replacingOccurrences(of: "{content}", with: message.content)
+        }
+        return prompt + generationPrefix + assistantPrefix
+    }
+}
+
+/// Where and how to reach an OpenAI-compatible server (vLLM, llama.cpp's
+/// server, Ollama, OpenAI, or `limrank serve`).
+public struct OpenAICompatibleConfiguration: Sendable {
+    /// Up to and including the version path, e.g. `http://127.0.0.1:8080/v1`.
+    public var baseURL: String
+    public var model: String
+    /// Name of the environment variable holding the API key (sent as a bearer
+    /// token); nil sends no Authorization header.
+    public var apiKeyVariable: String?
+    /// When set, requests go to /v1/completions with this rendering instead of
+    /// /v1/chat/completions.
+    public var rawPromptFormat: RawPromptFormat?
+    /// Per attempt, for the whole request including the body.
+    public var timeoutSeconds: Double
+    /// Attempts after the first, on 429, 5xx, timeouts and connection errors.
+    public var maxRetries: Int
+    /// Backoff before retry n is uniform in [0, min(maxBackoff, initialBackoff·2ⁿ⁻¹)]
+    /// ("full jitter"), unless the server sent Retry-After.
+    public var initialBackoffSeconds: Double
+    public var maxBackoffSeconds: Double
+    /// Retry-After values beyond this are capped, so a confused server cannot park the client.
+    public var maxRetryAfterSeconds: Double
+    public var maxConcurrentRequests: Int
+    /// Alternatives asked for when scoring (OpenAI allows at most 20).
+    public var topLogProbabilities: Int
+    /// For `truncate` without a tokenizer: characters per token of English
+    /// text under a BPE vocabulary of ~50k entries (GPT-2, Llama, SmolLM2
+    /// measure 3.8–4.4), rounded down so truncation errs on the short side.
+    public var charactersPerToken: Double
+    public var maxResponseBytes: Int
+    /// How candidates are found among the returned alternatives (see `CandidateTokenMatching`).
+    public var candidateMatching: CandidateTokenMatching
+
+    public init(baseURL: String, model: String, apiKeyVariable: String? = nil,
+                rawPromptFormat: RawPromptFormat? = nil, timeoutSeconds: Double = 60,
+                maxRetries: Int = 4, initialBackoffSeconds: Double = 0.25, maxBackoffSeconds: Double = 8,
+                maxRetryAfterSeconds: Double = 60, maxConcurrentRequests: Int = 4,
+                topLogProbabilities: Int = 20, charactersPerToken: Double = 3.5,
+                maxResponseBytes: Int = 16 << 20, candidateMatching: CandidateTokenMatching = .normalized) {
+        self.baseURL = baseURL
+        self.model = model
+        self.apiKeyVariable = apiKeyVariable
+        self.rawPromptFormat = rawPromptFormat
+        self.timeoutSeconds = timeoutSeconds
+        self.maxRetries = maxRetries
+        self.initialBackoffSeconds = initialBackoffSeconds
+        self.maxBackoffSeconds = maxBackoffSeconds
+        self.maxRetryAfterSeconds = maxRetryAfterSeconds
+        self.maxConcurrentRequests = maxConcurrentRequests
+        self.topLogProbabilities = topLogProbabilities
+        self.charactersPerToken = charactersPerToken
+        self.maxResponseBytes = maxResponseBytes
+        self.candidateMatching = candidateMatching
+    }
+}
+
+/// A `LanguageModel` behind an OpenAI-compatible HTTP server.
+///
+/// Scoring asks for one token (`max_tokens` 1, temperature 0) with
+/// `logprobs`/`top_logprobs` and reads the candidates with
+/// `CandidateTokenMatching`. A forced assistant prefix is sent as a trailing
+/// assistant message with vLLM's `continue_final_message` (llama.cpp's server
+/// and `limrank serve` continue a trailing assistant message on their own).
+public struct OpenAICompatibleModel: LanguageModel {
+    public let configuration: OpenAICompatibleConfiguration
+    private let client: HTTPClient
+    private let apiKey: String?
+    private let gate: AsyncSemaphore
+    /// The native tokenizer's truncation, when the caller has one for this model.
+    private let truncator: (@Sendable (String, Int) async throws -> String)?
+
+    public var identifier: String { "openai:" + configuration.model }
+
+    public init(_ configuration: OpenAICompatibleConfiguration, client: HTTPClient = .shared,
+                environment: [String: String] = ProcessInfo.processInfo.environment,
+                truncator: (@Sendable (String, Int) async throws -> String)? = nil) throws {
+        guard let url = URL(string: configuration.baseURL), let scheme = url.scheme,
+              ["http", "https"].contains(scheme.lowercased()), url.host != nil else {
+            throw LanguageModelError.invalidConfiguration(field: "baseURL", reason: "'\(configuration.baseURL)' is not an http(s) URL")
+        }
+        if configuration.model.isEmpty {
+            throw LanguageModelError.invalidConfiguration(field: "model", reason: "empty")
+        }
+        for (field, value) in [("timeoutSeconds", configuration.timeoutSeconds),
+                               ("charactersPerToken", configuration.charactersPerToken)] where !(value > 0) {
+            throw LanguageModelError.invalidConfiguration(field: field, reason: "must be positive, got \(value)")
+        }
+        if configuration.maxRetries < 0 || configuration.maxConcurrentRequests < 1 {
+            throw LanguageModelError.invalidConfiguration(
+                field: "maxRetries/maxConcurrentRequests", reason: "need maxRetries >= 0 and maxConcurrentRequests >= 1")
+        }
+        if let variable = configuration.apiKeyVariable {
+            guard let key = environment[variable], !key.isEmpty else { throw LanguageModelError.missingAPIKey(variable: variable) }
+            apiKey = key
+        } else {
+            apiKey = nil
+        }
+        self.configuration = configuration
+        self.client = client
+        self.gate = AsyncSemaphore(permits: configuration.maxConcurrentRequests)
+        self.truncator = truncator
+    }
+
+    // MARK: LanguageModel
+
+    public func nextTokenLogProbabilities(
+        for messages: [ChatMessage], assistantPrefix: String, candidates: [String]
+    ) async throws -> [Double?] {
+        if candidates.isEmpty { throw LanguageModelError.invalidInput("no candidate tokens to score") }
+        let top = max(1, configuration.topLogProbabilities)
+        let alternatives: [TokenLogProbability]
+        if let format = configuration.rawPromptFormat {
+            let body = CompletionBody(model: configuration.model, prompt: format.render(messages, assistantPrefix: assistantPrefix),
+                                      max_tokens: 1, temperature: 0, logprobs: top, stop: nil, seed: nil)
+            let endpoint = "/completions"
+            let response: CompletionResponse = try await post(endpoint, body)
+            guard let choice = response.choices.first else {
+                throw LanguageModelError.malformedResponse(endpoint: url(endpoint), reason: "no choices")
+            }
+            guard let logprobs = choice.logprobs, let first = logprobs.top_logprobs?.first ?? nil else {
+                throw LanguageModelError.noLogProbabilities(endpoint: url(endpoint), model: configuration.model)
+            }
+            var list = first.map { TokenLogProbability(token: $0.key, logProbability: $0.value) }
+            if let token = logprobs.tokens?.first, let value = logprobs.token_logprobs?.first ?? nil {
+                list.append(TokenLogProbability(token: token, logProbability: value))
+            }
+            alternatives = list
+        } else {
+            let body = chatBody(messages, assistantPrefix: assistantPrefix, maxTokens: 1, stop: nil, seed: nil,
+                                logprobs: true, topLogprobs: top)
+            let endpoint = "/chat/completions"
+            let response: ChatResponse = try await post(endpoint, body)
+            guard let choice = response.choices.first else {
+                throw LanguageModelError.malformedResponse(endpoint: url(endpoint), reason: "no choices")
+            }
+            guard let first = choice.logprobs?.content?.first else {
+                throw LanguageModelError.noLogProbabilities(endpoint: url(endpoint), model: configuration.model)
+            }
+            alternatives = (first.top_logprobs ?? []).map { TokenLogProbability(token: $0.token, logProbability: $0.logprob) }
+                + [TokenLogProbability(token: first.token, logProbability: first.logprob)]
+        }
+        return CandidateTokenMatching.logProbabilities(of: candidates, in: alternatives, rule: configuration.candidateMatching)
+    }
+
+    public func generate(_ request: GenerationRequest) async throws -> String {
+        if request.maxTokens < 1 { throw LanguageModelError.invalidInput("maxTokens must be at least 1, got \(request.maxTokens)") }
+        let seed = request.seed <= UInt64(Int64.max) ? Int64(request.seed) : nil
+        if let format = configuration.rawPromptFormat {
+            let body = CompletionBody(model: configuration.model,
+                                      prompt: format.render(request.messages, assistantPrefix: request.assistantPrefix),
+                                      max_tokens: request.maxTokens, temperature: request.temperature, logprobs: nil,
+                                      stop: request.stop.isEmpty ? nil : request.stop, seed: seed)
+            let response: CompletionResponse = try await post("/completions", body)
+            guard let text = response.choices.first?.text else {
+                throw LanguageModelError.malformedResponse(endpoint: url("/completions"), reason: "no choices[0].text")
+            }
+            return text
+        }
+        var body = chatBody(request.messages, assistantPrefix: request.assistantPrefix, maxTokens: request.maxTokens,
+                            stop: request.stop.isEmpty ? nil : request.stop, seed: seed, logprobs: nil, topLogprobs: nil)
+        body.temperature = request.temperature
+        let response: ChatResponse = try await post("/chat/completions", body)
+        guard let text = response.choices.first?.message?.content else {
+            throw LanguageModelError.malformedResponse(endpoint: url("/chat/completions"), reason: "no choices[0].message.content")
+        }
+        return text
+    }
+
+    public func truncate(_ text: String, maxTokens: Int) async throws -> String {
+        if maxTokens < 0 { throw LanguageModelError.invalidInput("maxTokens must not be negative, got \(maxTokens)") }
+        if let truncator { return try await truncator(text, maxTokens) }
+        return Self.truncateByCharacters(text, maxCharacters: Int(Double(maxTokens) * configuration.charactersPerToken))
+    }
+
+    /// Cuts at the last whitespace before the limit so no word is split,
+    /// unless that would drop more than a fifth of the allowance.
+    public static func truncateByCharacters(_ text: String, maxCharacters: Int) -> String {
+        guard text.count > maxCharacters else { return text }
+        let hard = text.index(text.startIndex, offsetBy: max(0, maxCharacters))
+        let head = text[..<hard]
+        if let space = head.lastIndex(where: \.isWhitespace),
+           text.distance(from: text.startIndex, to: space) * 5 >= maxCharacters * 4 {
+            return String(text[..<space])
+        }
+        return String(head)
+    }
+
+    // MARK: HTTP
+
+    private func url(_ endpoint: String) -> String {
+        var base = configuration.baseURL
+        while base.hasSuffix("/") { base.removeLast() }
+        return base + endpoint
+    }
+
+    private func chatBody(_ messages: [ChatMessage], assistantPrefix: String, maxTokens: Int, stop: [String]?,
+                          seed: Int64?, logprobs: Bool?, topLogprobs: Int?) -> ChatBody {
+        var all = messages
+        let prefill = !assistantPrefix.isEmpty
+        if prefill { all.append(ChatMessage(.assistant, assistantPrefix)) }
+        return ChatBody(model: configuration.model, messages: all, max_tokens: maxTokens, temperature: 0,
+                        logprobs: logprobs, top_logprobs: topLogprobs, stop: stop, seed: seed,
+                        continue_final_message: prefill ? true : nil, add_generation_prompt: prefill ? false : nil)
+    }
+
+    private func post<Body: Encodable, Answer: Decodable>(_ endpoint: String, _ body: Body) async throws -> Answer {
+        let target = url(endpoint)
+        let payload = try JSONEncoder().encode(body)
+        let data = try await gate.withPermit { try await send(target, payload) }
+        do {
+            return try JSONDecoder().decode(Answer.self, from: data)
+        } catch {
+            if let failure = try? JSONDecoder().decode(ErrorEnvelope.self, from: data) {
+                throw LanguageModelError.malformedResponse(endpoint: target, reason: "error object: \(failure.error.message)")
+            }
+            throw LanguageModelError.malformedResponse(endpoint: target, reason: "\(Self.describe(error)); body starts "
+                + String(decoding: data.prefix(200), as: UTF8.self).debugDescription)
+        }
+    }
+
+    /// One POST with retries; returns the body of a 2xx answer.
+    private func send(_ target: String, _ payload: Data) async throws -> Data {
+        var attempt = 0
+        while true {
+            attempt += 1
+            var request = HTTPClientRequest(url: target)
+            request.method = .POST
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.headers.add(name: "Accept", value: "application/json")
+            if let apiKey { request.headers.add(name: "Authorization", value: "Bearer " + apiKey) }
+            request.body = .bytes(ByteBuffer(bytes: payload))
+            let retryDelay: Double
+            do {
+                let response = try await client.execute(request, timeout: .milliseconds(Int64(configuration.timeoutSeconds * 1000)))
+                let status = Int(response.status.code)
+                let retryAfter = response.headers.first(name: "Retry-After").flatMap(Self.parseRetryAfter)
+                let buffer = try await response.body.collect(upTo: configuration.maxResponseBytes)
+                if (200..<300).contains(status) { return Data(buffer.readableBytesView) }
+                let text = String(decoding: buffer.readableBytesView.prefix(500), as: UTF8.self)
+                guard Self.isRetryable(status: status), attempt <= configuration.maxRetries else {
+                    throw LanguageModelError.httpStatus(endpoint: target, status: status, body: text)
+                }
+                retryDelay = retryAfter.map { min($0, configuration.maxRetryAfterSeconds) } ?? backoff(attempt)
+            } catch let error as LanguageModelError {
+                throw error
+            } catch let error as HTTPClientError
+                where [.deadlineExceeded, .readTimeout, .connectTimeout, .writeTimeout].contains(error) {
+                guard attempt <= configuration.maxRetries else {
+                    throw LanguageModelError.timedOut(endpoint: target, seconds: configuration.timeoutSeconds, attempts: attempt)
+                }
+                retryDelay = backoff(attempt)
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                if let error = error as? HTTPClientError, [.invalidURL, .emptyHost, .emptyScheme, .alreadyShutdown].contains(error) {
+                    throw LanguageModelError.invalidConfiguration(field: "baseURL", reason: "\(error)")
+                }
+                if error is NIOTooManyBytesError {
+                    throw LanguageModelError.malformedResponse(
+                        endpoint: target, reason: "response larger than \(configuration.maxResponseBytes) bytes")
+                }
+                guard attempt <= configuration.maxRetries else {
+                    throw LanguageModelError.connectionFailed(endpoint: target, reason: Self.describe(error), attempts: attempt)
+                }
+                retryDelay = backoff(attempt)
+            }
+            try await Task.sleep(for: .milliseconds(Int64(retryDelay * 1000)))
+        }
+    }
+
+    private func backoff(_ attempt: Int) -> Double {
+        let ceiling = min(configuration.maxBackoffSeconds,
+                          configuration.initialBackoffSeconds * pow(2, Double(min(attempt - 1, 30))))
+        return Double.random(in: 0...max(0, ceiling))
+    }
+
+    static func isRetryable(status: Int) -> Bool {
+        status == 429 || status == 408 || (500...599).contains(status) && status != 501
+    }
+
+    /// Retry-After as delta-seconds or an HTTP-date (RFC 9110 §10.2.3).
+    public static func parseRetryAfter(_ value: String) -> Double? {
+        let trimmed = value.trimmingCharacters(in: .whitespaces)
+        if let seconds = Double(trimmed), seconds.isFinite, seconds >= 0 { return seconds }
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        guard let date = formatter.date(from: trimmed) else { return nil }
+        return max(0, date.timeIntervalSinceNow)
+    }
+
+    private static func describe(_ error: Error) -> String {
+        if let error = error as? DecodingError {
+            switch error {
+            case let .keyNotFound(key, context):
+                return "missing key '\(key.stringValue)' at \(context.codingPath.map(\.stringValue).joined(separator: "."))"
+            case let .typeMismatch(_, context), let .valueNotFound(_, context), let .dataCorrupted(context):
+                return "\(context.debugDescription) at \(context.codingPath.map(\.stringValue).joined(separator: "."))"
+            @unknown default:
+                return "\(error)"
+            }
+        }
+        return "\(error)"
+    }
+}
+
+// Wire shapes, spelled as the OpenAI API spells them; only what is read.
+private struct ChatBody: Encodable {
+    var model: String
+    var messages: [ChatMessage]
+    var max_tokens: Int
+    var temperature: Double
+    var logprobs: Bool?
+    var top_logprobs: Int?
+    var stop: [String]?
+    var seed: Int64?
+    var continue_final_message: Bool?
+    var add_generation_prompt: Bool?
+}
+
+private struct CompletionBody: Encodable {
+    var model: String
+    var prompt: String
+    var max_tokens: Int
+    var temperature: Double
+    var logprobs: Int?
+    var stop: [String]?
+    var seed: Int64?
+}
+
+private struct ChatResponse: Decodable {
+    struct Choice: Decodable {
+        struct Message: Decodable { var content: String? }
+        struct LogProbs: Decodable {
+            struct Entry: Decodable {
+                struct Alternative: Decodable { var token: String; var logprob: Double }
+                var token: String
+                var logprob: Double
+                var top_logprobs: [Alternative]?
+            }
+            var content: [Entry]?
+        }
+        var message: Message?
+        var logprobs: LogProbs?
+    }
+    var choices: [Choice]
+}
+
+private struct CompletionResponse: Decodable {
+    struct Choice: Decodable {
+        struct LogProbs: Decodable {
+            var tokens: [String]?
+            var token_logprobs: [Double?]?
+            var top_logprobs: [[String: Double]?]?
+        }
+        var text: String
+        var logprobs: LogProbs?
+    }
+    var choices: [Choice]
+}
+
+private struct ErrorEnvelope: Decodable {
+    struct Body: Decodable { var message: String }
+    var error: Body
+}

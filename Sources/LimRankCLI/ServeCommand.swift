@@ -1,0 +1,90 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import LanguageModels
+import Reranking
+import Server
+
+/// `limrank serve`: reranking, embeddings and OpenAI-compatible generation over HTTP.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve /v1/rerank, /rerank, /v1/embeddings, /v1/chat/completions and /v1/completions over HTTP.",
+        discussion: """
+        --reranker dense --model minilm serves cosine reranking and embeddings with the MiniLM bi-encoder;
+        --reranker pointwise --model smollm2 serves LimRank-style pointwise reranking and generation with SmolLM2.
+        Add --embedding-model / --generation-model to serve the other endpoints too.
+        """)
+
+    enum RerankerKind: String, ExpressibleByArgument, CaseIterable { case dense, pointwise, none }
+
+    @Option(help: "Address to bind (loopback by default; 0.0.0.0 exposes the server).")
+    var host = "127.0.0.1"
+    @Option(help: "Port to bind (0 picks a free one and prints it).")
+    var port = 8080
+    @Option(help: "Reranking strategy behind /v1/rerank: dense, pointwise or none.")
+    var reranker: RerankerKind = .dense
+    @Option(help: "Model of the reranker: short name, cache entry, directory or .gguf file.")
+    var model: String?
+    @Option(help: "Sentence encoder for /v1/embeddings (defaults to --model with --reranker dense).")
+    var embeddingModel: String?
+    @Option(help: "Generator for /v1/chat/completions and /v1/completions (defaults to --model with --reranker pointwise).")
+    var generationModel: String?
+    @Option(help: "Environment variable holding the bearer token clients must send; unset means no auth.")
+    var apiKeyEnv: String?
+    @Option(help: "Largest request body in bytes (413 beyond).")
+    var maxBodyBytes = 2 << 20
+    @Option(help: "Most documents per rerank request (400 beyond).")
+    var maxDocuments = 1000
+    @Option(help: "Milliseconds the encoder waits to fill a batch.")
+    var batchWaitMs = 2
+    @Option(help: "Most texts per encoder batch.")
+    var maxBatch = 64
+    @Option(help: "Most texts waiting for the encoder (429 beyond).")
+    var maxQueue = 4096
+    @Option(help: "Most generation requests waiting (429 beyond).")
+    var maxQueuedGenerations = 32
+
+    func validate() throws {
+        if reranker != .none, model == nil { throw ValidationError("--reranker \(reranker.rawValue) needs --model") }
+        if !(0...65535).contains(port) { throw ValidationError("--port must be in 0...65535") }
+        if let apiKeyEnv, (ProcessInfo.processInfo.environment[apiKeyEnv] ?? "").isEmpty {
+            throw ValidationError("--api-key-env \(apiKeyEnv): that environment variable is unset or empty")
+        }
+    }
+
+    func run() async throws {
+        let log = { (s: String) in FileHandle.standardError.write(Data("[serve] \(s)\n".utf8)) }
+        var backends = ServerBackends()
+        let embedderName = embeddingModel ?? (reranker == .dense ? model : nil)
+        let generatorName = generationModel ?? (reranker == .pointwise ? model : nil)
+        if let embedderName {
+            log("loading sentence encoder \(embedderName)")
+            backends.embedder = try NativeBackends.embedder(embedderName)
+        }
+        if let generatorName {
+            log("loading generator \(generatorName)")
+            backends.generator = try NativeBackends.generator(generatorName)
+        }
+        switch reranker {
+        case .dense:
+            backends.reranker = .dense
+        case .pointwise:
+            guard let generator = backends.generator else { throw ValidationError("--reranker pointwise needs a generator") }
+            backends.reranker = .strategy(PointwiseLLMReranker(model: GeneratorLanguageModel(generator)),
+                                          model: generator.identifier, scale: .probability)
+        case .none:
+            backends.reranker = nil
+        }
+        let configuration = ServerConfiguration(
+            host: host, port: port, apiKey: apiKeyEnv.flatMap { ProcessInfo.processInfo.environment[$0] },
+            maxBodyBytes: maxBodyBytes, maxDocuments: maxDocuments, batchWaitMilliseconds: batchWaitMs,
+            maxBatchTexts: maxBatch, maxQueuedTexts: maxQueue, maxQueuedGenerations: maxQueuedGenerations)
+        let app = try buildApplication(configuration: configuration, backends: backends) { port in
+            // Scripts and tests that asked for port 0 read the real one from here.
+            FileHandle.standardOutput.write(Data("listening on http://\(configuration.host):\(port)\n".utf8))
+        }
+        // SIGTERM/SIGINT start a graceful shutdown: no new connections, in-flight requests finish.
+        try await app.runService()
+    }
+}

@@ -1,0 +1,283 @@
+import Foundation
+import Hummingbird
+import LanguageModels
+
+/// POST /v1/chat/completions and /v1/completions on the served generator,
+/// whole or as server-sent events.
+struct CompletionsController<Context: RequestContext>: Sendable {
+    let generator: (any StreamingTextGenerator)?
+    let gate: AdmissionGate
+    let reader: RequestBodyReader
+    let maxTokens: Int
+
+    /// OpenAI's own limits on alternatives and stop strings.
+    static var maxTopLogProbabilities: Int { 20 }
+    static var maxStopStrings: Int { 4 }
+
+    func addRoutes(to router: Router<Context>) {
+        router.post("/v1/chat/completions") { request, _ in try await self.chat(request) }
+        router.post("/v1/completions") { request, _ in try await self.completion(request) }
+    }
+
+    private func served(_ endpoint: String, model: String?) throws -> any StreamingTextGenerator {
+        guard let generator else { throw ServerError.notServed(endpoint: endpoint, reason: "the server was started without a generation model") }
+        if let model, !model.isEmpty, model != generator.identifier {
+            throw ServerError.notServed(endpoint: endpoint, reason: "model '\(model)' is not loaded (serving '\(generator.identifier)')")
+        }
+        return generator
+    }
+
+    /// The checks common to both endpoints; returns the request for the generator.
+    private func sampling(prompt: GenerationPrompt, maxTokens requested: Int?, defaultMaxTokens: Int, temperature: Double?,
+                          topP: Double?, seed: Int64?, stop: StopField?, n: Int?, topLogProbabilities: Int) throws -> TextGenerationRequest {
+        let tokens = requested ?? defaultMaxTokens
+        if tokens < 1 || tokens > maxTokens {
+            throw ServerError.badRequest("'max_tokens' must be in 1...\(maxTokens), got \(tokens)", param: "max_tokens")
+        }
+        let temperature = temperature ?? 1
+        if !(0...2).contains(temperature) {
+            throw ServerError.badRequest("'temperature' must be in 0...2, got \(temperature)", param: "temperature")
+        }
+        let topP = topP ?? 1
+        if !(topP > 0 && topP <= 1) { throw ServerError.badRequest("'top_p' must be in (0, 1], got \(topP)", param: "top_p") }
+        if let n, n != 1 { throw ServerError.badRequest("only n = 1 is supported, got \(n)", param: "n") }
+        let stops = stop?.values ?? []
+        if stops.count > Self.maxStopStrings || stops.contains(where: \.isEmpty) {
+            throw ServerError.badRequest("'stop' takes at most \(Self.maxStopStrings) non-empty strings", param: "stop")
+        }
+        if !(0...Self.maxTopLogProbabilities).contains(topLogProbabilities) {
+            throw ServerError.badRequest("top log-probabilities must be in 0...\(Self.maxTopLogProbabilities), got \(topLogProbabilities)",
+                                         param: "top_logprobs")
+        }
+        return TextGenerationRequest(prompt: prompt, maxTokens: tokens, temperature: temperature, topP: topP,
+                                     seed: UInt64(bitPattern: seed ?? 0), stop: stops, topLogProbabilities: topLogProbabilities)
+    }
+
+    // MARK: chat
+
+    func chat(_ request: Request) async throws -> Response {
+        let body = try await reader.decode(ChatCompletionRequest.self, from: request)
+        let generator = try served("/v1/chat/completions", model: body.model)
+        if body.messages.isEmpty { throw ServerError.badRequest("'messages' must not be empty", param: "messages") }
+        let messages = try body.messages.enumerated().map { index, message -> ChatMessage in
+            switch message.role {
+            case "system", "developer": return ChatMessage(.system, message.content.text)
+            case "user": return ChatMessage(.user, message.content.text)
+            case "assistant": return ChatMessage(.assistant, message.content.text)
+            default:
+                throw ServerError.badRequest("unsupported role '\(message.role)' (system, developer, user, assistant)",
+                                             param: "messages.[\(index)].role")
+            }
+        }
+        if body.top_logprobs != nil, body.logprobs != true {
+            throw ServerError.badRequest("'top_logprobs' requires 'logprobs': true", param: "top_logprobs")
+        }
+        let wantLogprobs = body.logprobs ?? false
+        let generation = try sampling(
+            prompt: .chat(messages), maxTokens: body.max_completion_tokens ?? body.max_tokens, defaultMaxTokens: min(256, maxTokens),
+            temperature: body.temperature, topP: body.top_p, seed: body.seed, stop: body.stop, n: body.n,
+            topLogProbabilities: wantLogprobs ? (body.top_logprobs ?? 0) : 0)
+        let id = "chatcmpl-" + UUID().uuidString.lowercased()
+        let created = Int(Date().timeIntervalSince1970)
+        let model = generator.identifier
+
+        try await gate.enter()
+        if body.stream ?? false {
+            let includeUsage = body.stream_options?.include_usage ?? false
+            let gate = self.gate
+            return sse { writer in
+                do {
+                    func chunk(_ choice: ChatChoice?, usage: WireUsage? = nil) throws -> ByteBuffer {
+                        try event(ChatCompletion(id: id, object: "chat.completion.chunk", created: created, model: model,
+                                                 choices: choice.map { [$0] } ?? [], usage: usage))
+                    }
+                    try await writer.write(chunk(ChatChoice(delta: .init(role: "assistant", content: ""))))
+                    try await Self.run(generator, generation) { text, tokens in
+                        let logprobs = wantLogprobs ? ChatLogProbs(content: tokens.map(ChatLogProb.init)) : nil
+                        try await writer.write(chunk(ChatChoice(delta: .init(content: text), logprobs: logprobs)))
+                    } finished: { reason, usage in
+                        try await writer.write(chunk(ChatChoice(delta: .init(), finish_reason: reason)))
+                        if includeUsage { try await writer.write(chunk(nil, usage: WireUsage(usage))) }
+                    }
+                    try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
+                } catch {
+                    await gate.leave()
+                    try? await writer.write(errorEvent(error))
+                    try await writer.finish(nil)
+                    return
+                }
+                await gate.leave()
+                try await writer.finish(nil)
+            }
+        }
+        let output: (text: String, tokens: [GeneratedToken], reason: FinishReason, usage: TokenUsage)
+        do {
+            output = try await Self.collect(generator, generation)
+            await gate.leave()
+        } catch {
+            await gate.leave()
+            throw error
+        }
+        let choice = ChatChoice(message: .init(role: "assistant", content: output.text),
+                                logprobs: wantLogprobs ? ChatLogProbs(content: output.tokens.map(ChatLogProb.init)) : nil,
+                                finish_reason: output.reason)
+        return try json(ChatCompletion(id: id, object: "chat.completion", created: created, model: model,
+                                       choices: [choice], usage: WireUsage(output.usage)))
+    }
+
+    // MARK: completions
+
+    func completion(_ request: Request) async throws -> Response {
+        let body = try await reader.decode(CompletionRequest.self, from: request)
+        let generator = try served("/v1/completions", model: body.model)
+        if body.echo == true { throw ServerError.badRequest("'echo' is not supported", param: "echo") }
+        if body.suffix != nil { throw ServerError.badRequest("'suffix' is not supported", param: "suffix") }
+        guard case .text(let prompt) = body.prompt else { throw ServerError.badRequest("'prompt' is required", param: "prompt") }
+        if prompt.isEmpty { throw ServerError.badRequest("'prompt' must not be empty", param: "prompt") }
+        let generation = try sampling(
+            prompt: .raw(prompt), maxTokens: body.max_tokens, defaultMaxTokens: min(16, maxTokens), temperature: body.temperature,
+            topP: body.top_p, seed: body.seed, stop: body.stop, n: body.n, topLogProbabilities: body.logprobs ?? 0)
+        let wantLogprobs = body.logprobs != nil
+        let id = "cmpl-" + UUID().uuidString.lowercased()
+        let created = Int(Date().timeIntervalSince1970)
+        let model = generator.identifier
+
+        try await gate.enter()
+        if body.stream ?? false {
+            let includeUsage = body.stream_options?.include_usage ?? false
+            let gate = self.gate
+            return sse { writer in
+                do {
+                    var offset = 0
+                    try await Self.run(generator, generation) { text, tokens in
+                        var logprobs: CompletionLogProbs?
+                        if wantLogprobs {
+                            var entry = CompletionLogProbs()
+                            for token in tokens {
+                                entry.append(token, offset: offset)
+                                offset += token.text.count
+                            }
+                            logprobs = entry
+                        }
+                        try await writer.write(event(Completion(id: id, created: created, model: model,
+                                                                choices: [CompletionChoice(text: text, logprobs: logprobs)])))
+                    } finished: { reason, usage in
+                        try await writer.write(event(Completion(id: id, created: created, model: model,
+                                                                choices: [CompletionChoice(text: "", finish_reason: reason)])))
+                        if includeUsage {
+                            try await writer.write(event(Completion(id: id, created: created, model: model, choices: [],
+                                                                    usage: WireUsage(usage))))
+                        }
+                    }
+                    try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
+                } catch {
+                    await gate.leave()
+                    try? await writer.write(errorEvent(error))
+                    try await writer.finish(nil)
+                    return
+                }
+                await gate.leave()
+                try await writer.finish(nil)
+            }
+        }
+        let output: (text: String, tokens: [GeneratedToken], reason: FinishReason, usage: TokenUsage)
+        do {
+            output = try await Self.collect(generator, generation)
+            await gate.leave()
+        } catch {
+            await gate.leave()
+            throw error
+        }
+        var logprobs: CompletionLogProbs?
+        if wantLogprobs {
+            var entry = CompletionLogProbs()
+            var offset = 0
+            for token in output.tokens {
+                entry.append(token, offset: offset)
+                offset += token.text.count
+            }
+            logprobs = entry
+        }
+        return try json(Completion(id: id, created: created, model: model,
+                                   choices: [CompletionChoice(text: output.text, logprobs: logprobs, finish_reason: output.reason)],
+                                   usage: WireUsage(output.usage)))
+    }
+
+    // MARK: running the generator
+
+    /// Streams `request`, handing out text as soon as no stop string can
+    /// still claim it, with the tokens that produced it. Tokens whose text is
+    /// cut by a stop string are not reported.
+    static func run(
+        _ generator: any StreamingTextGenerator, _ request: TextGenerationRequest,
+        emit: (String, [GeneratedToken]) async throws -> Void,
+        finished: (FinishReason, TokenUsage) async throws -> Void
+    ) async throws {
+        var filter = StopSequenceFilter(stop: request.stop)
+        var promptTokens = 0
+        var completionTokens = 0
+        var pendingTokens: [GeneratedToken] = []
+        for try await event in generator.stream(request) {
+            switch event {
+            case .started(let count):
+                promptTokens = count
+            case .token(let token):
+                completionTokens += 1
+                let step = filter.feed(token.text)
+                if step.stopped {
+                    if !step.emit.isEmpty { try await emit(step.emit, pendingTokens) }
+                    try await finished(.stop, TokenUsage(promptTokens: promptTokens, completionTokens: completionTokens))
+                    return
+                }
+                pendingTokens.append(token)
+                if !step.emit.isEmpty {
+                    try await emit(step.emit, pendingTokens)
+                    pendingTokens = []
+                }
+            case let .finished(reason, usage):
+                let rest = filter.flush()
+                if !rest.isEmpty || !pendingTokens.isEmpty { try await emit(rest, pendingTokens) }
+                try await finished(reason, usage)
+                return
+            }
+        }
+        throw ServerError.internalError("generation ended without a finish event")
+    }
+
+    static func collect(_ generator: any StreamingTextGenerator, _ request: TextGenerationRequest) async throws
+        -> (text: String, tokens: [GeneratedToken], reason: FinishReason, usage: TokenUsage) {
+        var text = ""
+        var tokens: [GeneratedToken] = []
+        var result: (FinishReason, TokenUsage)?
+        try await run(generator, request) { piece, pieceTokens in
+            text += piece
+            tokens += pieceTokens
+        } finished: { reason, usage in
+            result = (reason, usage)
+        }
+        guard let (reason, usage) = result else { throw ServerError.internalError("generation did not finish") }
+        return (text, tokens, reason, usage)
+    }
+}
+
+private func sse(_ write: @escaping @Sendable (inout any ResponseBodyWriter) async throws -> Void) -> Response {
+    Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+             body: ResponseBody(write))
+}
+
+private func event<T: Encodable>(_ value: T) throws -> ByteBuffer {
+    var buffer = ByteBuffer(string: "data: ")
+    buffer.writeBytes(try JSONEncoder.server.encode(value))
+    buffer.writeString("\n\n")
+    return buffer
+}
+
+/// Once the 200 and the first events are out, an error can only be told in-band.
+private func errorEvent(_ error: Error) -> ByteBuffer {
+    let failure = ServerError.from(error)
+    let envelope = ServerError.Envelope(error: .init(message: failure.description, type: failure.type, param: nil, code: failure.code))
+    var buffer = ByteBuffer(string: "data: ")
+    buffer.writeBytes((try? JSONEncoder.server.encode(envelope)) ?? Data("{}".utf8))
+    buffer.writeString("\n\n")
+    return buffer
+}
