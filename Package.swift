@@ -39,11 +39,12 @@ let package = Package(
         .target(name: "Evaluation", dependencies: ["Datasets"]),
         .target(name: "LanguageModels", dependencies: ["Models"]),
         .target(name: "Reranking", dependencies: ["Datasets", "LanguageModels"]),
+        .target(name: "Synthesis", dependencies: ["Datasets", "LanguageModels", "Reranking"]),
         .executableTarget(
             name: "LimRankCLI",
             dependencies: [
                 "Tensor", "ModelFormats", "Tokenizers", "Models",
-                "Datasets", "Retrieval", "Evaluation", "LanguageModels", "Reranking",
+                "Datasets", "Retrieval", "Evaluation", "LanguageModels", "Reranking", "Synthesis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -56,6 +57,7 @@ let package = Package(
         .testTarget(name: "RetrievalTests", dependencies: ["TestSupport", "Retrieval", "Datasets"], resources: [.copy("Fixtures")]),
         .testTarget(name: "EvaluationTests", dependencies: ["TestSupport", "Evaluation", "Datasets"], resources: [.copy("Fixtures")]),
         .testTarget(name: "RerankingTests", dependencies: ["Reranking", "Datasets", "LanguageModels"]),
+        .testTarget(name: "SynthesisTests", dependencies: ["TestSupport", "Synthesis", "Datasets", "LanguageModels", "Reranking"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "LimRankCLI"]),
     ],
     swiftLanguageModes: [.v6]
