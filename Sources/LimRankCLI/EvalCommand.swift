@@ -1,0 +1,135 @@
+import ArgumentParser
+import Datasets
+import Evaluation
+import Foundation
+
+/// Output formats of `limrank eval`.
+enum EvalFormat: String, ExpressibleByArgument, CaseIterable, Sendable {
+    case table, json
+}
+
+/// `limrank eval`: retrieve (or read a run) and score it as trec_eval would.
+struct EvalCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Evaluate BM25 (or an existing run file) on a collection: nDCG@10, MAP, Recall@K, MRR.",
+        discussion: """
+            Either retrieves with --retriever bm25 or scores the run given with --run. Metrics \
+            are computed exactly as trec_eval / pytrec_eval compute ndcg_cut_10, map, \
+            recall_K and recip_rank (K = --top-k, default 100), per query, then averaged over \
+            every judged query: a judged query the run has no entry for counts 0 \
+            (trec_eval -c). Queries without judgements are not scored. For bright, each \
+            query's excluded_ids are removed from the run first; for followir the metrics use \
+            the original instructions and p-mrr (FollowIR's pairwise MRR, in [-1, 1]) compares \
+            the `<qid>-og` and `<qid>-changed` rankings.
+
+            --format json prints exactly one JSON object on stdout:
+              {"dataset": "cranfield", "queries": 225, "metrics": {"ndcg@10": ..., "map": ..., "recall@100": ..., "mrr": ...}}
+
+            Examples:
+              limrank eval --dataset cranfield --data data/cranfield --retriever bm25 --format json
+              limrank eval --dataset beir --data data/scifact --run runs/scifact.txt
+            """)
+
+    enum Retriever: String, ExpressibleByArgument, CaseIterable, Sendable {
+        case bm25
+    }
+
+    @OptionGroup var datasetOptions: DatasetOptions
+    @OptionGroup var bm25: BM25Options
+
+    @Option(help: "The first-stage retriever to evaluate (bm25). Not with --run.")
+    var retriever: Retriever?
+
+    @Option(help: ArgumentHelp("Evaluate this TREC run file instead of retrieving.", valueName: "file"))
+    var run: String?
+
+    @Option(help: ArgumentHelp("Also write the retrieved run here (with --retriever).", valueName: "file"))
+    var runOut: String?
+
+    @Option(help: "Documents retrieved per query, and the K of recall@K.")
+    var topK: Int = 100
+
+    @Option(help: "table (readable) or json (one object on stdout).")
+    var format: EvalFormat = .table
+
+    func validate() throws {
+        switch (retriever, run) {
+        case (nil, nil): throw ValidationError("give --retriever bm25 to retrieve, or --run FILE to score an existing run")
+        case (.some, .some): throw ValidationError("--retriever and --run exclude each other")
+        default: break
+        }
+        if run != nil, runOut != nil { throw ValidationError("--run-out writes a retrieved run; it needs --retriever, not --run") }
+        if run != nil, bm25.index != nil || bm25.k1 != nil || bm25.b != nil {
+            throw ValidationError("--index/--k1/--b configure --retriever bm25; they do nothing with --run")
+        }
+        guard topK > 0 else { throw ValidationError("--top-k must be at least 1") }
+    }
+
+    /// The values `eval` prints.
+    struct Result: Encodable, Equatable {
+        var dataset: String
+        var queries: Int
+        var metrics: [String: Double]
+    }
+
+    func run() async throws {
+        let result = try await evaluate()
+        switch format {
+        case .json: print(try Self.json(result))
+        case .table: print(Self.table(result))
+        }
+    }
+
+    func evaluate() async throws -> Result {
+        let collection = try datasetOptions.load()
+        var scored: Run
+        if let path = run {
+            scored = try TRECFormat.readRun(from: URL(fileURLWithPath: path), knownQueries: BM25Runs.runQueryIDs(collection))
+        } else {
+            let index = try bm25.index(for: collection)
+            scored = await BM25Runs.run(index, collection: collection, topK: topK)
+            if let runOut {
+                try TRECFormat.writeRun(scored, to: URL(fileURLWithPath: runOut))
+                Log.write("wrote \(runOut)")
+            }
+        }
+        var pMRR: Double?
+        if let change = collection.instructionChange {
+            let (original, changed) = BM25Runs.split(scored)
+            pMRR = PairwiseMRR.score(original: original, changed: changed, originalQrels: collection.qrels, changedQrels: change.qrels)
+            scored = original
+        }
+        scored = Evaluator.removing(collection.excludedDocuments, from: scored)
+        let measures = Evaluator.standardMeasures(recallCutoff: topK)
+        let report = Evaluator.evaluate(run: scored, qrels: collection.qrels, measures: measures, unretrieved: .countAsZero)
+        if !report.unretrievedQueries.isEmpty {
+            Log.write("warning: \(report.unretrievedQueries.count) judged queries have no entry in the run and count 0 (first: \(report.unretrievedQueries[0]))")
+        }
+        var metrics = Dictionary(uniqueKeysWithValues: measures.map { ($0.description, report.mean[$0] ?? 0) })
+        if let pMRR { metrics["p-mrr"] = pMRR }
+        return Result(dataset: datasetOptions.displayName, queries: report.queryCount, metrics: metrics)
+    }
+
+    static func json(_ result: Result) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(result), as: UTF8.self)
+    }
+
+    static func table(_ result: Result) -> String {
+        let order = ["ndcg@10", "map", "recall@", "mrr", "p-mrr"]
+        func position(_ name: String) -> Int {
+            order.firstIndex(of: name) ?? (name.hasPrefix("recall@") ? 2 : order.count)
+        }
+        let names = result.metrics.keys.sorted { a, b in
+            position(a) != position(b) ? position(a) < position(b) : a < b
+        }
+        var lines = ["dataset     \(result.dataset)", "queries     \(result.queries)", String(repeating: "-", count: 22)]
+        for name in names {
+            let padded = name.padding(toLength: 12, withPad: " ", startingAt: 0)
+            lines.append(padded + String(format: "%.4f", result.metrics[name] ?? 0))
+        }
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,189 @@
+/// A weight matrix [rows = out features, cols = in features] kept in its ggml
+/// encoding (any supported `GGMLType`, F32 included), usually pointing into a
+/// memory-mapped GGUF file that it keeps alive.
+///
+/// `apply` multiplies without ever materialising the whole f32 matrix: decode
+/// (one activation row) dots every quantised row directly; prefill
+/// dequantises row tiles into a small scratch buffer and runs sgemm on them.
+/// All arithmetic is f32 on dequantised weights (activations are never
+/// quantised), so results match transformers' dequantised-GGUF path.
+public struct QuantizedMatrix: Sendable {
+    public let type: GGMLType
+    public let rows: Int
+    public let cols: Int
+    public let storage: ByteStorage
+    /// Byte offset of row 0 inside `storage`.
+    public let offset: Int
+    public let rowBytes: Int
+
+    /// Validates that `storage` holds rows × cols elements of `type` at `offset`.
+    /// `name` says which tensor in errors.
+    public init(type: GGMLType, rows: Int, cols: Int, storage: ByteStorage, offset: Int, name: String = "matrix") throws(TensorError) {
+        guard type.isSupported else { throw .unsupportedType(type, context: name) }
+        guard rows >= 0, cols >= 0 else { throw .shapeMismatch("\(name): negative shape [\(rows), \(cols)]") }
+        guard let rb = type.byteCount(elements: cols) else {
+            throw .columnsNotBlockAligned(cols: cols, blockSize: type.blockSize, type: type, context: name)
+        }
+        let (need, overflow) = rb.multipliedReportingOverflow(by: rows)
+        guard !overflow, offset >= 0, offset <= storage.count, need <= storage.count - offset else {
+            throw .byteCountMismatch(expected: need, available: max(0, storage.count - offset), context: name)
+        }
+        self.type = type
+        self.rows = rows
+        self.cols = cols
+        self.storage = storage
+        self.offset = offset
+        self.rowBytes = rb
+    }
+
+    /// A matrix over its own copy of `bytes`.
+    public init(type: GGMLType, rows: Int, cols: Int, bytes: [UInt8], name: String = "matrix") throws(TensorError) {
+        try self.init(type: type, rows: rows, cols: cols, storage: ByteStorage(copying: bytes), offset: 0, name: name)
+    }
+
+    public var byteCount: Int { rows * rowBytes }
+
+    @inline(__always)
+    func rowPointer(_ r: Int) -> UnsafeRawPointer { storage.baseAddress + offset + r * rowBytes }
+
+    /// Writes rows `range` as f32 into `out` ([range.count, cols]).
+    public func dequantizeRows(_ range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+        precondition(range.lowerBound >= 0 && range.upperBound <= rows, "rows \(range) out of \(rows)")
+        for (i, r) in range.enumerated() {
+            GGMLQuants.dequantize(type, rowPointer(r), into: out + i * cols, count: cols)
+        }
+    }
+
+    /// Rows `range` as an f32 tensor [range.count, cols] (embedding lookups).
+    public func rows(_ range: Range<Int>) -> Tensor {
+        Tensor(shape: [range.count, cols]) { dequantizeRows(range, into: $0.baseAddress!) }
+    }
+
+    /// Gathers rows by index as [indices.count, cols] (token embeddings).
+    public func gatherRows(_ indices: [Int]) -> Tensor {
+        Tensor(shape: [indices.count, cols]) { out in
+            for (i, r) in indices.enumerated() { dequantizeRows(r..<(r + 1), into: out.baseAddress! + i * cols) }
+        }
+    }
+
+    /// The whole matrix as f32 [rows, cols]. For small matrices and tests:
+    /// models should call `apply` instead.
+    public func dequantize() -> Tensor { rows(0..<rows) }
+
+    /// Activation rows at or below this count use the direct row-dot kernel;
+    /// above it, dequantised tiles + sgemm win.
+    public static let gemmThreshold = 2
+
+    /// Floats per dequantised tile in the prefill path (1 MiB: stays in L2).
+    static let tileElements = 1 << 18
+
+    /// y[n, rows] = x[n, cols] · Wᵀ (+ bias[rows]); pointer level.
+    public func apply(_ x: UnsafePointer<Float>, n: Int, into y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>? = nil) {
+        guard n > 0, rows > 0 else { return }
+        if cols == 0 {
+            for i in 0..<n { for r in 0..<rows { y[i * rows + r] = bias?[r] ?? 0 } }
+            return
+        }
+        if type == .f32 && n > Self.gemmThreshold {
+            let w = UnsafeRawPointer(rowPointer(0)).assumingMemoryBound(to: Float.self)
+            addBias(y, n: n, bias)
+            BLAS.sgemm(transB: true, m: n, n: rows, k: cols, a: x, lda: cols, b: w, ldb: cols,
+                       beta: bias == nil ? 0 : 1, c: y, ldc: rows)
+            return
+        }
+        if n <= Self.gemmThreshold {
+            applyRowDots(x, n: n, into: y, bias: bias)
+        } else {
+            applyTiled(x, n: n, into: y, bias: bias)
+        }
+    }
+
+    private func addBias(_ y: UnsafeMutablePointer<Float>, n: Int, _ bias: UnsafePointer<Float>?) {
+        guard let bias else { return }
+        for i in 0..<n { (y + i * rows).update(from: bias, count: rows) }
+    }
+
+    private func applyRowDots(_ x: UnsafePointer<Float>, n: Int, into y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?) {
+        let blocks = cols / 32
+        var sums = [Float](repeating: 0, count: n * max(1, blocks))
+        if type == .q4_1 || type == .q5_1 {
+            sums.withUnsafeMutableBufferPointer { s in
+                for i in 0..<n { GGMLQuants.blockSums(x + i * cols, count: cols, into: s.baseAddress! + i * blocks) }
+            }
+        }
+        let px = UncheckedSendable(x), py = UncheckedSendable(y), pb = UncheckedSendable(bias)
+        sums.withUnsafeBufferPointer { s in
+            let ps = UncheckedSendable(s.baseAddress!)
+            // Enough rows per chunk that each thread streams a few KB of weights.
+            let grain = max(1, 16_384 / max(1, rowBytes))
+            Parallel.forEach(0..<rows, minimumChunk: grain) { range in
+                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(256, type.blockSize))
+                defer { scratch.deallocate() }
+                for r in range {
+                    let row = rowPointer(r)
+                    for i in 0..<n {
+                        let v = GGMLQuants.dot(type, row, px.value + i * cols, cols: cols,
+                                               xSums: ps.value + i * blocks, scratch: scratch)
+                        py.value[i * rows + r] = v + (pb.value?[r] ?? 0)
+                    }
+                }
+            }
+        }
+    }
+
+    private func applyTiled(_ x: UnsafePointer<Float>, n: Int, into y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?) {
+        addBias(y, n: n, bias)
+        let tileRows = max(1, min(rows, Self.tileElements / cols))
+        let tile = UnsafeMutablePointer<Float>.allocate(capacity: tileRows * cols)
+        defer { tile.deallocate() }
+        let pt = UncheckedSendable(tile)
+        var r0 = 0
+        while r0 < rows {
+            let r1 = min(rows, r0 + tileRows)
+            let base = r0
+            Parallel.forEach(r0..<r1, minimumChunk: 8) { range in
+                dequantizeRows(range, into: pt.value + (range.lowerBound - base) * cols)
+            }
+            BLAS.sgemm(transB: true, m: n, n: r1 - r0, k: cols, a: x, lda: cols, b: tile, ldb: cols,
+                       beta: bias == nil ? 0 : 1, c: y + r0, ldc: rows)
+            r0 = r1
+        }
+    }
+
+    /// x [..., cols] -> [..., rows], optionally + bias [rows].
+    public func apply(_ x: Tensor, bias: Tensor? = nil) -> Tensor {
+        precondition(x.lastDimension == cols, "QuantizedMatrix.apply: x \(x.shape) vs [\(rows), \(cols)]")
+        precondition(bias == nil || bias!.count == rows, "QuantizedMatrix.apply: bias \(bias!.shape) vs \(rows) rows")
+        let n = x.rowCount
+        var shape = x.shape
+        shape[shape.count - 1] = rows
+        return Tensor(shape: shape) { out in
+            x.data.withUnsafeBufferPointer { xp in
+                if let bias {
+                    bias.data.withUnsafeBufferPointer { apply(xp.baseAddress!, n: n, into: out.baseAddress!, bias: $0.baseAddress!) }
+                } else {
+                    apply(xp.baseAddress!, n: n, into: out.baseAddress!)
+                }
+            }
+        }
+    }
+}
+
+extension ReferenceKernels {
+    /// y[n, rows] = x[n, cols] · dequantize(W)ᵀ, one dequantised row at a time
+    /// with a double-precision dot: the reference for `QuantizedMatrix.apply`.
+    public static func quantizedApply(_ w: QuantizedMatrix, _ x: Tensor) -> Tensor {
+        let n = x.rowCount
+        var out = [Float](repeating: 0, count: n * w.rows)
+        var row = [Float](repeating: 0, count: w.cols)
+        for r in 0..<w.rows {
+            row.withUnsafeMutableBufferPointer { w.dequantizeRows(r..<(r + 1), into: $0.baseAddress!) }
+            for i in 0..<n {
+                var s: Double = 0
+                for j in 0..<w.cols { s += Double(row[j]) * Double(x.data[i * w.cols + j]) }
+                out[i * w.rows + r] = Float(s)
+            }
+        }
+        return Tensor(shape: Array(x.shape.dropLast()) + [w.rows], data: out)
+    }
+}

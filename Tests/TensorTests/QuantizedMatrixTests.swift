@@ -1,0 +1,82 @@
+import Testing
+@testable import Tensor
+
+/// f32 dots over a few hundred products vs a double-precision reference.
+let quantizedDotTolerance: Float = 2e-5
+
+/// Random but well-formed blocks: random quants, finite small scales.
+func randomMatrixBytes(_ type: GGMLType, rows: Int, cols: Int, rng: inout SplitMix) -> [UInt8] {
+    let nBlocks = rows * cols / type.blockSize
+    var bytes = (0..<(nBlocks * type.bytesPerBlock)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+    func putHalf(_ v: Float, at i: Int) {
+        let b = Float16(v).bitPattern
+        bytes[i] = UInt8(b & 0xFF); bytes[i + 1] = UInt8(b >> 8)
+    }
+    func putFloat(_ v: Float, at i: Int) {
+        let b = v.bitPattern
+        for k in 0..<4 { bytes[i + k] = UInt8((b >> (8 * UInt32(k))) & 0xFF) }
+    }
+    for blk in 0..<nBlocks {
+        let o = blk * type.bytesPerBlock
+        let d = Float.random(in: 0.001...0.05, using: &rng), m = Float.random(in: -0.2...0.2, using: &rng)
+        switch type {
+        case .f16: putHalf(Float.random(in: -2...2, using: &rng), at: o)
+        case .bf16:
+            let b = Float.random(in: -2...2, using: &rng).bitPattern >> 16
+            bytes[o] = UInt8(b & 0xFF); bytes[o + 1] = UInt8(b >> 8)
+        case .f32: putFloat(Float.random(in: -2...2, using: &rng), at: o)
+        case .q4_0, .q5_0, .q8_0: putHalf(d, at: o)
+        case .q4_1, .q5_1, .q4_K, .q5_K: putHalf(d, at: o); putHalf(abs(m), at: o + 2)
+        case .q8_1: putFloat(d, at: o); putFloat(m, at: o + 4)
+        case .q6_K: putHalf(d, at: o + 208)
+        default: break
+        }
+    }
+    return bytes
+}
+
+let supportedTypes: [GGMLType] = [.f32, .f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q8_1, .q4_K, .q5_K, .q6_K]
+
+@Test(arguments: supportedTypes)
+func quantizedApplyAgreesWithReference(type: GGMLType) throws {
+    var rng = SplitMix(seed: UInt64(type.rawValue) + 100)
+    let rows = 37, cols = 512
+    let w = try QuantizedMatrix(type: type, rows: rows, cols: cols, bytes: randomMatrixBytes(type, rows: rows, cols: cols, rng: &rng))
+    let dense = w.dequantize()
+    #expect(dense.data.allSatisfy { $0.isFinite })
+    // n = 1, 2 exercise the row-dot kernels; n = 5 the tiled sgemm path.
+    for n in [1, 2, 5] {
+        let x = Tensor(shape: [n, cols], data: rng.floats(n * cols))
+        let bias = Tensor(shape: [rows], data: rng.floats(rows))
+        let fast = w.apply(x, bias: bias)
+        let ref = ReferenceKernels.quantizedApply(w, x) + bias
+        let scale = max(1, ref.data.map(abs).max() ?? 1)
+        #expect(fast.maxAbsDifference(ref) <= quantizedDotTolerance * scale, "\(type) n=\(n)")
+        // The dense product through linear() agrees too.
+        #expect(Tensor.linear(x, weight: dense, bias: bias).maxAbsDifference(ref) <= quantizedDotTolerance * scale)
+    }
+    #expect(w.gatherRows([3, 0]).data == dense.row(3).data + dense.row(0).data)
+}
+
+@Test func quantizedMatrixRejectsBadShapes() {
+    #expect(throws: TensorError.columnsNotBlockAligned(cols: 100, blockSize: 32, type: .q4_1, context: "w")) {
+        try QuantizedMatrix(type: .q4_1, rows: 1, cols: 100, bytes: [UInt8](repeating: 0, count: 100), name: "w")
+    }
+    #expect(throws: TensorError.byteCountMismatch(expected: 40, available: 39, context: "w")) {
+        try QuantizedMatrix(type: .q4_1, rows: 2, cols: 32, bytes: [UInt8](repeating: 0, count: 39), name: "w")
+    }
+    #expect(throws: TensorError.unsupportedType(.iq2_xs, context: "w")) {
+        try QuantizedMatrix(type: .iq2_xs, rows: 1, cols: 256, bytes: [UInt8](repeating: 0, count: 74), name: "w")
+    }
+}
+
+@Test func q4_1BlockLayoutByHand() throws {
+    // d = 0.5, m = -1, nibbles: byte j holds (lo = j, hi = 15 - j).
+    var block: [UInt8] = [0x00, 0x38, 0x00, 0xBC]
+    block += (0..<16).map { UInt8($0) | UInt8(15 - $0) << 4 }
+    let w = try QuantizedMatrix(type: .q4_1, rows: 1, cols: 32, bytes: block)
+    let low: [Float] = (0..<16).map { (j: Int) -> Float in Float(j) * 0.5 - 1 }
+    let high: [Float] = (0..<16).map { (j: Int) -> Float in Float(15 - j) * 0.5 - 1 }
+    let expected = low + high
+    #expect(w.dequantize().data == expected)
+}
