@@ -226,10 +226,16 @@ public struct SynthesisPipeline: Sendable {
         var lastMalformed = ""
         try await withThrowingTaskGroup(of: ItemOutcome.self) { group in
             var inFlight = 0
+            // Item i is needed while fewer than poolTarget items below i are
+            // accepted. Counting by index rather than by completion makes a
+            // resumed run fill the gaps a kill left below later accepted
+            // items, so the pool is the same as an uninterrupted run's.
             func launchMore() {
-                while inFlight < settings.concurrency, pool.count < poolTarget {
+                while inFlight < settings.concurrency {
                     while completed.contains(nextIndex) { nextIndex += 1 }
                     guard nextIndex < maxItems else { return }
+                    let below = nextIndex
+                    guard pool.keys.lazy.filter({ $0 < below }).count < poolTarget else { return }
                     let index = nextIndex
                     nextIndex += 1
                     inFlight += 1

@@ -232,4 +232,28 @@ actor FlakyModel: LanguageModel {
         let pairs = try SyntheticDataExporter.pointwise(examples, withReasoning: true)
         #expect(pairs.allSatisfy { $0.answer.hasPrefix("<think>\n") })
     }
+
+    /// A kill can leave a low item unfinished while later ones were accepted
+    /// and checkpointed; the resumed run must fill that gap, not stop because
+    /// the pool already looks full.
+    @Test func resumeFillsGapsBelowAcceptedItems() async throws {
+        let clean = temporaryDirectory(), gapped = temporaryDirectory()
+        let settings = Self.settings(target: 6, concurrency: 2)
+        _ = try await SynthesisPipeline(generator: Self.model, settings: settings).run(outputDirectory: clean)
+        let source = try SynthesisStore(directory: clean)
+        let full = try #require(try source.loadCheckpoint())
+        let pool = try SynthesisStore.readJSONLines(SyntheticExample.self, from: source.pool)
+        let rejected = try SynthesisStore.readJSONLines(RejectedItem.self, from: source.rejected).filter { $0.stage != "dedup" && $0.stage != "selection" }
+        let missing = try #require(pool.map(\.index).min())
+        let target = try SynthesisStore(directory: gapped)
+        var poolBytes: UInt64 = 0, rejectedBytes: UInt64 = 0
+        let encoder = SynthesisStore.encoder()
+        for example in pool where example.index != missing { poolBytes = try target.append(try encoder.encode(example), to: target.pool) }
+        for item in rejected { rejectedBytes = try target.append(try encoder.encode(item), to: target.rejected) }
+        let checkpoint = SynthesisCheckpoint(fingerprint: full.fingerprint, completed: full.completed.filter { $0 != missing },
+                                             poolBytes: poolBytes, rejectedBytes: rejectedBytes, usage: SynthesisUsage(), finalized: false)
+        try target.writeAtomically(try encoder.encode(checkpoint), to: target.checkpoint)
+        _ = try await SynthesisPipeline(generator: Self.model, settings: settings).run(outputDirectory: gapped)
+        #expect(try content(clean) == content(gapped))
+    }
 }
