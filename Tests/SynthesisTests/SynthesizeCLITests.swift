@@ -15,13 +15,18 @@ import Testing
         var stderr: String
     }
 
-    func start(_ arguments: [String]) throws -> (Process, Pipe) {
+    func start(_ arguments: [String], stdout: URL? = nil) throws -> (Process, Pipe) {
         let process = Process()
         process.executableURL = Self.binary
         process.arguments = arguments
         let errors = Pipe()
         process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
+        if let stdout {
+            _ = FileManager.default.createFile(atPath: stdout.path, contents: nil)
+            process.standardOutput = try FileHandle(forWritingTo: stdout)
+        } else {
+            process.standardOutput = FileHandle.nullDevice
+        }
         try process.run()
         return (process, errors)
     }
@@ -127,6 +132,14 @@ import Testing
         #expect(try run(["synthesize", "export", "--in", dir.path, "--format", "beir", "--out", beir.path]).status == 0)
         #expect(lines(beir.appendingPathComponent("corpus.jsonl")) == passages)
         #expect(lines(beir.appendingPathComponent("qrels/test.tsv")) == passages + 1)
+        // The exported collection is one `limrank eval` reads.
+        let evalOut = dir.appendingPathComponent("eval.json")
+        let (evaluator, evalErrors) = try start(["eval", "--dataset", "beir", "--data", beir.path, "--retriever", "bm25", "--format", "json"], stdout: evalOut)
+        _ = evalErrors.fileHandleForReading.readDataToEndOfFile()
+        evaluator.waitUntilExit()
+        #expect(evaluator.terminationStatus == 0)
+        let evaluation = try JSONSerialization.jsonObject(with: Data(contentsOf: evalOut)) as? [String: Any]
+        #expect(evaluation?["queries"] as? Int == 3)
         let wrong = try run(["synthesize", "export", "--in", dir.path, "--format", "csv", "--out", sharegpt.path])
         #expect(wrong.status != 0 && wrong.stderr.contains("--format"))
         let prompts = dir.appendingPathComponent("prompts")
