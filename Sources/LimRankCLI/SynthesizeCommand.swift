@@ -74,9 +74,10 @@ struct SynthesizeRun: AsyncParsableCommand {
         }
         let scripted = ScriptedLanguageModel(garbageRate: scriptedGarbageRate, judgeNoise: scriptedJudgeNoise, delayMilliseconds: scriptedDelayMilliseconds)
         let model = try SynthesisBackendFactory.makeModel(backendSettings, scripted: scripted)
+        let judge = try settings.judgeBackend.map { try SynthesisBackendFactory.makeModel($0, scripted: scripted) }
         let prompts = try SynthesisPrompts.load(overridesIn: settings.promptsDirectory.map { URL(fileURLWithPath: $0) })
         let pipeline = SynthesisPipeline(
-            generator: model, settings: settings, prompts: prompts, seeds: try settings.seedSet(),
+            generator: model, judge: judge, settings: settings, prompts: prompts, seeds: try settings.seedSet(),
             progress: { line in FileHandle.standardError.write(Data((line + "\n").utf8)) })
         let stats = try await pipeline.run(outputDirectory: URL(fileURLWithPath: out))
         print("examples: \(stats.selected)/\(stats.target)  pool: \(stats.poolAccepted)  items: \(stats.itemsAttempted)  requests: \(stats.usage.requests)  ~tokens: \(stats.estimatedPromptTokens + stats.estimatedCompletionTokens)")

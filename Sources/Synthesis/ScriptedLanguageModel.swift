@@ -48,7 +48,8 @@ public struct ScriptedLanguageModel: LanguageModel {
         } else if task.contains("{\"negatives\":") {
             let q = Self.field("Query", in: task)
             let count = Int(Self.between(task, "Write ", " different")) ?? 1
-            json = Self.object(["negatives": (0..<count).map { Self.negative(query: q, k: $0) }])
+            let domain = Self.field("Domain", in: task)
+            json = Self.object(["negatives": (0..<count).map { Self.negative(query: q, domain: domain, k: $0) }])
         } else if task.contains("{\"relevant\":") {
             let q = Self.field("Query", in: task)
             let passage = Self.line(after: "Passage:", in: task)
@@ -126,17 +127,15 @@ public struct ScriptedLanguageModel: LanguageModel {
         return cause + " " + remedy + (extra == cause ? "" : " " + extra)
     }
 
-    static func negative(query: String, k: Int) -> String {
+    /// Shares the query's domain and situation words, but explains nothing.
+    static func negative(query: String, domain: String, k: Int) -> String {
         let h = StableHash.of(query, seed: 0xBAD &+ UInt64(k))
-        let topic = words(of: query).prefix(12).joined(separator: " ")
+        let situation = situations.first { query.contains($0) } ?? "this kind of problem"
+        let topic = "\(domain) when \(situation)"
         let first = distractors[Int(h % UInt64(distractors.count))]
         var second = distractors[Int((h >> 24) % UInt64(distractors.count))]
         if second == first { second = distractors[(Int(h % UInt64(distractors.count)) + 1) % distractors.count] }
         return "People asking about \(topic) often look for general background first. " + first + " " + second
-    }
-
-    static func words(of text: String) -> [Substring] {
-        text.split { !$0.isLetter }
     }
 
     static func garbage(_ roll: inout SplitMix64) -> String {

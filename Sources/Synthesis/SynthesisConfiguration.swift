@@ -48,6 +48,8 @@ public struct SynthesisConfiguration: Decodable, Sendable, Hashable {
     public var domainsFile: String?
     public var promptsDirectory: String?
     public var backend: BackendSettings?
+    /// A different model for the judge stage; the generator judges when absent.
+    public var judgeBackend: BackendSettings?
 
     public struct WordRange: Decodable, Sendable, Hashable {
         public var min: Int
@@ -75,7 +77,7 @@ public struct SynthesisConfiguration: Decodable, Sendable, Hashable {
         }
     }
 
-    /// Which model generates and judges (the CLI's --backend options fill it too).
+    /// Which model generates (and judges, unless `judge_backend` is set); the CLI's --backend options fill it too.
     public struct BackendSettings: Decodable, Sendable, Hashable {
         public var kind: String
         public var model: String?
@@ -129,6 +131,7 @@ public struct SynthesisConfiguration: Decodable, Sendable, Hashable {
         case personasFile = "personas_file"
         case domainsFile = "domains_file"
         case promptsDirectory = "prompts_directory"
+        case judgeBackend = "judge_backend"
     }
 
     public init(from decoder: Decoder) throws {
@@ -166,6 +169,7 @@ public struct SynthesisConfiguration: Decodable, Sendable, Hashable {
         domainsFile = try c.decodeIfPresent(String.self, forKey: .domainsFile)
         promptsDirectory = try c.decodeIfPresent(String.self, forKey: .promptsDirectory)
         backend = try c.decodeIfPresent(BackendSettings.self, forKey: .backend)
+        judgeBackend = try c.decodeIfPresent(BackendSettings.self, forKey: .judgeBackend)
     }
 
     struct AnyKey: CodingKey {

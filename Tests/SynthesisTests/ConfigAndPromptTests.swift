@@ -28,6 +28,9 @@ import Reranking
         guard case .invalidConfig(_, let f6, let r6) = try configError("{target: 3") else { Issue.record("no error"); return }
         #expect(f6 == "" && r6.hasPrefix("not valid JSON"))
         #expect(throws: SynthesisError.self) { try SynthesisConfiguration.load(URL(fileURLWithPath: "/nonexistent/config.json")) }
+        let judged = try SynthesisConfiguration.load(try write(#"{"backend": {"kind": "openai", "model": "big", "base_url": "http://localhost:8000/v1"}, "judge_backend": {"kind": "native", "model": "smollm2"}}"#))
+        #expect(judged.backend == .init(kind: "openai", model: "big", baseURL: "http://localhost:8000/v1"))
+        #expect(judged.judgeBackend == .init(kind: "native", model: "smollm2"))
     }
 
     @Test func builtInSeedsHaveRealVariety() {

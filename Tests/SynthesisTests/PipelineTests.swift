@@ -256,4 +256,24 @@ actor FlakyModel: LanguageModel {
         _ = try await SynthesisPipeline(generator: Self.model, settings: settings).run(outputDirectory: gapped)
         #expect(try content(clean) == content(gapped))
     }
+
+    /// A judge that calls everything relevant confirms the positives but
+    /// drops every negative, so no item survives; its id is recorded.
+    @Test func separateJudgeIsConsulted() async throws {
+        struct YesJudge: LanguageModel {
+            var identifier: String { "yes-judge" }
+            func generate(_ request: GenerationRequest) async throws -> String { #"{"relevant": true, "reason": "looks fine"}"# }
+            func nextTokenLogProbabilities(for messages: [ChatMessage], assistantPrefix: String, candidates: [String]) async throws -> [Double?] { [] }
+            func truncate(_ text: String, maxTokens: Int) async throws -> String { text }
+        }
+        var settings = Self.settings(target: 2)
+        settings.maxItems = 4
+        let dir = temporaryDirectory()
+        let stats = try await SynthesisPipeline(generator: ScriptedLanguageModel(), judge: YesJudge(), settings: settings).run(outputDirectory: dir)
+        #expect(stats.judgeModel == "yes-judge" && stats.generatorModel == "scripted")
+        #expect(stats.selected == 0 && stats.shortfall == 2 && stats.itemsAttempted == 4)
+        #expect(stats.rejectedByCode == ["too-few-negatives": 4])
+        let rejected = try SynthesisStore.readJSONLines(RejectedItem.self, from: dir.appendingPathComponent("rejected.jsonl"))
+        #expect(rejected.allSatisfy { $0.judgeModel == "yes-judge" && $0.stage == "judge" })
+    }
 }
