@@ -10,8 +10,10 @@ public struct QualityFilter: Sendable {
     public var passageWords: SynthesisConfiguration.WordRange
     public var checkEnglish: Bool
     public var restatementThreshold: Double
+    public var negativeMinOverlap: Double
 
     public init(settings: SynthesisConfiguration) {
+        negativeMinOverlap = settings.negativeMinOverlap
         queryWords = settings.queryWords
         passageWords = settings.passageWords
         checkEnglish = settings.language == "en"
@@ -42,6 +44,22 @@ public struct QualityFilter: Sendable {
             return Failure(code: "positive-restates-query", reason: "positive contains \(Int((containment * 100).rounded()))% of the query's word trigrams")
         }
         return nil
+    }
+
+    /// A hard negative must look relevant: it shares the query's vocabulary.
+    public func checkNegativeOverlap(query: String, negative: String) -> Failure? {
+        let overlap = Self.contentWordOverlap(of: query, in: negative)
+        if overlap < negativeMinOverlap {
+            return Failure(code: "negative-off-topic", reason: "negative contains \(Int((overlap * 100).rounded()))% of the query's content words")
+        }
+        return nil
+    }
+
+    /// Fraction of `query`'s distinct non-function words that occur in `passage`.
+    public static func contentWordOverlap(of query: String, in passage: String) -> Double {
+        let q = Set(MinHash.words(query).filter { !stopwords.contains($0) })
+        guard !q.isEmpty else { return 1 }
+        return Double(q.intersection(MinHash.words(passage)).count) / Double(q.count)
     }
 
     /// Fraction of `query`'s word trigrams that occur in `passage`.

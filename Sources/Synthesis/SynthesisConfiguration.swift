@@ -43,6 +43,9 @@ public struct SynthesisConfiguration: Decodable, Sendable, Hashable {
     /// Word-trigram Jaccard between query and positive above which the
     /// positive merely restates the query.
     public var restatementThreshold = 0.5
+    /// Share of the query's content words a hard negative must contain;
+    /// a negative below it is off topic, too easy to be worth training on.
+    public var negativeMinOverlap = 0.1
     public var useBuiltinSeeds = true
     public var personasFile: String?
     public var domainsFile: String?
@@ -127,6 +130,7 @@ public struct SynthesisConfiguration: Decodable, Sendable, Hashable {
         case minhashThreshold = "minhash_threshold"
         case embeddingThreshold = "embedding_threshold"
         case restatementThreshold = "restatement_threshold"
+        case negativeMinOverlap = "negative_min_overlap"
         case useBuiltinSeeds = "use_builtin_seeds"
         case personasFile = "personas_file"
         case domainsFile = "domains_file"
@@ -164,6 +168,7 @@ public struct SynthesisConfiguration: Decodable, Sendable, Hashable {
         minhashThreshold = try get(.minhashThreshold, minhashThreshold)
         embeddingThreshold = try get(.embeddingThreshold, embeddingThreshold)
         restatementThreshold = try get(.restatementThreshold, restatementThreshold)
+        negativeMinOverlap = try get(.negativeMinOverlap, negativeMinOverlap)
         useBuiltinSeeds = try get(.useBuiltinSeeds, useBuiltinSeeds)
         personasFile = try c.decodeIfPresent(String.self, forKey: .personasFile)
         domainsFile = try c.decodeIfPresent(String.self, forKey: .domainsFile)
@@ -259,6 +264,7 @@ public struct SynthesisConfiguration: Decodable, Sendable, Hashable {
         try check((0...1).contains(minhashThreshold), "minhash_threshold", "must be between 0 and 1")
         try check((-1...1).contains(embeddingThreshold), "embedding_threshold", "must be between -1 and 1")
         try check((0...1).contains(restatementThreshold), "restatement_threshold", "must be between 0 and 1")
+        try check((0...1).contains(negativeMinOverlap), "negative_min_overlap", "must be between 0 and 1")
         try check(useBuiltinSeeds || (personasFile != nil && domainsFile != nil), "use_builtin_seeds", "false needs personas_file and domains_file")
         let tokens = [maxTokens.query, maxTokens.passages, maxTokens.judge, maxTokens.reasoning]
         try check(tokens.allSatisfy { $0 >= 1 }, "max_tokens", "every entry must be at least 1")

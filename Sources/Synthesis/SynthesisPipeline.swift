@@ -89,6 +89,10 @@ public struct SynthesisPipeline: Sendable {
                     dropped.append(DroppedPassage(text: negative, votes: [], code: failure.code, reason: failure.reason))
                     continue
                 }
+                if let failure = filter.checkNegativeOverlap(query: query.query, negative: negative) {
+                    dropped.append(DroppedPassage(text: negative, votes: [], code: failure.code, reason: failure.reason))
+                    continue
+                }
                 let signature = minhash.signature(negative)
                 if let close = positiveSignatures.map({ MinHash.estimatedJaccard($0, signature) }).max(), close >= settings.minhashThreshold {
                     dropped.append(DroppedPassage(text: negative, votes: [], code: "negative-duplicates-positive",
@@ -169,6 +173,7 @@ public struct SynthesisPipeline: Sendable {
             "query_words": "\(s.queryWords.min)-\(s.queryWords.max)", "passage_words": "\(s.passageWords.min)-\(s.passageWords.max)",
             "language": s.language, "minhash_threshold": String(s.minhashThreshold),
             "embedding_threshold": String(s.embeddingThreshold), "restatement_threshold": String(s.restatementThreshold),
+            "negative_min_overlap": String(s.negativeMinOverlap),
             "seeds": String(StableHash.of(seedText), radix: 16),
             "generator_model": generator.identifier, "judge_model": judge.identifier, "embedder": embedder.identifier,
             "prompt_versions": prompts.versions.sorted { $0.key < $1.key }.map { "\($0.key)@v\($0.value)" }.joined(separator: ","),
@@ -217,6 +222,8 @@ public struct SynthesisPipeline: Sendable {
         }
         if !completed.isEmpty {
             progress("synthesize: resuming: \(completed.count) items done, \(pool.count) accepted")
+        } else {
+            progress("synthesize: pool of \(settings.poolTarget) for \(settings.target) examples, generator \(generator.identifier), judge \(judge.identifier), concurrency \(settings.concurrency), seed \(settings.seed)")
         }
 
         let poolTarget = settings.poolTarget

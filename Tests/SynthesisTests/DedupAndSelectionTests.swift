@@ -98,5 +98,8 @@ import Testing
         #expect(filter.checkRestatement(query: query, positive: "You asked why does my bread collapse in the oven after rising well. It is overproofing.")?.code == "positive-restates-query")
         #expect(filter.checkRestatement(query: query, positive: "Overproofed dough has exhausted its sugars and its gluten network is overstretched, so oven spring tears it.") == nil)
         #expect(filter.checkPassage(String(repeating: "word and ", count: 40), role: "negative")?.code == "negative-too-long")
+        #expect(filter.checkNegativeOverlap(query: query, negative: "Wheat is grown on every continent except Antarctica.")?.code == "negative-off-topic")
+        #expect(filter.checkNegativeOverlap(query: query, negative: "Bread ovens differ in how evenly they heat the loaf.") == nil)
+        #expect(QualityFilter.contentWordOverlap(of: "bread oven rising", in: "the bread and the oven") == 2.0 / 3.0)
     }
 }
