@@ -15,7 +15,6 @@ public enum PorterStemmer {
     public static func stem(_ word: String) -> String {
         var units = Array(word.utf16)
         let length = stem(&units)
-        if length == units.count { return word }
         return String(decoding: units[0..<length], as: UTF16.self)
     }
 

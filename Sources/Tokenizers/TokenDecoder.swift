@@ -45,7 +45,12 @@ public struct WordPieceDecoder: TokenDecoder {
         tokens.enumerated().map { i, token in
             var t = token
             if i != 0 {
-                if t.hasPrefix(prefix) { t.removeFirst(prefix.count) } else { t = " " + t }
+                // Scalar-wise: "##" + a combining mark is one Character, so String.hasPrefix would miss it.
+                if t.unicodeScalars.starts(with: prefix.unicodeScalars) {
+                    t = String(t.unicodeScalars.dropFirst(prefix.unicodeScalars.count))
+                } else {
+                    t = " " + t
+                }
             }
             return cleanup ? Self.cleanUp(t) : t
         }

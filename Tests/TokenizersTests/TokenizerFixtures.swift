@@ -30,6 +30,7 @@ enum TokenizerFixtures {
     struct SmolLM2IDs: Decodable {
         var ids: [[Int]]
         var digits_ids: [String: [Int]]
+        var qwen2_pre_ids: [[Int]]
     }
 
     static func url(_ name: String) throws -> URL {

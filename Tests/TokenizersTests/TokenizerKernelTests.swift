@@ -4,6 +4,7 @@ import Testing
 
 /// The hand-written fast paths agree with their plain references.
 struct TokenizerKernelTests {
+    static let maxUnicodeAgeForICU = 12
     static let gpt2Pattern = #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"#
 
     /// The GPT-2 scanner against the same pattern run by NSRegularExpression.
@@ -14,7 +15,11 @@ struct TokenizerKernelTests {
             "'s 'S ''s", "x  = 1;  // comment", "123abc 4.5 ٣٤", "日本語 テキスト", "emoji 😀👍🏽 done", " ?!. ,",
             "a\u{00A0}b\u{3000}c", "",
         ]
-        if let strings = try? TokenizerFixtures.strings.get() { samples += strings.texts }
+        if let strings = try? TokenizerFixtures.strings.get() {
+            // ICU's character tables lag Swift's; recently assigned characters
+            // would test ICU's Unicode version, not the scanner.
+            samples += strings.texts.filter { $0.unicodeScalars.allSatisfy { ($0.properties.age?.major ?? 99) <= Self.maxUnicodeAgeForICU } }
+        }
         var mismatches = 0
         for s in samples {
             let scalars = Array(s.unicodeScalars)
@@ -23,7 +28,10 @@ struct TokenizerKernelTests {
             let reference = regex.split(scalars, pieces: [0..<scalars.count])
             if fast != reference {
                 mismatches += 1
-                if mismatches < 4 { print("scanner differs on \(s.debugDescription.prefix(80))") }
+                if mismatches < 4 {
+                    let show = { (r: [Range<Int>]) in r.map { String(String.UnicodeScalarView(scalars[$0])).debugDescription }.joined(separator: "|") }
+                    print("scanner differs on \(s.debugDescription.prefix(80))\n fast: \(show(fast).prefix(600))\n regex: \(show(reference).prefix(600))")
+                }
             }
         }
         print("GPT-2 scanner vs regex: \(samples.count) strings, \(mismatches) mismatches")

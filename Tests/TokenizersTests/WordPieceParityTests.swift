@@ -68,8 +68,17 @@ struct WordPieceParityTests {
         let expected = try TokenizerFixtures.load(TokenizerFixtures.MiniLMIDs.self, "minilm_ids.json")
         let tokenizer = try Tokenizer(tokenizerJSON: TokenizerFixtures.minilmJSON)
         var mismatches = 0
-        for (i, text) in expected.decoded.enumerated() where tokenizer.decode(expected.single[i], skipSpecialTokens: true) != text {
-            mismatches += 1
+        for (i, text) in expected.decoded.enumerated() {
+            let decoded = tokenizer.decode(expected.single[i], skipSpecialTokens: true)
+            if decoded != text {
+                mismatches += 1
+                if mismatches <= 3 {
+                    let a = Array(text.unicodeScalars), b = Array(decoded.unicodeScalars)
+                    let at = (0..<min(a.count, b.count)).first { a[$0] != b[$0] } ?? min(a.count, b.count)
+                    let show = { (x: [Unicode.Scalar]) in String(String.UnicodeScalarView(x[max(0, at - 20)..<min(x.count, at + 20)])).debugDescription }
+                    print("decode \(i) differs at scalar \(at): expected \(show(a)) got \(show(b))")
+                }
+            }
         }
         print("MiniLM decode: \(expected.decoded.count) texts, \(mismatches) mismatches")
         #expect(mismatches == 0)
