@@ -351,8 +351,11 @@ public struct SynthesisPipeline: Sendable {
         }
         try store.writeAtomically(examplesData, to: store.examples)
 
+        // Items past the cutoff ran only because others were still in
+        // flight; leaving them out keeps the counts independent of concurrency.
         var byCode: [String: Int] = [:]
-        for item in rejected + finalRejections { byCode[item.code, default: 0] += 1 }
+        for item in rejected where cutoff.map({ item.index <= $0 }) ?? true { byCode[item.code, default: 0] += 1 }
+        for item in finalRejections { byCode[item.code, default: 0] += 1 }
         var byDomain: [String: Int] = [:]
         var byKind: [String: Int] = [:]
         for example in selected {

@@ -102,6 +102,7 @@ public struct SynthesisStats: Codable, Sendable, Hashable {
     public var generatorModel: String
     public var judgeModel: String
     public var promptVersions: [String: Int]
+    /// Every item run, including those past the pool cutoff.
     public var itemsAttempted: Int
     /// Items at or below this index form the pool; later ones ran past the
     /// pool target while concurrent items were finishing.
@@ -109,6 +110,7 @@ public struct SynthesisStats: Codable, Sendable, Hashable {
     public var poolAccepted: Int
     public var selected: Int
     public var shortfall: Int
+    /// Rejections of items up to the pool cutoff, and of dedup and selection.
     public var rejectedByCode: [String: Int]
     public var selectedByDomain: [String: Int]
     public var selectedByDomainKind: [String: Int]

@@ -92,7 +92,8 @@ actor FlakyModel: LanguageModel {
         #expect(Set(examples.map(\.seed.domain)).count == 8)
         // Garbage answers were re-asked; judge noise and exhausted re-asks were recorded.
         #expect(stats.usage.reasks > 0)
-        #expect(stats.rejectedByCode.values.reduce(0, +) == rejected.count)
+        let cutoff = try #require(stats.poolCutoffIndex)
+        #expect(stats.rejectedByCode.values.reduce(0, +) == rejected.filter { $0.index <= cutoff || $0.stage == "dedup" || $0.stage == "selection" }.count)
         #expect(rejected.allSatisfy { !$0.reason.isEmpty && !$0.code.isEmpty })
         #expect(rejected.filter { $0.code == "not-selected" }.count + rejected.filter { $0.stage == "dedup" }.count == stats.poolAccepted - 8)
         // Every attempted item is accounted for exactly once in pool or generation rejections.
@@ -108,8 +109,10 @@ actor FlakyModel: LanguageModel {
 
     @Test func deterministicAcrossConcurrencyAndTransientFaults() async throws {
         let a = temporaryDirectory(), b = temporaryDirectory(), c = temporaryDirectory()
-        _ = try await SynthesisPipeline(generator: Self.model, settings: Self.settings(concurrency: 1)).run(outputDirectory: a)
-        _ = try await SynthesisPipeline(generator: Self.model, settings: Self.settings(concurrency: 5)).run(outputDirectory: b)
+        let statsA = try await SynthesisPipeline(generator: Self.model, settings: Self.settings(concurrency: 1)).run(outputDirectory: a)
+        let statsB = try await SynthesisPipeline(generator: Self.model, settings: Self.settings(concurrency: 5)).run(outputDirectory: b)
+        #expect(statsA.rejectedByCode == statsB.rejectedByCode && statsA.poolCutoffIndex == statsB.poolCutoffIndex)
+        #expect(statsA.selectedByDomain == statsB.selectedByDomain)
         let flaky = FlakyModel(inner: Self.model)
         let stats = try await SynthesisPipeline(generator: flaky, settings: Self.settings(concurrency: 4)).run(outputDirectory: c)
         #expect(try content(a) == content(b))
