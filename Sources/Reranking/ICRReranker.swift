@@ -23,14 +23,14 @@ public struct ICRReranker: Reranker {
         self.calibrationQuery = calibrationQuery
     }
 
-    /// The prompt, laid out as tokens with each document's span recorded.
+    /// The shared part of both prompts, with each document's span; the query
+    /// (or the calibration query) follows it.
     struct Layout {
-        var tokens: [Int]
+        var prefix: [Int]
         var documentSpans: [Range<Int>]
-        var querySpan: Range<Int>
     }
 
-    func layout(query: String, passages: [[Int]]) throws -> Layout {
+    func layout(passages: [[Int]]) throws -> Layout {
         var tokens = model.promptPrefix
         tokens += try model.tokenize("Here are some paragraphs:\n\n")
         var spans: [Range<Int>] = []
@@ -41,16 +41,8 @@ public struct ICRReranker: Reranker {
             spans.append(start..<tokens.count)
             tokens += try model.tokenize("\n\n")
         }
-        tokens += try model.tokenize("Please find information that is relevant to the following query in the paragraphs above.\n\nQuery: ")
-        let queryStart = tokens.count
-        tokens += try model.tokenize(query)
-        let querySpan = queryStart..<tokens.count
-        guard tokens.count <= model.contextLength else {
-            throw RerankingError.invalidParameter(
-                name: "candidates",
-                reason: "the ICR prompt needs \(tokens.count) tokens but \(model.identifier) has a context of \(model.contextLength); lower the depth or --max-passage-tokens")
-        }
-        return Layout(tokens: tokens, documentSpans: spans, querySpan: querySpan)
+        tokens += try model.tokenize("Please find information that is relevant to the following query in the paragraphs above.\n\nQuery:")
+        return Layout(prefix: tokens, documentSpans: spans)
     }
 
     public func rerank(query: Query, candidates: [Document]) async throws -> RankedResults {
@@ -58,28 +50,31 @@ public struct ICRReranker: Reranker {
         guard !candidates.isEmpty else { return RankedResults(query: query, results: []) }
         let passages = try candidates.map { Array(try model.tokenize($0.contents).prefix(maxPassageTokens)) }
         let queryText = query.instruction.isEmpty ? query.text : query.text + " " + query.instruction
-        let real = try layout(query: queryText, passages: passages)
-        let calibration = try layout(query: calibrationQuery, passages: passages)
-        let withQuery = try await model.attentionReceived(tokens: real.tokens, from: real.querySpan)
-        let contentFree = try await model.attentionReceived(tokens: calibration.tokens, from: calibration.querySpan)
-        let scores = ICRScoring.scores(
-            attention: withQuery, calibration: contentFree,
-            spans: real.documentSpans, calibrationSpans: calibration.documentSpans)
+        let layout = try layout(passages: passages)
+        let queryTokens = try model.tokenize(" " + queryText)
+        let calibrationTokens = try model.tokenize(" " + calibrationQuery)
+        let needed = layout.prefix.count + max(queryTokens.count, calibrationTokens.count)
+        guard needed <= model.contextLength else {
+            throw RerankingError.invalidParameter(
+                name: "candidates",
+                reason: "the ICR prompt needs \(needed) tokens but \(model.identifier) has a context of \(model.contextLength); lower the depth or the passage token limit")
+        }
+        guard !queryTokens.isEmpty, !calibrationTokens.isEmpty else {
+            throw RerankingError.emptyQuery(queryID: query.id)
+        }
+        let received = try await model.attentionReceived(prefix: layout.prefix, suffixes: [queryTokens, calibrationTokens])
+        let scores = ICRScoring.scores(attention: received[0], calibration: received[1], spans: layout.documentSpans)
         return RankedResults(query: query, results: rankByScore(scores, candidates: candidates))
     }
 }
 
 public enum ICRScoring {
     /// Score of each document: attention its tokens received from the query,
-    /// minus what they received from the calibration query. The document spans
-    /// sit at the same positions in both prompts, since only the query differs
-    /// and it comes last.
-    public static func scores(attention: [Float], calibration: [Float],
-                              spans: [Range<Int>], calibrationSpans: [Range<Int>]) -> [Double] {
-        zip(spans, calibrationSpans).map { span, calibrated in
-            let received = span.reduce(0.0) { $0 + Double(attention[$1]) }
-            let baseline = calibrated.reduce(0.0) { $0 + Double(calibration[$1]) }
-            return received - baseline
+    /// minus what they received from the calibration query. Both prompts share
+    /// the prefix, so a span means the same tokens in both.
+    public static func scores(attention: [Float], calibration: [Float], spans: [Range<Int>]) -> [Double] {
+        spans.map { span in
+            span.reduce(0.0) { $0 + Double(attention[$1]) - Double(calibration[$1]) }
         }
     }
 }

@@ -19,15 +19,17 @@ struct LexicalAttentionModel: AttentionModel {
         }
     }
 
-    func attentionReceived(tokens: [Int], from queries: Range<Int>) async throws -> [Float] {
-        var received = [Float](repeating: 0, count: tokens.count)
-        for q in queries {
-            for k in 0..<q {
-                let match: Float = (tokens[k] == tokens[q] && !queries.contains(k)) ? 1 : 0
-                received[k] += (match + recencyBias * Float(k) / Float(tokens.count)) / Float(queries.count)
+    func attentionReceived(prefix: [Int], suffixes: [[Int]]) async throws -> [[Float]] {
+        suffixes.map { suffix in
+            var received = [Float](repeating: 0, count: prefix.count)
+            for q in suffix {
+                for k in prefix.indices {
+                    let match: Float = prefix[k] == q ? 1 : 0
+                    received[k] += (match + recencyBias * Float(k) / Float(prefix.count)) / Float(suffix.count)
+                }
             }
+            return received
         }
-        return received
     }
 }
 
@@ -49,8 +51,7 @@ struct LexicalAttentionModel: AttentionModel {
     // Two identical-content documents: without calibration the later one wins
     // on positional bias alone; with it they tie.
     let attention: [Float] = [0, 0.1, 0.2, 0.3, 0.4]
-    let scores = ICRScoring.scores(attention: attention, calibration: attention,
-                                   spans: [1..<2, 3..<4], calibrationSpans: [1..<2, 3..<4])
+    let scores = ICRScoring.scores(attention: attention, calibration: attention, spans: [1..<2, 3..<4])
     #expect(scores == [0, 0])
 }
 
@@ -60,7 +61,7 @@ struct LexicalAttentionModel: AttentionModel {
         var promptPrefix: [Int] { [] }
         var contextLength: Int { 8 }
         func tokenize(_ text: String) throws -> [Int] { text.split(separator: " ").map { _ in 1 } }
-        func attentionReceived(tokens: [Int], from: Range<Int>) async throws -> [Float] { [] }
+        func attentionReceived(prefix: [Int], suffixes: [[Int]]) async throws -> [[Float]] { [] }
     }
     let docs = [Document(id: "a", text: "one two three four five six seven eight nine")]
     await #expect(throws: RerankingError.self) {

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import Datasets
 @testable import Reranking
@@ -120,4 +121,43 @@ let grades = [0, 3, 1, 4, 0, 2, 1, 3, 0, 2, 4, 1]
     // A value that itself looks like a placeholder is not expanded again.
     #expect(t.render(["query": "{passage}", "passage": "x"]).last?.content == "Q: {passage} P: x")
     #expect(t.versionTag == "t@v2")
+}
+
+/// Counts calls so a test can tell a cache hit from a recomputation.
+actor CallCounter { var calls = 0; func bump() { calls += 1 } }
+
+struct CountingReranker: Reranker {
+    let counter: CallCounter
+    var name: String { "counting" }
+    func rerank(query: Query, candidates: [Document]) async throws -> RankedResults {
+        await counter.bump()
+        return try await PointwiseLLMReranker(model: OracleModel()).rerank(query: query, candidates: candidates)
+    }
+}
+
+@Test func cachedRankingsSurviveARestartAndTornLines() async throws {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("limrank-cache-\(UInt64.random(in: 0...UInt64.max))")
+    let file = dir.appendingPathComponent("rankings.jsonl")
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let counter = CallCounter()
+    let docs = gradedCandidates(grades)
+    let first = CachedReranker(base: CountingReranker(counter: counter), fingerprint: "oracle@v1", store: try RankingCache(url: file))
+    let a = try await first.rerank(query: query, candidates: docs)
+    _ = try await first.rerank(query: query, candidates: docs)
+    #expect(await counter.calls == 1)
+
+    // A torn write at the end of the file must not lose the good entries.
+    let h = try FileHandle(forWritingTo: file)
+    try h.seekToEnd(); try h.write(contentsOf: Data("{\"key\":\"tor".utf8)); try h.close()
+    let reopened = CachedReranker(base: CountingReranker(counter: counter), fingerprint: "oracle@v1", store: try RankingCache(url: file))
+    let b = try await reopened.rerank(query: query, candidates: docs)
+    #expect(await counter.calls == 1)
+    #expect(a == b)
+
+    // Another fingerprint, another query text or other contents are misses.
+    let other = CachedReranker(base: CountingReranker(counter: counter), fingerprint: "oracle@v2", store: try RankingCache(url: file))
+    _ = try await other.rerank(query: query, candidates: docs)
+    var edited = docs; edited[0].text += " more"
+    _ = try await reopened.rerank(query: query, candidates: edited)
+    #expect(await counter.calls == 3)
 }

@@ -1,0 +1,104 @@
+import Foundation
+import Models
+
+/// The in-process engine behind the `LanguageModel` and `AttentionModel`
+/// interfaces: a GGUF or safetensors decoder with its tokenizer and chat template.
+public struct NativeLanguageModel: LanguageModel, AttentionModel {
+    public var generator: TextGenerator
+
+    public init(generator: TextGenerator) {
+        self.generator = generator
+    }
+
+    /// Loads a GGUF file (SmolLM2, Llama, Qwen2, Qwen3).
+    public init(gguf url: URL) throws {
+        generator = try TextGenerator(gguf: url)
+    }
+
+    public var identifier: String { generator.identifier }
+    public var contextLength: Int { generator.model.contextLength }
+
+    /// The chat-rendered conversation followed by the forced start of the answer.
+    func promptTokens(_ messages: [ChatMessage], assistantPrefix: String) throws -> [Int] {
+        guard !messages.isEmpty else { throw ModelsError.invalidInput("no chat messages") }
+        return generator.encode(generator.chatTemplate.render(messages, addGenerationPrompt: true) + assistantPrefix)
+    }
+
+    public func nextTokenLogProbabilities(
+        for messages: [ChatMessage], assistantPrefix: String, candidates: [String]
+    ) async throws -> [Double?] {
+        let tokens = try promptTokens(messages, assistantPrefix: assistantPrefix)
+        let logits = try generator.model.forward(tokens, logits: .last).logits
+        let logNormaliser = Self.logSumExp(logits)
+        return candidates.map { candidate in
+            // A candidate is read at its first token: "true" and "false" are
+            // single tokens in the vocabularies this engine runs.
+            guard let first = generator.encode(candidate).first, first < logits.count else { return nil }
+            return Double(logits[first]) - logNormaliser
+        }
+    }
+
+    public func generate(_ request: GenerationRequest) async throws -> String {
+        let tokens = try promptTokens(request.messages, assistantPrefix: request.assistantPrefix)
+        let parameters = GenerationParameters(
+            maxTokens: request.maxTokens,
+            sampling: SamplingParameters(temperature: request.temperature, topP: 1, seed: request.seed),
+            stop: request.stop)
+        return try generator.generate(tokens: tokens, parameters: parameters).text
+    }
+
+    public func truncate(_ text: String, maxTokens: Int) async throws -> String {
+        let tokens = generator.encode(text)
+        guard tokens.count > maxTokens else { return text }
+        return generator.tokenizer.decode(Array(tokens.prefix(max(0, maxTokens))))
+    }
+
+    // MARK: AttentionModel
+
+    public func tokenize(_ text: String) throws -> [Int] { generator.encode(text) }
+
+    /// ICR's prompt is an instruction, so it opens a user turn of the chat
+    /// template: instruction-tuned models attend as they were trained to.
+    public var promptPrefix: [Int] {
+        generator.encode(generator.chatTemplate.startToken + "user\n")
+    }
+
+    public func attentionReceived(prefix: [Int], suffixes: [[Int]]) async throws -> [[Float]] {
+        let model = generator.model
+        let layers = Set(0..<model.configuration.numHiddenLayers)
+        let longest = suffixes.map(\.count).max() ?? 0
+        var shared = model.makeCache(capacity: prefix.count + longest)
+        _ = try model.forward(prefix, cache: &shared, logits: .none)
+        return try suffixes.map { suffix in
+            guard !suffix.isEmpty else { throw ModelsError.invalidInput("empty attention suffix") }
+            var cache = shared
+            let output = try model.forward(suffix, cache: &cache, logits: .none, returnAttentions: layers)
+            return Self.received(output.attentions, prefixLength: prefix.count, suffixLength: suffix.count)
+        }
+    }
+
+    /// Sums `attentions[layer]` (heads, n, total) over layers, heads and the n
+    /// suffix rows, for the first `prefixLength` columns, and averages over rows.
+    static func received(_ attentions: [Int: [Float]], prefixLength: Int, suffixLength n: Int) -> [Float] {
+        var sum = [Float](repeating: 0, count: prefixLength)
+        let total = prefixLength + n
+        for (_, probabilities) in attentions {
+            let heads = probabilities.count / (n * total)
+            for h in 0..<heads {
+                for r in 0..<n {
+                    let row = (h * n + r) * total
+                    for c in 0..<prefixLength { sum[c] += probabilities[row + c] }
+                }
+            }
+        }
+        let scale = 1 / Float(n)
+        return sum.map { $0 * scale }
+    }
+
+    static func logSumExp(_ values: [Float]) -> Double {
+        guard let m = values.max() else { return 0 }
+        var s = 0.0
+        for v in values { s += exp(Double(v - m)) }
+        return Double(m) + log(s)
+    }
+}
