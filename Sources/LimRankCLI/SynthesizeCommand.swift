@@ -74,7 +74,8 @@ struct SynthesizeRun: AsyncParsableCommand {
         }
         let scripted = ScriptedLanguageModel(garbageRate: scriptedGarbageRate, judgeNoise: scriptedJudgeNoise, delayMilliseconds: scriptedDelayMilliseconds)
         let model = try SynthesisBackendFactory.makeModel(backendSettings, scripted: scripted)
-        let judge = try settings.judgeBackend.map { try SynthesisBackendFactory.makeModel($0, scripted: scripted) }
+        // The same backend judging reuses the loaded model.
+        let judge = try settings.judgeBackend.flatMap { $0 == backendSettings ? nil : try SynthesisBackendFactory.makeModel($0, scripted: scripted) }
         let prompts = try SynthesisPrompts.load(overridesIn: settings.promptsDirectory.map { URL(fileURLWithPath: $0) })
         let pipeline = SynthesisPipeline(
             generator: model, judge: judge, settings: settings, prompts: prompts, seeds: try settings.seedSet(),
@@ -138,17 +139,16 @@ struct SynthesizePrompts: AsyncParsableCommand {
     }
 }
 
-/// Builds the synthesiser's model from the backend settings. The native and
-/// OpenAI-compatible backends come from other parts of the toolkit; until
-/// they are in this build, asking for them is a clear error.
+/// Builds the synthesiser's model from the backend settings: `native` runs
+/// a GGUF model in process; `openai` (the OpenAI-compatible HTTP client) is a
+/// clear error until that client is in this build.
 enum SynthesisBackendFactory {
     static let kinds = ["native", "openai"]
 
     static func makeModel(_ settings: SynthesisConfiguration.BackendSettings, scripted: ScriptedLanguageModel) throws -> any LanguageModel {
         switch settings.kind {
         case "native":
-            throw SynthesisError.backendUnavailable(
-                name: "native", reason: "not available in this build (the native SmolLM2 generation engine is not wired into `synthesize` yet)")
+            return try NativeLanguageModel(gguf: try nativeModelURL(settings.model ?? "smollm2"))
         case "openai":
             guard settings.baseURL != nil, settings.model != nil else {
                 throw ValidationError("--backend openai needs --base-url and --model")
@@ -160,5 +160,22 @@ enum SynthesisBackendFactory {
         default:
             throw ValidationError("unknown backend \"\(settings.kind)\" (choose: \(kinds.joined(separator: ", ")))")
         }
+    }
+
+    /// Shipped models by short name, inside the models cache. (To be replaced
+    /// by the Models target's model store once that is in this build.)
+    static let nativeShortNames = ["smollm2": "smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"]
+
+    /// A short name in the models cache (`LIMRANK_MODELS`, else
+    /// ~/.cache/limrank/models) or a path to a GGUF file.
+    static func nativeModelURL(_ name: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> URL {
+        let cache = environment["LIMRANK_MODELS"].flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) }
+            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/limrank/models")
+        let url = nativeShortNames[name].map { cache.appendingPathComponent($0) } ?? URL(fileURLWithPath: (name as NSString).expandingTildeInPath)
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw SynthesisError.backendUnavailable(
+                name: "native", reason: "model \(name) not found at \(url.path) (short names: \(nativeShortNames.keys.sorted().joined(separator: ", ")); Scripts/setup.sh installs them)")
+        }
+        return url
     }
 }

@@ -102,8 +102,10 @@ import Testing
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: SynthesizeCLITests.binary.path)))
     func badInputsExitNonZeroWithClearErrors() throws {
         let dir = temporaryDirectory()
-        let native = try run(["synthesize", "--out", dir.path, "--target", "2", "--backend", "native", "--model", "smollm2"])
-        #expect(native.status != 0 && native.stderr.contains("not available in this build"))
+        let native = try run(["synthesize", "--out", dir.path, "--target", "2", "--backend", "native", "--model", "/nonexistent/model.gguf"])
+        #expect(native.status != 0 && native.stderr.contains("/nonexistent/model.gguf not found"))
+        let openai = try run(["synthesize", "--out", dir.path, "--target", "2", "--backend", "openai", "--base-url", "http://127.0.0.1:9/v1", "--model", "m"])
+        #expect(openai.status != 0 && openai.stderr.contains("not available in this build"))
         let none = try run(["synthesize", "--out", dir.path, "--target", "2"])
         #expect(none.status != 0 && none.stderr.contains("choose a backend"))
         let config = FileManager.default.temporaryDirectory.appendingPathComponent("synth-bad-\(UUID().uuidString).json")
