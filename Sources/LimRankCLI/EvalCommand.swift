@@ -37,6 +37,7 @@ struct EvalCommand: AsyncParsableCommand {
 
     @OptionGroup var datasetOptions: DatasetOptions
     @OptionGroup var bm25: BM25Options
+    @OptionGroup var rerankerOptions: RerankerOptions
 
     @Option(help: "The first-stage retriever to evaluate (bm25). Not with --run.")
     var retriever: Retriever?
@@ -59,7 +60,9 @@ struct EvalCommand: AsyncParsableCommand {
         case (.some, .some): throw ValidationError("--retriever and --run exclude each other")
         default: break
         }
-        if run != nil, runOut != nil { throw ValidationError("--run-out writes a retrieved run; it needs --retriever, not --run") }
+        if run != nil, runOut != nil, rerankerOptions.reranker == nil {
+            throw ValidationError("--run-out writes the retrieved or reranked run; with --run it needs --reranker")
+        }
         if run != nil, bm25.index != nil || bm25.k1 != nil || bm25.b != nil {
             throw ValidationError("--index/--k1/--b configure --retriever bm25; they do nothing with --run")
         }
@@ -71,6 +74,16 @@ struct EvalCommand: AsyncParsableCommand {
         var dataset: String
         var queries: Int
         var metrics: [String: Double]
+        /// Present when a reranker ran.
+        var reranker: String?
+        var model: String?
+        var depth: Int?
+        var docsPerSecond: Double?
+
+        enum CodingKeys: String, CodingKey {
+            case dataset, queries, metrics, reranker, model, depth
+            case docsPerSecond = "docs_per_s"
+        }
     }
 
     func run() async throws {
@@ -89,9 +102,19 @@ struct EvalCommand: AsyncParsableCommand {
         } else {
             let index = try bm25.index(for: collection)
             scored = await BM25Runs.run(index, collection: collection, topK: topK)
-            if let runOut {
+            if let runOut, rerankerOptions.reranker == nil {
                 try TRECFormat.writeRun(scored, to: URL(fileURLWithPath: runOut))
                 Log.write("wrote \(runOut)")
+            }
+        }
+        var reranking: RerankDriver.Outcome?
+        if let reranker = try rerankerOptions.make() {
+            let outcome = try await RerankDriver.rerank(scored, collection: collection, reranker: reranker, depth: rerankerOptions.depth)
+            scored = outcome.run
+            reranking = outcome
+            if let runOut {
+                try TRECFormat.writeRun(scored, to: URL(fileURLWithPath: runOut))
+                Log.write("wrote \(runOut) (reranked)")
             }
         }
         var pMRR: Double?
@@ -108,7 +131,14 @@ struct EvalCommand: AsyncParsableCommand {
         }
         var metrics = Dictionary(uniqueKeysWithValues: measures.map { ($0.description, report.mean[$0] ?? 0) })
         if let pMRR { metrics["p-mrr"] = pMRR }
-        return Result(dataset: datasetOptions.displayName, queries: report.queryCount, metrics: metrics)
+        var result = Result(dataset: datasetOptions.displayName, queries: report.queryCount, metrics: metrics)
+        if let reranking, let kind = rerankerOptions.reranker {
+            result.reranker = kind.rawValue
+            result.model = rerankerOptions.modelName
+            result.depth = rerankerOptions.depth
+            result.docsPerSecond = reranking.docsPerSecond
+        }
+        return result
     }
 
     static func json(_ result: Result) throws -> String {
@@ -125,7 +155,11 @@ struct EvalCommand: AsyncParsableCommand {
         let names = result.metrics.keys.sorted { a, b in
             position(a) != position(b) ? position(a) < position(b) : a < b
         }
-        var lines = ["dataset     \(result.dataset)", "queries     \(result.queries)", String(repeating: "-", count: 22)]
+        var lines = ["dataset     \(result.dataset)", "queries     \(result.queries)"]
+        if let reranker = result.reranker {
+            lines.append("reranker    \(reranker) (\(result.model ?? "?"), depth \(result.depth ?? 0), \(String(format: "%.1f", result.docsPerSecond ?? 0)) docs/s)")
+        }
+        lines.append(String(repeating: "-", count: 22))
         for name in names {
             let padded = name.padding(toLength: 12, withPad: " ", startingAt: 0)
             lines.append(padded + String(format: "%.4f", result.metrics[name] ?? 0))

@@ -33,13 +33,14 @@ public struct EnglishAnalyzer: Sendable, Hashable {
     /// Reusable buffers for `forEachTerm`; one per thread.
     struct Scratch {
         var scalars: [Unicode.Scalar] = []
+        var classes: [WordClass] = []
         var token: [UInt16] = []
     }
 
     /// Calls `body` with each term's UTF-16 code units.
     func forEachTerm(_ text: String, scratch: inout Scratch, _ body: (ArraySlice<UInt16>) -> Void) {
         let tokenizer = StandardTokenizer(maxTokenLength: maxTokenLength)
-        tokenizer.forEachToken(text, scalars: &scratch.scalars, token: &scratch.token) { token in
+        tokenizer.forEachToken(text, scalars: &scratch.scalars, classes: &scratch.classes, token: &scratch.token) { token in
             Self.removePossessive(&token)
             Self.lowercase(&token)
             if token.isEmpty || Self.isStopWord(token) { return }

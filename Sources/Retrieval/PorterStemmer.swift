@@ -22,11 +22,13 @@ public enum PorterStemmer {
     /// (a prefix of `units`, possibly with rewritten letters).
     public static func stem(_ units: inout [UInt16]) -> Int {
         guard units.count > 2 else { return units.count }
-        var word = PorterWord(units: units)
+        // Swap the buffer in and out rather than copying it: no allocation per word.
+        var word = PorterWord(units: [])
+        swap(&word.b, &units)
+        word.k = word.b.count - 1
         word.run()
-        let k = word.k
-        units = word.b
-        return k + 1
+        swap(&word.b, &units)
+        return word.k + 1
     }
 }
 

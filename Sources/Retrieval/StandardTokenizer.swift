@@ -30,24 +30,29 @@ public struct StandardTokenizer: Sendable {
     public func tokens(_ text: String) -> [String] {
         var out: [String] = []
         var scalars: [Unicode.Scalar] = []
+        var classes: [WordClass] = []
         var unit: [UInt16] = []
-        forEachToken(text, scalars: &scalars, token: &unit) { out.append(String(decoding: $0, as: UTF16.self)) }
+        forEachToken(text, scalars: &scalars, classes: &classes, token: &unit) {
+            out.append(String(decoding: $0, as: UTF16.self))
+        }
         return out
     }
 
-    /// Calls `body` with each token's UTF-16 code units. `scalars` and `token`
-    /// are scratch buffers reused across calls to avoid allocation.
+    /// Calls `body` with each token's UTF-16 code units. `scalars`, `classes`
+    /// and `token` are scratch buffers reused across calls to avoid allocation.
     func forEachToken(
-        _ text: String, scalars: inout [Unicode.Scalar], token: inout [UInt16],
+        _ text: String, scalars: inout [Unicode.Scalar], classes: inout [WordClass], token: inout [UInt16],
         _ body: (inout [UInt16]) -> Void
     ) {
         scalars.removeAll(keepingCapacity: true)
-        scalars.append(contentsOf: text.unicodeScalars)
+        classes.removeAll(keepingCapacity: true)
+        for c in text.unicodeScalars {
+            scalars.append(c)
+            classes.append(WordClass.of(c))
+        }
         let s = scalars
+        let classes = classes
         let n = s.count
-        var classes = [WordClass](repeating: .other, count: 0)
-        classes.reserveCapacity(n)
-        for c in s { classes.append(WordClass.of(c)) }
 
         var i = 0
         while i < n {

@@ -106,25 +106,35 @@ public struct QuantizedMatrix: Sendable {
     private func applyRowDots(_ x: UnsafePointer<Float>, n: Int, into y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?) {
         let blocks = cols / 32
         var sums = [Float](repeating: 0, count: n * max(1, blocks))
+        let transposed = GGMLQuants.wantsTransposedX(type)
+        var xt = [Float](repeating: 0, count: transposed ? n * cols : 0)
         if type == .q4_1 || type == .q5_1 {
             sums.withUnsafeMutableBufferPointer { s in
                 for i in 0..<n { GGMLQuants.blockSums(x + i * cols, count: cols, into: s.baseAddress! + i * blocks) }
             }
         }
-        let px = UncheckedSendable(x), py = UncheckedSendable(y), pb = UncheckedSendable(bias)
+        if transposed {
+            xt.withUnsafeMutableBufferPointer { t in
+                for i in 0..<n { GGMLQuants.transposeChunks(x + i * cols, count: cols, into: t.baseAddress! + i * cols) }
+            }
+        }
+        let py = UncheckedSendable(y), pb = UncheckedSendable(bias)
         sums.withUnsafeBufferPointer { s in
-            let ps = UncheckedSendable(s.baseAddress!)
-            // Enough rows per chunk that each thread streams a few KB of weights.
-            let grain = max(1, 16_384 / max(1, rowBytes))
-            Parallel.forEach(0..<rows, minimumChunk: grain) { range in
-                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(256, type.blockSize))
-                defer { scratch.deallocate() }
-                for r in range {
-                    let row = rowPointer(r)
-                    for i in 0..<n {
-                        let v = GGMLQuants.dot(type, row, px.value + i * cols, cols: cols,
-                                               xSums: ps.value + i * blocks, scratch: scratch)
-                        py.value[i * rows + r] = v + (pb.value?[r] ?? 0)
+            xt.withUnsafeBufferPointer { t in
+                let ps = UncheckedSendable(s.baseAddress!)
+                let px = UncheckedSendable(transposed ? UnsafePointer(t.baseAddress!) : x)
+                // Enough rows per chunk that each thread streams a few KB of weights.
+                let grain = max(1, 16_384 / max(1, rowBytes))
+                Parallel.forEach(0..<rows, minimumChunk: grain) { range in
+                    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: GGMLQuants.scratchElements(type, cols: cols))
+                    defer { scratch.deallocate() }
+                    for r in range {
+                        let row = rowPointer(r)
+                        for i in 0..<n {
+                            let v = GGMLQuants.dot(type, row, px.value + i * cols, cols: cols,
+                                                   xSums: ps.value + i * blocks, scratch: scratch)
+                            py.value[i * rows + r] = v + (pb.value?[r] ?? 0)
+                        }
                     }
                 }
             }

@@ -20,8 +20,18 @@ func storeF8(_ v: F8, _ p: UnsafeMutablePointer<Float>) {
 @inline(__always)
 func exp8(_ x: F8) -> F8 {
     let lo = F8(repeating: -87.33654), hi = F8(repeating: 88.72283)
-    var v = x.clamped(lowerBound: lo, upperBound: hi)
-    let fx = (v * 1.44269504088896341).rounded(.toNearestOrEven)
+    // clamped()/pointwiseMin are scalarised by the compiler (NaN rules);
+    // compare + replace stays in vector registers.
+    var v = x
+    v.replace(with: lo, where: x .< lo)
+    v.replace(with: hi, where: x .> hi)
+    // Round x/ln2 to an integer by adding 1.5 * 2^23: the sum's low mantissa
+    // bits are then that integer, so no (slow, scalarised) float->int
+    // conversion is needed.
+    let magic = F8(repeating: 12_582_912)
+    let t = v * 1.44269504088896341 + magic
+    let fx = t - magic
+    let n = unsafeBitCast(t, to: SIMD8<Int32>.self) &- 0x4B40_0000
     v = v - fx * 0.693359375
     v = v + fx * 2.12194440e-4
     let z = v * v
@@ -32,7 +42,6 @@ func exp8(_ x: F8) -> F8 {
     y = y * v + 1.6666665459e-1
     y = y * v + 5.0000001201e-1
     y = y * z + v + 1
-    let n = SIMD8<Int32>(fx, rounding: .towardZero)
     // 2^n as two factors so n = 128 (x near 88.7) stays representable.
     let n1 = n &>> 1, n2 = n &- n1
     var r = y * unsafeBitCast((n1 &+ 127) &<< 23, to: F8.self) * unsafeBitCast((n2 &+ 127) &<< 23, to: F8.self)
@@ -45,7 +54,7 @@ func exp8(_ x: F8) -> F8 {
 /// error < 1.2e-7 in erfc), written branch-free for vectors.
 @inline(__always)
 func erf8(_ x: F8) -> F8 {
-    let z = pointwiseMax(x, -x)
+    let z = unsafeBitCast(unsafeBitCast(x, to: SIMD8<UInt32>.self) & 0x7FFF_FFFF, to: F8.self)
     let t = 1 / (1 + 0.5 * z)
     var p = F8(repeating: 0.17087277)
     p = p * t - 0.82215223
@@ -123,7 +132,8 @@ func max8(_ p: UnsafePointer<Float>, _ count: Int) -> Float {
         var a = loadF8(p)
         i = 8
         while i + 8 <= count {
-            a = pointwiseMax(a, loadF8(p + i))
+            let b = loadF8(p + i)
+            a.replace(with: b, where: b .> a)
             i += 8
         }
         m = a.max()

@@ -80,3 +80,37 @@ func quantizedApplyAgreesWithReference(type: GGMLType) throws {
     let expected = low + high
     #expect(w.dequantize().data == expected)
 }
+
+@Test func halfConversionIsExactForEveryBitPattern() {
+    for b in 0...UInt16.max {
+        let fast = halfBitsToFloat(b), ref = Float(Float16(bitPattern: b))
+        #expect(fast.bitPattern == ref.bitPattern || (fast.isNaN && ref.isNaN), "half bits \(b)")
+        if !(fast.bitPattern == ref.bitPattern || (fast.isNaN && ref.isNaN)) { break }
+    }
+}
+
+/// The hand-vectorised block kernels (not on the default path, see
+/// `GGMLQuants.useBlockKernels`) still agree with dequantise-then-dot.
+@Test(arguments: [GGMLType.q4_1, .q8_0])
+func blockDotKernelsAgreeWithReference(type: GGMLType) throws {
+    var rng = SplitMix(seed: 77)
+    let rows = 5, cols = 576
+    let w = try QuantizedMatrix(type: type, rows: rows, cols: cols, bytes: randomMatrixBytes(type, rows: rows, cols: cols, rng: &rng))
+    let x = rng.floats(cols)
+    let ref = ReferenceKernels.quantizedApply(w, Tensor(shape: [1, cols], data: x))
+    var xt = [Float](repeating: 0, count: cols), sums = [Float](repeating: 0, count: cols / 32)
+    x.withUnsafeBufferPointer { xp in
+        xt.withUnsafeMutableBufferPointer { GGMLQuants.transposeChunks(xp.baseAddress!, count: cols, into: $0.baseAddress!) }
+        sums.withUnsafeMutableBufferPointer { GGMLQuants.blockSums(xp.baseAddress!, count: cols, into: $0.baseAddress!) }
+    }
+    for r in 0..<rows {
+        let v = xt.withUnsafeBufferPointer { t in
+            sums.withUnsafeBufferPointer { s in
+                type == .q4_1
+                    ? GGMLQuants.dotQ4_1(w.rowPointer(r), t.baseAddress!, cols: cols, xSums: s.baseAddress!)
+                    : GGMLQuants.dotQ8_0(w.rowPointer(r), t.baseAddress!, cols: cols)
+            }
+        }
+        #expect(abs(v - ref.data[r]) <= quantizedDotTolerance * max(1, abs(ref.data[r])))
+    }
+}

@@ -10,8 +10,8 @@ struct ByteLevelBPEParityTests {
 
     static func fixtures() throws -> (TokenizerFixtures.Strings, TokenizerFixtures.SmolLM2IDs, Tokenizer) {
         let strings = try TokenizerFixtures.strings.get()
-        let ids = try TokenizerFixtures.load(TokenizerFixtures.SmolLM2IDs.self, "smollm2_ids.json")
-        let tokenizer = try Tokenizer(tokenizerJSON: TokenizerFixtures.smollm2JSON)
+        let ids = try TokenizerFixtures.smollm2IDs.get()
+        let tokenizer = try TokenizerFixtures.smollm2.get()
         return (strings, ids, tokenizer)
     }
 
@@ -37,7 +37,7 @@ struct ByteLevelBPEParityTests {
 
     @Test func ggufPartsMatchBothPreTokenizers() throws {
         let (strings, expected, _) = try Self.fixtures()
-        let json = try TokenizerJSON.decode(Data(contentsOf: TokenizerFixtures.smollm2JSON), file: "tokenizer.json")
+        let json = try TokenizerFixtures.smollm2Config.get()
         let parts = Self.ggufParts(json)
         let gpt2 = try Tokenizer(ggufTokens: parts.tokens, merges: parts.merges, tokenTypes: parts.types, pre: "gpt2",
                                  bosTokenID: 1, eosTokenID: 2, unknownTokenID: 0, paddingTokenID: 2)
@@ -58,7 +58,7 @@ struct ByteLevelBPEParityTests {
 
     @Test func splitRegexPreTokenizerMatchesHF() throws {
         let (strings, expected, _) = try Self.fixtures()
-        let json = try TokenizerJSON.decode(Data(contentsOf: TokenizerFixtures.smollm2JSON), file: "tokenizer.json")
+        let json = try TokenizerFixtures.smollm2Config.get()
         let parts = Self.ggufParts(json)
         let qwen2 = try Tokenizer(ggufTokens: parts.tokens, merges: parts.merges, tokenTypes: parts.types, pre: "qwen2")
         var report = MismatchReport()

@@ -4,8 +4,8 @@ import TestSupport
 
 /// The committed parity fixtures made by Scripts/fixtures/make_tokenizer_fixtures.py.
 enum TokenizerFixtures {
-    struct Strings: Decodable {
-        struct Pair: Decodable {
+    struct Strings: Decodable, Sendable {
+        struct Pair: Decodable, Sendable {
             var a: String
             var b: String
             var max_length: Int
@@ -16,8 +16,8 @@ enum TokenizerFixtures {
         var pairs: [Pair]
     }
 
-    struct MiniLMIDs: Decodable {
-        struct PairResult: Decodable {
+    struct MiniLMIDs: Decodable, Sendable {
+        struct PairResult: Decodable, Sendable {
             var ids: [Int]?
             var type_ids: [Int]?
             var error: String?
@@ -27,7 +27,7 @@ enum TokenizerFixtures {
         var pairs: [PairResult]
     }
 
-    struct SmolLM2IDs: Decodable {
+    struct SmolLM2IDs: Decodable, Sendable {
         var ids: [[Int]]
         var digits_ids: [String: [Int]]
         var qwen2_pre_ids: [[Int]]
@@ -42,7 +42,15 @@ enum TokenizerFixtures {
         try JSONDecoder().decode(T.self, from: Data(contentsOf: url(name)))
     }
 
+    // Loaded once per test run: decoding the fixtures is most of a debug test's time.
     static let strings: Result<Strings, any Error> = Result { try load(Strings.self, "tokenizer_strings.json") }
+    static let minilmIDs: Result<MiniLMIDs, any Error> = Result { try load(MiniLMIDs.self, "minilm_ids.json") }
+    static let smollm2IDs: Result<SmolLM2IDs, any Error> = Result { try load(SmolLM2IDs.self, "smollm2_ids.json") }
+    static let minilm: Result<Tokenizer, any Error> = Result { try Tokenizer(tokenizerJSON: minilmJSON) }
+    static let smollm2: Result<Tokenizer, any Error> = Result { try Tokenizer(tokenizerJSON: smollm2JSON) }
+    static let smollm2Config: Result<TokenizerJSON, any Error> = Result {
+        try TokenizerJSON.decode(Data(contentsOf: smollm2JSON), file: "tokenizer.json")
+    }
 
     static var minilmJSON: URL { Assets.minilm.appendingPathComponent("tokenizer.json") }
     static var smollm2JSON: URL { (try? url("smollm2/tokenizer.json")) ?? URL(fileURLWithPath: "/nonexistent") }

@@ -10,8 +10,8 @@ struct WordPieceParityTests {
 
     @Test func singleSequencesMatchHF() throws {
         let strings = try TokenizerFixtures.strings.get()
-        let expected = try TokenizerFixtures.load(TokenizerFixtures.MiniLMIDs.self, "minilm_ids.json")
-        let tokenizer = try Tokenizer(tokenizerJSON: TokenizerFixtures.minilmJSON)
+        let expected = try TokenizerFixtures.minilmIDs.get()
+        let tokenizer = try TokenizerFixtures.minilm.get()
         #expect(strings.texts.count >= 5000)
         var report = MismatchReport()
         for (i, text) in strings.texts.enumerated() {
@@ -25,7 +25,7 @@ struct WordPieceParityTests {
 
     @Test func vocabTXTMatchesTokenizerJSON() throws {
         let strings = try TokenizerFixtures.strings.get()
-        let expected = try TokenizerFixtures.load(TokenizerFixtures.MiniLMIDs.self, "minilm_ids.json")
+        let expected = try TokenizerFixtures.minilmIDs.get()
         let tokenizer = try Tokenizer(vocabTXT: Assets.minilm.appendingPathComponent("vocab.txt"), doLowerCase: true)
         var report = MismatchReport()
         for (i, text) in strings.texts.enumerated() {
@@ -37,8 +37,8 @@ struct WordPieceParityTests {
 
     @Test func pairsWithTruncationMatchHF() throws {
         let strings = try TokenizerFixtures.strings.get()
-        let expected = try TokenizerFixtures.load(TokenizerFixtures.MiniLMIDs.self, "minilm_ids.json")
-        let tokenizer = try Tokenizer(tokenizerJSON: TokenizerFixtures.minilmJSON)
+        let expected = try TokenizerFixtures.minilmIDs.get()
+        let tokenizer = try TokenizerFixtures.minilm.get()
         var report = MismatchReport()
         var refusals = 0
         for (i, pair) in strings.pairs.enumerated() {
@@ -65,8 +65,8 @@ struct WordPieceParityTests {
     }
 
     @Test func decodeMatchesHF() throws {
-        let expected = try TokenizerFixtures.load(TokenizerFixtures.MiniLMIDs.self, "minilm_ids.json")
-        let tokenizer = try Tokenizer(tokenizerJSON: TokenizerFixtures.minilmJSON)
+        let expected = try TokenizerFixtures.minilmIDs.get()
+        let tokenizer = try TokenizerFixtures.minilm.get()
         var mismatches = 0
         for (i, text) in expected.decoded.enumerated() {
             let decoded = tokenizer.decode(expected.single[i], skipSpecialTokens: true)

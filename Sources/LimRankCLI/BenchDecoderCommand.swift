@@ -1,0 +1,98 @@
+import ArgumentParser
+import Foundation
+import Models
+import Tensor
+
+/// Decoder prefill and decode speed on a fixed, reproducible prompt
+/// (Scripts/bench/decoder_bench.sh gives llama.cpp the same ids).
+struct BenchDecoderCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "decoder",
+        abstract: "Decoder throughput: prefill and decode tokens/s, peak resident memory.")
+
+    @Option(help: "Short name, cache entry or .gguf path.")
+    var model = "smollm2"
+
+    @Option(help: "Prompt length (run as one prefill batch).")
+    var promptTokens = 512
+
+    @Option(help: "Tokens generated one at a time (greedy) after the prefill.")
+    var genTokens = 128
+
+    @Option(help: "text or json")
+    var format: ModelsCLIFormat = .text
+
+    func validate() throws {
+        guard promptTokens > 0, genTokens > 0 else { throw ValidationError("--prompt-tokens and --gen-tokens must be positive") }
+    }
+
+    /// Prompt id at position j: a multiplicative hash into [1000, 21000), away
+    /// from special tokens; the bench script computes the same formula.
+    static func tokenID(position j: Int) -> Int {
+        1000 + Int((UInt64(j) &* 2_654_435_761 % 4_294_967_296) % 20000)
+    }
+
+    func run() throws {
+        let url: URL
+        let decoder: LlamaModel
+        do {
+            url = try ModelStore().resolve(model)
+            decoder = url.pathExtension == "gguf" ? try LlamaModel(gguf: url) : try LlamaModel(directory: url)
+        } catch let error as ModelsError {
+            throw ValidationError(error.description)
+        }
+        guard promptTokens + genTokens <= decoder.contextLength else {
+            throw ValidationError("prompt + generated tokens exceed the context of \(decoder.contextLength)")
+        }
+        let prompt = (0..<promptTokens).map(Self.tokenID)
+        let log = { (s: String) in FileHandle.standardError.write(Data("[bench decoder] \(s)\n".utf8)) }
+        log("\(url.lastPathComponent): \(promptTokens) prompt + \(genTokens) generated tokens, \(Parallel.threadCount) threads")
+        // Warm-up: touches every weight page and the kernels' first-call paths.
+        _ = try decoder.forward(Array(prompt.prefix(16)), logits: .last)
+        let clock = ContinuousClock()
+        var cache = decoder.makeCache(capacity: promptTokens + genTokens)
+        var t = clock.now
+        var logits = try decoder.forward(prompt, cache: &cache, logits: .last).logits
+        let prefill = seconds(clock.now - t)
+        log("prefill: \(String(format: "%.3f", prefill)) s")
+        t = clock.now
+        for _ in 0..<genTokens {
+            let next = logits.withUnsafeBufferPointer { Kernels.argmax($0.baseAddress!, count: $0.count) }
+            logits = try decoder.forward([next], cache: &cache, logits: .last).logits
+        }
+        let decode = seconds(clock.now - t)
+        log("decode: \(String(format: "%.3f", decode)) s")
+        let prefillRate = Double(promptTokens) / prefill, decodeRate = Double(genTokens) / decode
+        let rss = Self.peakResidentBytes()
+        switch format {
+        case .json:
+            print("{\"prefill_tokens_per_s\": \(fmt(prefillRate)), \"decode_tokens_per_s\": \(fmt(decodeRate)), "
+                + "\"peak_rss_bytes\": \(rss), \"weights_bytes\": \(decoder.weightBytes)}")
+        case .text:
+            print("prefill \(fmt(prefillRate)) tok/s  decode \(fmt(decodeRate)) tok/s  peak RSS \(rss) bytes (weights \(decoder.weightBytes))")
+        }
+    }
+
+    /// VmHWM of /proc/self/status (peak resident set), else getrusage's ru_maxrss.
+    static func peakResidentBytes() -> Int {
+        if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) {
+            for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+                let kb = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
+                return kb * 1024
+            }
+        }
+        var usage = rusage()
+        #if os(Linux)
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+        #else
+        getrusage(RUSAGE_SELF, &usage)
+        #endif
+        return Int(usage.ru_maxrss) * 1024
+    }
+
+    private func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+    }
+
+    private func fmt(_ x: Double) -> String { String(format: "%.3f", x) }
+}

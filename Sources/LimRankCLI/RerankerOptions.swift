@@ -1,0 +1,182 @@
+import ArgumentParser
+import Datasets
+import Foundation
+import LanguageModels
+import Models
+import Reranking
+
+enum RerankerKind: String, ExpressibleByArgument, CaseIterable, Sendable {
+    case pointwise
+    case crossEncoder = "cross-encoder"
+    case dense, prp, listwise, icr
+
+    /// The model used when --model is not given; cross-encoders ship none.
+    var defaultModel: String? {
+        switch self {
+        case .dense: return "minilm"
+        case .crossEncoder: return nil
+        case .pointwise, .prp, .listwise, .icr: return "smollm2"
+        }
+    }
+}
+
+enum PRPVariant: String, ExpressibleByArgument, CaseIterable, Sendable {
+    case sliding, allpairs
+}
+
+/// How to rerank; shared by `rerank` and `eval`.
+struct RerankerOptions: ParsableArguments {
+    @Option(help: ArgumentHelp(
+        "Reranking strategy: pointwise, cross-encoder, dense, prp, listwise or icr.",
+        discussion: """
+            pointwise      LimRank/Rank1 style: P("true") of a decoder LLM per (query, passage)
+            cross-encoder  a BERT sequence classifier's logit per (query, passage)
+            dense          cosine of sentence embeddings (all-MiniLM-L6-v2 by default)
+            prp            pairwise ranking prompting, both orders of each pair
+            listwise       RankGPT-style sliding windows of passages
+            icr            in-context reranking from the query's attention to each passage
+            """))
+    var reranker: RerankerKind?
+
+    @Option(help: ArgumentHelp(
+        "Model: a short name (minilm, smollm2), a model directory or .gguf path. Default: minilm for dense, smollm2 for the LLM strategies.",
+        valueName: "name-or-path"))
+    var model: String?
+
+    @Option(help: "Rerank the top N candidates of each query; the rest keep their first-stage order below them.")
+    var depth: Int = 100
+
+    @Option(help: "Cut each passage to this many model tokens (default: 384 pointwise, 200 prp, 100 listwise and icr).")
+    var maxPassageTokens: Int?
+
+    @Option(help: "Pointwise only: let the model reason for up to N tokens before the true/false answer (0 answers at once).")
+    var reasoningTokens: Int = 0
+
+    @Option(help: "Listwise only: passages per window.")
+    var window: Int = 20
+
+    @Option(help: "Listwise only: how far each window moves up the list.")
+    var step: Int = 10
+
+    @Option(help: "PRP only: sliding (K bubble-sort passes, O(K*n) comparisons) or allpairs (O(n^2)).")
+    var prpVariant: PRPVariant = .sliding
+
+    @Option(help: "PRP sliding only: the K of top-K to sort.")
+    var prpTopK: Int = 10
+
+    @Option(help: ArgumentHelp("Cache file of rankings, so a repeated run costs nothing (default: $LIMRANK_CACHE or ~/.cache/limrank/rankings.jsonl).", valueName: "file"))
+    var cache: String?
+
+    @Flag(help: "Do not read or write the ranking cache.")
+    var noCache = false
+
+    func validate() throws {
+        guard depth > 0 else { throw ValidationError("--depth must be at least 1") }
+        if let maxPassageTokens, maxPassageTokens < 1 { throw ValidationError("--max-passage-tokens must be at least 1") }
+        guard reasoningTokens >= 0 else { throw ValidationError("--reasoning-tokens must be >= 0") }
+        guard window >= 2 else { throw ValidationError("--window must be at least 2") }
+        guard step >= 1, step <= window else { throw ValidationError("--step must be between 1 and --window") }
+        guard prpTopK >= 1 else { throw ValidationError("--prp-top-k must be at least 1") }
+        if reranker == nil, model != nil { throw ValidationError("--model needs --reranker") }
+        if reranker == .crossEncoder, model == nil {
+            throw ValidationError("--reranker cross-encoder needs --model DIR (a BERT sequence-classification checkpoint); no cross-encoder ships with LimRank")
+        }
+        if noCache, cache != nil { throw ValidationError("--cache and --no-cache exclude each other") }
+    }
+
+    var modelName: String? { model ?? reranker?.defaultModel }
+
+    /// Builds the reranker, wrapped in the ranking cache unless --no-cache.
+    func make() throws -> (any Reranker)? {
+        guard let kind = reranker, let name = modelName else { return nil }
+        let url = try ModelStore().resolve(name)
+        Log.write("loading \(url.path)")
+        let base: any Reranker
+        var settings = "\(kind.rawValue)"
+        switch kind {
+        case .dense:
+            base = DenseReranker(embedder: try NativeEncoder(directory: url))
+        case .crossEncoder:
+            base = CrossEncoderReranker(scorer: try NativeEncoder(directory: url))
+        case .pointwise:
+            let r = PointwiseLLMReranker(model: try llm(url), maxPassageTokens: maxPassageTokens ?? 384, reasoningTokens: reasoningTokens)
+            settings += "|\(r.template.versionTag)|\(r.maxPassageTokens)|\(r.reasoningTokens)"
+            base = r
+        case .prp:
+            let variant: PairwiseReranker.Variant = prpVariant == .allpairs ? .allPairs : .slidingWindow(topK: prpTopK)
+            let r = PairwiseReranker(model: try llm(url), variant: variant, maxPassageTokens: maxPassageTokens ?? 200)
+            settings += "|\(r.template.versionTag)|\(r.maxPassageTokens)|\(variant)"
+            base = r
+        case .listwise:
+            let r = try ListwiseReranker(model: try llm(url), windowSize: window, step: step, maxPassageTokens: maxPassageTokens ?? 100)
+            settings += "|\(r.template.versionTag)|\(r.maxPassageTokens)|\(window)/\(step)"
+            base = r
+        case .icr:
+            let r = ICRReranker(model: try llm(url), maxPassageTokens: maxPassageTokens ?? 100)
+            settings += "|icr@v1|\(r.maxPassageTokens)|\(r.calibrationQuery)"
+            base = r
+        }
+        if noCache { return base }
+        let file = cache.map { URL(fileURLWithPath: $0) } ?? Self.defaultCache
+        let fingerprint = settings + "|" + Self.modelFingerprint(url)
+        return CachedReranker(base: base, fingerprint: fingerprint, store: try RankingCache(url: file))
+    }
+
+    private func llm(_ url: URL) throws -> NativeLanguageModel {
+        guard url.pathExtension.lowercased() == "gguf" else {
+            throw ValidationError("--reranker \(reranker?.rawValue ?? "") needs a decoder LLM as a .gguf file; \(url.path) is not one")
+        }
+        return try NativeLanguageModel(gguf: url)
+    }
+
+    static var defaultCache: URL {
+        if let env = ProcessInfo.processInfo.environment["LIMRANK_CACHE"], !env.isEmpty { return URL(fileURLWithPath: env) }
+        return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/limrank/rankings.jsonl")
+    }
+
+    /// Path, size and modification time: a replaced model file invalidates its cache entries.
+    static func modelFingerprint(_ url: URL) -> String {
+        let attributes = try? FileManager.default.attributesOfItem(atPath: url.path)
+        let size = (attributes?[.size] as? NSNumber)?.int64Value ?? -1
+        let modified = (attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
+        return "\(url.standardizedFileURL.path)|\(size)|\(Int(modified))"
+    }
+}
+
+/// Reranks a run with progress and throughput on stderr.
+enum RerankDriver {
+    struct Outcome {
+        var run: Run
+        var documents: Int
+        var seconds: Double
+        var docsPerSecond: Double { seconds > 0 ? Double(documents) / seconds : 0 }
+    }
+
+    static func rerank(_ run: Run, collection: TestCollection, reranker: any Reranker, depth: Int) async throws -> Outcome {
+        let documents = Dictionary(collection.documents.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        let total = run.rankings.values.reduce(0) { $0 + min(depth, $1.count) }
+        let start = Date()
+        let driver = RunReranker(reranker: reranker, depth: depth) { done, queries in
+            if done == queries || done % 10 == 0 {
+                let elapsed = Date().timeIntervalSince(start)
+                Log.write("reranked \(done)/\(queries) queries (\(String(format: "%.1f", elapsed))s)")
+            }
+        }
+        let reranked = try await driver.rerank(run: run, queries: runQueries(collection), documents: documents)
+        let seconds = Date().timeIntervalSince(start)
+        Log.write("\(reranker.name): \(total) documents in \(String(format: "%.1f", seconds))s")
+        return Outcome(run: reranked, documents: total, seconds: seconds)
+    }
+
+    /// The queries a run of this collection names: for FollowIR each query
+    /// twice, `<qid>-og` with the original and `<qid>-changed` with the
+    /// changed instruction, so the reranker reads the instruction that applies.
+    static func runQueries(_ collection: TestCollection) -> [Query] {
+        guard let change = collection.instructionChange else { return collection.queries }
+        func renamed(_ q: Query, _ suffix: String) -> Query {
+            Query(id: q.id + suffix, text: q.text, instruction: q.instruction)
+        }
+        return collection.queries.map { renamed($0, BM25Runs.originalSuffix) }
+            + change.queries.map { renamed($0, BM25Runs.changedSuffix) }
+    }
+}

@@ -1,0 +1,135 @@
+import Foundation
+import ModelFormats
+import Tensor
+import Tokenizers
+
+/// What a generation run may do.
+public struct GenerationParameters: Sendable, Equatable {
+    public var maxTokens: Int
+    public var sampling: SamplingParameters
+    /// Generation ends when the decoded text contains one of these; the text
+    /// returned stops before it.
+    public var stop: [String]
+    /// End at the model's end-of-sequence token(s) (not included in the output).
+    public var stopAtEndOfSequence: Bool
+
+    public init(maxTokens: Int, sampling: SamplingParameters = .greedy, stop: [String] = [],
+                stopAtEndOfSequence: Bool = true) {
+        self.maxTokens = maxTokens
+        self.sampling = sampling
+        self.stop = stop
+        self.stopAtEndOfSequence = stopAtEndOfSequence
+    }
+}
+
+public struct GenerationResult: Sendable, Equatable {
+    public enum FinishReason: String, Sendable, Equatable, Codable {
+        case endOfSequence = "eos"
+        case stop
+        /// `maxTokens` reached, or the context is full.
+        case length
+    }
+
+    public var text: String
+    /// Generated ids (the end-of-sequence token excluded).
+    public var tokens: [Int]
+    public var promptTokens: Int
+    public var finishReason: FinishReason
+}
+
+/// A decoder with its tokenizer and chat template: text in, text out.
+public struct TextGenerator: Sendable {
+    public var model: LlamaModel
+    public var tokenizer: Tokenizer
+    public var chatTemplate: ChatTemplate
+    public var endOfSequenceIDs: Set<Int>
+    public var identifier: String
+
+    public init(model: LlamaModel, tokenizer: Tokenizer, chatTemplate: ChatTemplate = .chatML,
+                endOfSequenceIDs: Set<Int>, identifier: String) {
+        self.model = model
+        self.tokenizer = tokenizer
+        self.chatTemplate = chatTemplate
+        self.endOfSequenceIDs = endOfSequenceIDs
+        self.identifier = identifier
+    }
+
+    /// Model, tokenizer and template from one GGUF file. ChatML's `<|im_end|>`
+    /// also ends generation, as it ends an assistant turn.
+    public init(gguf url: URL) throws {
+        let file = try GGUFFile(contentsOf: url)
+        model = try LlamaModel(gguf: url)
+        tokenizer = try Tokenizer(gguf: file)
+        let jinja = try file.metadata.string("tokenizer.chat_template", default: "")
+        chatTemplate = ChatTemplate.recognising(jinja) ?? .chatML
+        var eos = Set(model.configuration.eosTokenIds)
+        if let end = tokenizer.tokenID(for: chatTemplate.endToken) { eos.insert(end) }
+        endOfSequenceIDs = eos
+        identifier = url.deletingPathExtension().lastPathComponent
+    }
+
+    public func encode(_ text: String) -> [Int] { tokenizer.tokenize(text) }
+
+    /// Token ids of a prompt: the text as is, or rendered as one user turn
+    /// with the chat template's generation prompt.
+    public func promptTokens(_ prompt: String, chat: Bool) -> [Int] {
+        encode(chat ? chatTemplate.render([ChatMessage(.user, prompt)]) : prompt)
+    }
+
+    public func generate(prompt: String, chat: Bool = false, parameters: GenerationParameters) throws -> GenerationResult {
+        guard !prompt.isEmpty else { throw ModelsError.invalidInput("empty prompt") }
+        return try generate(tokens: promptTokens(prompt, chat: chat), parameters: parameters)
+    }
+
+    public func generate(messages: [ChatMessage], parameters: GenerationParameters) throws -> GenerationResult {
+        guard !messages.isEmpty else { throw ModelsError.invalidInput("no chat messages") }
+        return try generate(tokens: encode(chatTemplate.render(messages)), parameters: parameters)
+    }
+
+    /// Prefills `prompt` in one batch, then decodes one token at a time.
+    /// `onToken` sees each new id as it is chosen (for streaming / progress).
+    public func generate(tokens prompt: [Int], parameters: GenerationParameters,
+                         onToken: ((Int) -> Void)? = nil) throws -> GenerationResult {
+        guard !prompt.isEmpty else { throw ModelsError.invalidInput("empty prompt") }
+        guard parameters.maxTokens >= 0 else {
+            throw ModelsError.invalidInput("max tokens must be >= 0, got \(parameters.maxTokens)")
+        }
+        try parameters.sampling.validate()
+        let context = model.contextLength
+        guard prompt.count < context else {
+            throw ModelsError.sequenceTooLong(length: prompt.count, maximum: context - 1)
+        }
+        let budget = min(parameters.maxTokens, context - prompt.count)
+        var result = GenerationResult(text: "", tokens: [], promptTokens: prompt.count, finishReason: .length)
+        guard budget > 0 else { return result }
+        var cache = model.makeCache(capacity: prompt.count + budget)
+        var sampler = Sampler(parameters.sampling)
+        var logits = try model.forward(prompt, cache: &cache, logits: .last).logits
+        while result.tokens.count < budget {
+            let next = sampler.sample(logits)
+            if parameters.stopAtEndOfSequence, endOfSequenceIDs.contains(next) {
+                result.finishReason = .endOfSequence
+                break
+            }
+            result.tokens.append(next)
+            onToken?(next)
+            if !parameters.stop.isEmpty {
+                let text = tokenizer.decode(result.tokens)
+                if let cut = Self.firstStop(in: text, parameters.stop) {
+                    result.text = String(text[..<cut])
+                    result.finishReason = .stop
+                    return result
+                }
+            }
+            if result.tokens.count == budget { break }
+            logits = try model.forward([next], cache: &cache, logits: .last).logits
+        }
+        result.text = tokenizer.decode(result.tokens)
+        return result
+    }
+
+    /// Where the earliest occurrence of any stop string begins.
+    static func firstStop(in text: String, _ stops: [String]) -> String.Index? {
+        stops.filter { !$0.isEmpty }.compactMap { text.range(of: $0)?.lowerBound }.min()
+    }
+}

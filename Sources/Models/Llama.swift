@@ -1,0 +1,677 @@
+import Foundation
+import ModelFormats
+import Tensor
+
+// Llama-family decoder (transformers' LlamaForCausalLM; SmolLM2 is one),
+// ordered config -> blocks -> model -> weight loading.
+//
+// Qwen2 and Qwen3 are this same network with one switch each (QKV biases;
+// per-head RMSNorm of queries and keys), so Qwen2.swift and Qwen3.swift hold
+// only their configurations and weight-key mapping and build a `LlamaModel`
+// with `LlamaModel.Options`. Repeating ~300 lines of identical attention,
+// MLP and cache code three times would only let the copies drift apart.
+//
+// Weights are `QuantizedMatrix`es: a GGUF's tensors stay in their ggml
+// encoding inside the memory-mapped file (so resident memory stays near the
+// file size), and safetensors weights are f32 matrices of the same type.
+// Activations are always f32: a prompt of n tokens runs every projection as
+// one [n, in] x [in, out] product (dequantised tiles + sgemm), a single
+// decode step as direct quantised row dots.
+
+// MARK: - Configuration
+
+/// Mirrors a Llama `config.json` (transformers' `LlamaConfig` defaults for absent keys).
+public struct LlamaConfiguration: Decodable, Sendable, Equatable {
+    public var modelType: String
+    public var vocabSize: Int
+    public var hiddenSize: Int
+    public var intermediateSize: Int
+    public var numHiddenLayers: Int
+    public var numAttentionHeads: Int
+    public var numKeyValueHeads: Int
+    public var headDim: Int
+    public var maxPositionEmbeddings: Int
+    public var rmsNormEps: Float
+    public var ropeTheta: Float
+    public var tieWordEmbeddings: Bool
+    public var attentionBias: Bool
+    public var hiddenAct: String
+    public var bosTokenId: Int?
+    public var eosTokenIds: [Int]
+
+    enum CodingKeys: String, CodingKey {
+        case modelType = "model_type"
+        case vocabSize = "vocab_size"
+        case hiddenSize = "hidden_size"
+        case intermediateSize = "intermediate_size"
+        case numHiddenLayers = "num_hidden_layers"
+        case numAttentionHeads = "num_attention_heads"
+        case numKeyValueHeads = "num_key_value_heads"
+        case headDim = "head_dim"
+        case maxPositionEmbeddings = "max_position_embeddings"
+        case rmsNormEps = "rms_norm_eps"
+        case ropeTheta = "rope_theta"
+        case ropeParameters = "rope_parameters"
+        case ropeScaling = "rope_scaling"
+        case tieWordEmbeddings = "tie_word_embeddings"
+        case attentionBias = "attention_bias"
+        case hiddenAct = "hidden_act"
+        case bosTokenId = "bos_token_id"
+        case eosTokenId = "eos_token_id"
+    }
+
+    /// transformers ≥ 5 nests `rope_theta` under `rope_parameters`.
+    struct RopeParameters: Decodable {
+        var ropeTheta: Float?
+        var ropeType: String?
+        enum CodingKeys: String, CodingKey {
+            case ropeTheta = "rope_theta"
+            case ropeType = "rope_type"
+        }
+    }
+
+    public init(from decoder: Decoder) throws {
+        try self.init(from: decoder, defaultModelType: "llama", defaultTheta: 10000, defaultTied: false)
+    }
+
+    /// Shared by the Qwen configurations, whose keys are the same with other defaults.
+    init(from decoder: Decoder, defaultModelType: String, defaultTheta: Float, defaultTied: Bool) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        modelType = try c.decodeIfPresent(String.self, forKey: .modelType) ?? defaultModelType
+        vocabSize = try c.decodeIfPresent(Int.self, forKey: .vocabSize) ?? 32000
+        hiddenSize = try c.decodeIfPresent(Int.self, forKey: .hiddenSize) ?? 4096
+        intermediateSize = try c.decodeIfPresent(Int.self, forKey: .intermediateSize) ?? 11008
+        numHiddenLayers = try c.decodeIfPresent(Int.self, forKey: .numHiddenLayers) ?? 32
+        numAttentionHeads = try c.decodeIfPresent(Int.self, forKey: .numAttentionHeads) ?? 32
+        numKeyValueHeads = try c.decodeIfPresent(Int.self, forKey: .numKeyValueHeads) ?? numAttentionHeads
+        headDim = try c.decodeIfPresent(Int.self, forKey: .headDim)
+            ?? (numAttentionHeads > 0 ? hiddenSize / numAttentionHeads : 0)
+        maxPositionEmbeddings = try c.decodeIfPresent(Int.self, forKey: .maxPositionEmbeddings) ?? 2048
+        rmsNormEps = try c.decodeIfPresent(Float.self, forKey: .rmsNormEps) ?? 1e-6
+        let nested = try c.decodeIfPresent(RopeParameters.self, forKey: .ropeParameters)
+        let scaling = try c.decodeIfPresent(RopeParameters.self, forKey: .ropeScaling)
+        ropeTheta = try c.decodeIfPresent(Float.self, forKey: .ropeTheta) ?? nested?.ropeTheta ?? defaultTheta
+        ropeType = nested?.ropeType ?? scaling?.ropeType ?? "default"
+        tieWordEmbeddings = try c.decodeIfPresent(Bool.self, forKey: .tieWordEmbeddings) ?? defaultTied
+        attentionBias = try c.decodeIfPresent(Bool.self, forKey: .attentionBias) ?? false
+        hiddenAct = try c.decodeIfPresent(String.self, forKey: .hiddenAct) ?? "silu"
+        bosTokenId = try c.decodeIfPresent(Int.self, forKey: .bosTokenId)
+        if let one = try? c.decodeIfPresent(Int.self, forKey: .eosTokenId) {
+            eosTokenIds = [one]
+        } else {
+            eosTokenIds = (try? c.decodeIfPresent([Int].self, forKey: .eosTokenId)) ?? []
+        }
+    }
+
+    /// `rope_type` of `rope_parameters`/`rope_scaling`; only "default" is implemented.
+    public var ropeType: String
+
+    public init(
+        modelType: String = "llama", vocabSize: Int, hiddenSize: Int, intermediateSize: Int,
+        numHiddenLayers: Int, numAttentionHeads: Int, numKeyValueHeads: Int, headDim: Int? = nil,
+        maxPositionEmbeddings: Int, rmsNormEps: Float, ropeTheta: Float, tieWordEmbeddings: Bool,
+        attentionBias: Bool = false, bosTokenId: Int? = nil, eosTokenIds: [Int] = []
+    ) {
+        self.modelType = modelType
+        self.vocabSize = vocabSize
+        self.hiddenSize = hiddenSize
+        self.intermediateSize = intermediateSize
+        self.numHiddenLayers = numHiddenLayers
+        self.numAttentionHeads = numAttentionHeads
+        self.numKeyValueHeads = numKeyValueHeads
+        self.headDim = headDim ?? (numAttentionHeads > 0 ? hiddenSize / numAttentionHeads : 0)
+        self.maxPositionEmbeddings = maxPositionEmbeddings
+        self.rmsNormEps = rmsNormEps
+        self.ropeTheta = ropeTheta
+        self.ropeType = "default"
+        self.tieWordEmbeddings = tieWordEmbeddings
+        self.attentionBias = attentionBias
+        self.hiddenAct = "silu"
+        self.bosTokenId = bosTokenId
+        self.eosTokenIds = eosTokenIds
+    }
+
+    /// Reads `config.json`.
+    public static func load(from url: URL) throws -> LlamaConfiguration {
+        try decodeConfiguration(LlamaConfiguration.self, from: url)
+    }
+
+    /// Checks what the implementation relies on; `file` names the source in errors.
+    public func validate(file: String) throws {
+        for (key, value) in [("vocab_size", vocabSize), ("hidden_size", hiddenSize),
+                             ("intermediate_size", intermediateSize), ("num_hidden_layers", numHiddenLayers),
+                             ("num_attention_heads", numAttentionHeads), ("num_key_value_heads", numKeyValueHeads),
+                             ("head_dim", headDim), ("max_position_embeddings", maxPositionEmbeddings)] where value <= 0 {
+            throw ModelsError.invalidConfiguration(file: file, reason: "\(key) must be positive, got \(value)")
+        }
+        guard numAttentionHeads % numKeyValueHeads == 0 else {
+            throw ModelsError.invalidConfiguration(
+                file: file, reason: "num_attention_heads \(numAttentionHeads) is not a multiple of num_key_value_heads \(numKeyValueHeads)")
+        }
+        guard headDim % 2 == 0 else {
+            throw ModelsError.invalidConfiguration(file: file, reason: "head_dim \(headDim) must be even for RoPE")
+        }
+        guard hiddenAct == "silu" else { throw ModelsError.unsupported(key: "hidden_act", value: hiddenAct, file: file) }
+        guard ropeType == "default" else { throw ModelsError.unsupported(key: "rope_type", value: ropeType, file: file) }
+    }
+}
+
+/// Decodes a config.json with errors naming the file.
+func decodeConfiguration<C: Decodable>(_: C.Type, from url: URL) throws -> C {
+    guard let data = FileManager.default.contents(atPath: url.path) else {
+        throw ModelsError.missingFile(path: url.path)
+    }
+    do {
+        return try JSONDecoder().decode(C.self, from: data)
+    } catch {
+        throw ModelsError.invalidConfiguration(file: url.path, reason: "\(error)")
+    }
+}
+
+// MARK: - Blocks
+
+/// One decoder block's weights: pre-norm attention and pre-norm SwiGLU MLP.
+public struct LlamaDecoderLayer: Sendable {
+    public var inputNorm: [Float]  // (hidden)
+    public var query: QuantizedMatrix  // (heads * headDim, hidden)
+    public var key: QuantizedMatrix  // (kvHeads * headDim, hidden)
+    public var value: QuantizedMatrix  // (kvHeads * headDim, hidden)
+    /// Qwen2's q/k/v biases.
+    public var queryBias: [Float]?, keyBias: [Float]?, valueBias: [Float]?
+    /// Qwen3's per-head RMSNorm of queries and keys, (headDim) each.
+    public var queryNorm: [Float]?, keyNorm: [Float]?
+    public var output: QuantizedMatrix  // (hidden, heads * headDim)
+    public var postAttentionNorm: [Float]  // (hidden)
+    public var gate: QuantizedMatrix  // (intermediate, hidden)
+    public var up: QuantizedMatrix  // (intermediate, hidden)
+    public var down: QuantizedMatrix  // (hidden, intermediate)
+}
+
+/// Which logits a forward pass returns.
+public enum LogitsSelection: Sendable, Equatable {
+    case none
+    /// The last position's only: what next-token prediction needs.
+    case last
+    /// Every position of the call (n, vocab).
+    case all
+}
+
+/// The result of one forward pass over n new tokens.
+public struct DecoderOutput: Sendable {
+    /// (rows, vocab), rows = 1 for `.last`, n for `.all`, 0 for `.none`.
+    public var logits: [Float]
+    public var vocabularySize: Int
+    /// Softmax attention probabilities of the requested layers:
+    /// layer -> (heads, n, total) where total = positions before the call + n.
+    public var attentions: [Int: [Float]]
+    /// Positions in the cache before this call.
+    public var offset: Int
+
+    public var rows: Int { vocabularySize == 0 ? 0 : logits.count / vocabularySize }
+
+    /// Logits of row `r` (a copy).
+    public func logits(row r: Int) -> [Float] {
+        Array(logits[(r * vocabularySize)..<((r + 1) * vocabularySize)])
+    }
+}
+
+// MARK: - Model
+
+public struct LlamaModel: Sendable {
+    /// What distinguishes the architectures this file runs.
+    public struct Options: Sendable, Equatable {
+        /// How RoPE pairs dimensions. HF checkpoints use `.neox` (rotate_half).
+        /// llama.cpp's converter permutes the rows of Llama's Q and K weights
+        /// (within each head, dimension i and i + d/2 become neighbours 2i,
+        /// 2i+1) so that ggml can rotate adjacent pairs; a Llama GGUF must
+        /// therefore use `.interleaved` on its unchanged weights. Rotating the
+        /// permuted q with adjacent pairs gives exactly the permuted
+        /// rotate_half result, and since q and k carry the same permutation
+        /// their dot products, hence the attention, are identical; V and the
+        /// output projection are not permuted. So no weight is copied or
+        /// un-permuted at load, and logits match transformers' (which un-permutes).
+        public var ropeLayout: RoPELayout
+        public var architecture: String
+
+        public static func == (a: Options, b: Options) -> Bool {
+            a.architecture == b.architecture && "\(a.ropeLayout)" == "\(b.ropeLayout)"
+        }
+    }
+
+    public var configuration: LlamaConfiguration
+    public var options: Options
+    public var embeddings: QuantizedMatrix  // (vocab, hidden)
+    public var layers: [LlamaDecoderLayer]
+    public var finalNorm: [Float]  // (hidden)
+    /// The LM head; the embedding matrix itself when tied.
+    public var outputHead: QuantizedMatrix  // (vocab, hidden)
+
+    public var contextLength: Int { configuration.maxPositionEmbeddings }
+    public var vocabularySize: Int { configuration.vocabSize }
+
+    /// A cache for `capacity` positions (at most the context length).
+    public func makeCache(capacity: Int? = nil) -> KVCache {
+        let c = configuration
+        return KVCache(layers: c.numHiddenLayers, kvHeads: c.numKeyValueHeads, headDim: c.headDim,
+                       capacity: min(capacity ?? c.maxPositionEmbeddings, c.maxPositionEmbeddings))
+    }
+
+    /// Runs `tokens` from position 0 with a fresh cache.
+    public func forward(_ tokens: [Int], logits: LogitsSelection = .last,
+                        returnAttentions: Set<Int> = []) throws -> DecoderOutput {
+        var cache = makeCache(capacity: tokens.count)
+        return try forward(tokens, cache: &cache, logits: logits, returnAttentions: returnAttentions)
+    }
+
+    /// Runs n new tokens after the cache's positions, as one batch, and appends
+    /// their keys and values to `cache`.
+    public func forward(_ tokens: [Int], cache: inout KVCache, logits selection: LogitsSelection = .last,
+                        returnAttentions: Set<Int> = []) throws -> DecoderOutput {
+        let c = configuration
+        let n = tokens.count
+        guard n > 0 else { throw ModelsError.invalidInput("no tokens to run") }
+        guard cache.layers == c.numHiddenLayers, cache.width == c.numKeyValueHeads * c.headDim else {
+            throw ModelsError.invalidInput("KV cache shape (\(cache.layers) layers x \(cache.width)) does not fit this model")
+        }
+        let offset = cache.count
+        guard offset + n <= c.maxPositionEmbeddings else {
+            throw ModelsError.sequenceTooLong(length: offset + n, maximum: c.maxPositionEmbeddings)
+        }
+        guard cache.canAppend(n) else {
+            throw ModelsError.invalidInput("KV cache holds \(cache.capacity) positions; \(offset) used, \(n) more requested")
+        }
+        for (i, t) in tokens.enumerated() where t < 0 || t >= c.vocabSize {
+            throw ModelsError.invalidInput("token id \(t) at \(i) is outside the vocabulary of \(c.vocabSize)")
+        }
+        for l in returnAttentions where l < 0 || l >= c.numHiddenLayers {
+            throw ModelsError.invalidInput("attention requested for layer \(l); the model has \(c.numHiddenLayers)")
+        }
+
+        let H = c.hiddenSize, D = c.headDim, heads = c.numAttentionHeads, kvHeads = c.numKeyValueHeads
+        let qWidth = heads * D, kvWidth = kvHeads * D, I = c.intermediateSize
+        let total = offset + n
+        let positions = Array(offset..<total)
+
+        var x = embeddings.gatherRows(tokens).data  // (n, H) residual stream
+        let h = Buffer(n * max(H, qWidth))  // (n, H) normed input / (n, qWidth) attention context
+        let q = Buffer(n * qWidth)  // (n, heads * D)
+        let k = Buffer(n * kvWidth)  // (n, kvHeads * D)
+        let v = Buffer(n * kvWidth)  // (n, kvHeads * D)
+        let g = Buffer(n * I)  // (n, I) gate, then silu(gate) * up
+        let u = Buffer(n * I)  // (n, I)
+        let o = Buffer(n * H)  // (n, H) block outputs before the residual add
+        let scores = Buffer(heads * n * total)  // (heads, n, total)
+        defer { [h, q, k, v, g, u, o, scores].forEach { $0.free() } }
+        var attentions = [Int: [Float]]()
+        let scale = 1 / Float(D).squareRoot()
+
+        for (l, layer) in layers.enumerated() {
+            x.withUnsafeMutableBufferPointer { xb in
+                let xp = xb.baseAddress!
+                // Attention block
+                h.p.update(from: xp, count: n * H)
+                layer.inputNorm.withUnsafeBufferPointer {
+                    Kernels.rmsNorm(h.p, rows: n, cols: H, weight: $0.baseAddress!, eps: c.rmsNormEps)
+                }
+                project(layer.query, h.p, n, q.p, layer.queryBias)
+                project(layer.key, h.p, n, k.p, layer.keyBias)
+                project(layer.value, h.p, n, v.p, layer.valueBias)
+                if let qn = layer.queryNorm, let kn = layer.keyNorm {
+                    qn.withUnsafeBufferPointer { Kernels.rmsNorm(q.p, rows: n * heads, cols: D, weight: $0.baseAddress!, eps: c.rmsNormEps) }
+                    kn.withUnsafeBufferPointer { Kernels.rmsNorm(k.p, rows: n * kvHeads, cols: D, weight: $0.baseAddress!, eps: c.rmsNormEps) }
+                }
+                Kernels.rope(q.p, tokens: n, heads: heads, headDim: D, positions: positions,
+                             theta: c.ropeTheta, layout: options.ropeLayout)
+                Kernels.rope(k.p, tokens: n, heads: kvHeads, headDim: D, positions: positions,
+                             theta: c.ropeTheta, layout: options.ropeLayout)
+                cache.write(layer: l, keys: k.p, values: v.p, rows: n)
+                cache.keys[l].withUnsafeBufferPointer { kc in
+                    cache.values[l].withUnsafeBufferPointer { vc in
+                        LlamaAttentionKernel.attend(
+                            queries: q.p, n: n, keys: kc.baseAddress!, values: vc.baseAddress!, total: total,
+                            heads: heads, kvHeads: kvHeads, headDim: D, scale: scale,
+                            scores: scores.p, context: h.p)
+                    }
+                }
+                if returnAttentions.contains(l) {
+                    attentions[l] = Array(UnsafeBufferPointer(start: scores.p, count: heads * n * total))
+                }
+                layer.output.apply(h.p, n: n, into: o.p)
+                LlamaAttentionKernel.add(o.p, into: xp, count: n * H)
+                // MLP block
+                h.p.update(from: xp, count: n * H)
+                layer.postAttentionNorm.withUnsafeBufferPointer {
+                    Kernels.rmsNorm(h.p, rows: n, cols: H, weight: $0.baseAddress!, eps: c.rmsNormEps)
+                }
+                layer.gate.apply(h.p, n: n, into: g.p)
+                layer.up.apply(h.p, n: n, into: u.p)
+                Kernels.siluMul(g.p, u.p, count: n * I)
+                layer.down.apply(g.p, n: n, into: o.p)
+                LlamaAttentionKernel.add(o.p, into: xp, count: n * H)
+            }
+        }
+        cache.commit(n)
+
+        let rows: Range<Int>
+        switch selection {
+        case .none: rows = 0..<0
+        case .last: rows = (n - 1)..<n
+        case .all: rows = 0..<n
+        }
+        var out = [Float](repeating: 0, count: rows.count * c.vocabSize)
+        if !rows.isEmpty {
+            x.withUnsafeMutableBufferPointer { xb in
+                let first = xb.baseAddress! + rows.lowerBound * H
+                finalNorm.withUnsafeBufferPointer {
+                    Kernels.rmsNorm(first, rows: rows.count, cols: H, weight: $0.baseAddress!, eps: c.rmsNormEps)
+                }
+                out.withUnsafeMutableBufferPointer { outputHead.apply(first, n: rows.count, into: $0.baseAddress!) }
+            }
+        }
+        return DecoderOutput(logits: out, vocabularySize: c.vocabSize, attentions: attentions, offset: offset)
+    }
+
+    private func project(_ w: QuantizedMatrix, _ x: UnsafePointer<Float>, _ n: Int,
+                         _ y: UnsafeMutablePointer<Float>, _ bias: [Float]?) {
+        if let bias {
+            bias.withUnsafeBufferPointer { w.apply(x, n: n, into: y, bias: $0.baseAddress!) }
+        } else {
+            w.apply(x, n: n, into: y)
+        }
+    }
+
+    /// Bytes of weights the model reads per token (all matrices and norms).
+    public var weightBytes: Int {
+        var total = embeddings.byteCount + finalNorm.count * 4
+        if outputHead.storage !== embeddings.storage || outputHead.offset != embeddings.offset {
+            total += outputHead.byteCount
+        }
+        for l in layers {
+            total += [l.query, l.key, l.value, l.output, l.gate, l.up, l.down].reduce(0) { $0 + $1.byteCount }
+        }
+        return total
+    }
+}
+
+/// A scratch buffer for one forward pass (freed by the caller).
+struct Buffer {
+    let p: UnsafeMutablePointer<Float>
+    init(_ count: Int) {
+        p = .allocate(capacity: max(1, count))
+        p.initialize(repeating: 0, count: max(1, count))
+    }
+    func free() { p.deallocate() }
+}
+
+/// Causal grouped-query attention over the cache, as matrix products.
+enum LlamaAttentionKernel {
+    /// context[n, heads * D] = softmax(scale · Q_h K_gᵀ + causal mask) V_g per head h,
+    /// with g = h / (heads / kvHeads) the key/value head it shares.
+    /// queries: (n, heads * D); keys, values: (total, kvHeads * D) with the n
+    /// new positions last; scores: (heads, n, total), left holding the probabilities.
+    static func attend(
+        queries: UnsafePointer<Float>, n: Int, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
+        total: Int, heads: Int, kvHeads: Int, headDim D: Int, scale: Float,
+        scores: UnsafeMutablePointer<Float>, context: UnsafeMutablePointer<Float>
+    ) {
+        let group = heads / kvHeads
+        let qWidth = heads * D, kvWidth = kvHeads * D
+        let offset = total - n
+        for hd in 0..<heads {
+            let kv = hd / group
+            let s = scores + hd * n * total
+            BLAS.sgemm(transB: true, m: n, n: total, k: D, alpha: scale,
+                       a: queries + hd * D, lda: qWidth, b: keys + kv * D, ldb: kvWidth, c: s, ldc: total)
+        }
+        // Row r of each head sees keys 0...offset + r.
+        Kernels.softmax(scores, rows: heads * n, cols: total, mask: .none, causalRows: n, offset: offset)
+        for hd in 0..<heads {
+            let kv = hd / group
+            BLAS.sgemm(m: n, n: D, k: total, a: scores + hd * n * total, lda: total,
+                       b: values + kv * D, ldb: kvWidth, c: context + hd * D, ldc: qWidth)
+        }
+    }
+
+    /// y += x over `count` elements.
+    static func add(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
+        var i = 0
+        while i + 8 <= count {
+            let a = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
+            let b = UnsafeRawPointer(y + i).loadUnaligned(as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(y + i).storeBytes(of: a + b, as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < count {
+            y[i] += x[i]
+            i += 1
+        }
+    }
+}
+
+extension Kernels {
+    /// Softmax over `rows` = blocks of `causalRows` rows (one block per head),
+    /// where row r of a block sees columns 0...offset + r.
+    static func softmax(_ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int, mask: SoftmaxMask,
+                        causalRows: Int, offset: Int) {
+        let blocks = rows / causalRows
+        for b in 0..<blocks {
+            Kernels.softmax(x + b * causalRows * cols, rows: causalRows, cols: cols, mask: .causal(offset: offset))
+        }
+    }
+}
+
+// MARK: - Weight loading
+
+/// Where a decoder's named weights come from, whatever the file format.
+struct LlamaWeightSource {
+    var file: String
+    var matrix: (String) throws -> QuantizedMatrix?
+    var vector: (String) throws -> [Float]?
+    /// HF name pieces, or GGUF ones.
+    var names: LlamaWeightNames
+}
+
+/// Tensor names of one checkpoint layout.
+struct LlamaWeightNames: Sendable {
+    var embeddings: String, finalNorm: String, outputHead: String
+    var layer: @Sendable (Int, LlamaWeightNames.Part) -> String
+
+    enum Part: Sendable { case inputNorm, query, key, value, queryBias, keyBias, valueBias, queryNorm, keyNorm, output, postNorm, gate, up, down }
+
+    /// transformers' names (LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM).
+    static let huggingFace = LlamaWeightNames(
+        embeddings: "model.embed_tokens.weight", finalNorm: "model.norm.weight", outputHead: "lm_head.weight"
+    ) { i, part in
+        let p = "model.layers.\(i)."
+        switch part {
+        case .inputNorm: return p + "input_layernorm.weight"
+        case .query: return p + "self_attn.q_proj.weight"
+        case .key: return p + "self_attn.k_proj.weight"
+        case .value: return p + "self_attn.v_proj.weight"
+        case .queryBias: return p + "self_attn.q_proj.bias"
+        case .keyBias: return p + "self_attn.k_proj.bias"
+        case .valueBias: return p + "self_attn.v_proj.bias"
+        case .queryNorm: return p + "self_attn.q_norm.weight"
+        case .keyNorm: return p + "self_attn.k_norm.weight"
+        case .output: return p + "self_attn.o_proj.weight"
+        case .postNorm: return p + "post_attention_layernorm.weight"
+        case .gate: return p + "mlp.gate_proj.weight"
+        case .up: return p + "mlp.up_proj.weight"
+        case .down: return p + "mlp.down_proj.weight"
+        }
+    }
+
+    /// llama.cpp's names.
+    static let gguf = LlamaWeightNames(
+        embeddings: "token_embd.weight", finalNorm: "output_norm.weight", outputHead: "output.weight"
+    ) { i, part in
+        let p = "blk.\(i)."
+        switch part {
+        case .inputNorm: return p + "attn_norm.weight"
+        case .query: return p + "attn_q.weight"
+        case .key: return p + "attn_k.weight"
+        case .value: return p + "attn_v.weight"
+        case .queryBias: return p + "attn_q.bias"
+        case .keyBias: return p + "attn_k.bias"
+        case .valueBias: return p + "attn_v.bias"
+        case .queryNorm: return p + "attn_q_norm.weight"
+        case .keyNorm: return p + "attn_k_norm.weight"
+        case .output: return p + "attn_output.weight"
+        case .postNorm: return p + "ffn_norm.weight"
+        case .gate: return p + "ffn_gate.weight"
+        case .up: return p + "ffn_up.weight"
+        case .down: return p + "ffn_down.weight"
+        }
+    }
+}
+
+extension LlamaModel {
+    /// Which optional weights an architecture requires.
+    struct Requirements {
+        var qkvBias: Bool
+        var qkNorm: Bool
+    }
+
+    init(configuration c: LlamaConfiguration, options: Options, requirements: Requirements,
+         source: LlamaWeightSource) throws {
+        try c.validate(file: source.file)
+        let file = source.file
+        let H = c.hiddenSize, D = c.headDim, I = c.intermediateSize
+        func matrix(_ name: String, _ rows: Int, _ cols: Int) throws -> QuantizedMatrix {
+            guard let m = try source.matrix(name) else { throw ModelsError.missingTensor(name: name, file: file) }
+            guard m.rows == rows, m.cols == cols else {
+                throw ModelsError.shapeMismatch(tensor: name, expected: [rows, cols], actual: [m.rows, m.cols], file: file)
+            }
+            return m
+        }
+        func vector(_ name: String, _ count: Int, required: Bool = true) throws -> [Float]? {
+            guard let v = try source.vector(name) else {
+                if required { throw ModelsError.missingTensor(name: name, file: file) }
+                return nil
+            }
+            guard v.count == count else {
+                throw ModelsError.shapeMismatch(tensor: name, expected: [count], actual: [v.count], file: file)
+            }
+            return v
+        }
+        let names = source.names
+        configuration = c
+        self.options = options
+        embeddings = try matrix(names.embeddings, c.vocabSize, H)
+        finalNorm = try vector(names.finalNorm, H)!
+        if let head = try source.matrix(names.outputHead) {
+            guard head.rows == c.vocabSize, head.cols == H else {
+                throw ModelsError.shapeMismatch(tensor: names.outputHead, expected: [c.vocabSize, H],
+                                                actual: [head.rows, head.cols], file: file)
+            }
+            outputHead = head
+        } else if c.tieWordEmbeddings || names.outputHead == LlamaWeightNames.gguf.outputHead {
+            // GGUF drops output.weight when tied; llama.cpp then reuses token_embd.
+            outputHead = embeddings
+        } else {
+            throw ModelsError.missingTensor(name: names.outputHead, file: file)
+        }
+        layers = try (0..<c.numHiddenLayers).map { i in
+            let n = { names.layer(i, $0) }
+            let qW = c.numAttentionHeads * D, kvW = c.numKeyValueHeads * D
+            return LlamaDecoderLayer(
+                inputNorm: try vector(n(.inputNorm), H)!,
+                query: try matrix(n(.query), qW, H),
+                key: try matrix(n(.key), kvW, H),
+                value: try matrix(n(.value), kvW, H),
+                queryBias: try vector(n(.queryBias), qW, required: requirements.qkvBias),
+                keyBias: try vector(n(.keyBias), kvW, required: requirements.qkvBias),
+                valueBias: try vector(n(.valueBias), kvW, required: requirements.qkvBias),
+                queryNorm: try vector(n(.queryNorm), D, required: requirements.qkNorm),
+                keyNorm: try vector(n(.keyNorm), D, required: requirements.qkNorm),
+                output: try matrix(n(.output), H, qW),
+                postAttentionNorm: try vector(n(.postNorm), H)!,
+                gate: try matrix(n(.gate), I, H),
+                up: try matrix(n(.up), I, H),
+                down: try matrix(n(.down), H, I))
+        }
+    }
+
+    /// A Llama checkpoint directory: config.json + model.safetensors (HF layout).
+    public init(directory: URL) throws {
+        let configURL = directory.appendingPathComponent("config.json")
+        let config = try LlamaConfiguration.load(from: configURL)
+        guard config.modelType == "llama" else {
+            throw ModelsError.unknownArchitecture(name: config.modelType, file: configURL.path, supported: ["llama"])
+        }
+        try self.init(configuration: config, options: Options(ropeLayout: .neox, architecture: "llama"),
+                      requirements: Requirements(qkvBias: config.attentionBias, qkNorm: false),
+                      source: try LlamaModel.safetensorsSource(directory: directory))
+    }
+
+    /// Weights of `directory/model.safetensors` as f32 matrices.
+    static func safetensorsSource(directory: URL) throws -> LlamaWeightSource {
+        let url = directory.appendingPathComponent("model.safetensors")
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw ModelsError.missingFile(path: url.path + " (sharded checkpoints are not supported)")
+        }
+        let st = try SafeTensors(contentsOf: url)
+        return LlamaWeightSource(
+            file: url.path,
+            matrix: { name in
+                guard st.contains(name) else { return nil }
+                let t = try st.tensor(named: name)
+                guard t.rank == 2 else {
+                    throw ModelsError.shapeMismatch(tensor: name, expected: [-1, -1], actual: t.shape, file: url.path)
+                }
+                let bytes = t.data.withUnsafeBytes { Array($0) }
+                return try QuantizedMatrix(type: .f32, rows: t.shape[0], cols: t.shape[1], bytes: bytes, name: name)
+            },
+            vector: { name in st.contains(name) ? try st.tensor(named: name).data : nil },
+            names: .huggingFace)
+    }
+
+    /// A GGUF file whose `general.architecture` is llama, qwen2 or qwen3.
+    /// Quantised weights stay in the memory-mapped file.
+    public init(gguf url: URL) throws {
+        let file = try GGUFFile(contentsOf: url)
+        let m = file.metadata
+        let arch = try m.string("general.architecture")
+        let supported = ["llama", "qwen2", "qwen3"]
+        guard supported.contains(arch) else {
+            throw ModelsError.unknownArchitecture(name: arch, file: url.path, supported: supported)
+        }
+        let heads = try m.int("\(arch).attention.head_count")
+        let hidden = try m.int("\(arch).embedding_length")
+        let vocab: Int
+        if m.contains("\(arch).vocab_size") {
+            vocab = try m.int("\(arch).vocab_size")
+        } else {
+            vocab = try file.tensor(named: "token_embd.weight").ne.last ?? 0
+        }
+        var config = LlamaConfiguration(
+            modelType: arch, vocabSize: vocab, hiddenSize: hidden,
+            intermediateSize: try m.int("\(arch).feed_forward_length"),
+            numHiddenLayers: try m.int("\(arch).block_count"),
+            numAttentionHeads: heads,
+            numKeyValueHeads: try m.int("\(arch).attention.head_count_kv", default: heads),
+            headDim: try m.int("\(arch).attention.key_length", default: heads > 0 ? hidden / heads : 0),
+            maxPositionEmbeddings: try m.int("\(arch).context_length"),
+            rmsNormEps: Float(try m.float("\(arch).attention.layer_norm_rms_epsilon")),
+            ropeTheta: Float(try m.float("\(arch).rope.freq_base", default: 10000)),
+            tieWordEmbeddings: !file.contains("output.weight"),
+            bosTokenId: m.contains("tokenizer.ggml.bos_token_id") ? try m.int("tokenizer.ggml.bos_token_id") : nil,
+            eosTokenIds: m.contains("tokenizer.ggml.eos_token_id") ? [try m.int("tokenizer.ggml.eos_token_id")] : [])
+        if m.contains("\(arch).rope.dimension_count"), try m.int("\(arch).rope.dimension_count") != config.headDim {
+            throw ModelsError.unsupported(key: "\(arch).rope.dimension_count",
+                                          value: "\(try m.int("\(arch).rope.dimension_count")) (partial rotary)", file: url.path)
+        }
+        if m.contains("\(arch).rope.scaling.type"), try m.string("\(arch).rope.scaling.type") != "none" {
+            config.ropeType = try m.string("\(arch).rope.scaling.type")
+        }
+        // Only llama's converter permutes Q/K (see Options.ropeLayout); qwen2/qwen3 GGUFs use NEOX rotation.
+        let layout: RoPELayout = arch == "llama" ? .interleaved : .neox
+        let source = LlamaWeightSource(
+            file: url.path,
+            matrix: { name in file.contains(name) ? try file.tensor(named: name).quantizedMatrix() : nil },
+            vector: { name in file.contains(name) ? try file.tensor(named: name).dequantized().data : nil },
+            names: .gguf)
+        try self.init(configuration: config, options: Options(ropeLayout: layout, architecture: arch),
+                      requirements: Requirements(qkvBias: arch == "qwen2", qkNorm: arch == "qwen3"), source: source)
+    }
+}
