@@ -46,6 +46,9 @@ struct SynthesizeRun: AsyncParsableCommand {
     @Option(help: "Items processed at once.")
     var concurrency: Int?
 
+    @Option(help: "Embeddings for dedup and selection: hashing (no model), minilm, or a model directory.")
+    var embedder: String?
+
     // The scripted backend is a deterministic test double used by the tests.
     @Option(name: .customLong("scripted-garbage-rate"), help: .hidden)
     var scriptedGarbageRate: Double = 0.1
@@ -60,6 +63,7 @@ struct SynthesizeRun: AsyncParsableCommand {
         if let target { settings.target = target }
         if let seed { settings.seed = seed }
         if let concurrency { settings.concurrency = concurrency }
+        if let embedder { settings.embedder = embedder }
         if backend != nil || model != nil || baseURL != nil || apiKeyEnv != nil {
             var chosen = settings.backend ?? .init(kind: backend ?? "")
             if let backend { chosen.kind = backend }
@@ -78,7 +82,7 @@ struct SynthesizeRun: AsyncParsableCommand {
         let judge = try settings.judgeBackend.flatMap { $0 == backendSettings ? nil : try SynthesisBackendFactory.makeModel($0, scripted: scripted) }
         let prompts = try SynthesisPrompts.load(overridesIn: settings.promptsDirectory.map { URL(fileURLWithPath: $0) })
         let pipeline = SynthesisPipeline(
-            generator: model, judge: judge, settings: settings, prompts: prompts, seeds: try settings.seedSet(),
+            generator: model, judge: judge, embedder: try SynthesisBackendFactory.makeEmbedder(settings.embedder), settings: settings, prompts: prompts, seeds: try settings.seedSet(),
             progress: { line in FileHandle.standardError.write(Data((line + "\n").utf8)) })
         let stats = try await pipeline.run(outputDirectory: URL(fileURLWithPath: out))
         print("examples: \(stats.selected)/\(stats.target)  pool: \(stats.poolAccepted)  items: \(stats.itemsAttempted)  requests: \(stats.usage.requests)  ~tokens: \(stats.estimatedPromptTokens + stats.estimatedCompletionTokens)")
@@ -162,6 +166,21 @@ enum SynthesisBackendFactory {
         }
     }
 
+    static func makeEmbedder(_ name: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> any TextEmbedder {
+        if name == "hashing" { return HashingEmbedder() }
+        let directory = name == "minilm" ? modelsCache(environment).appendingPathComponent("minilm") : URL(fileURLWithPath: (name as NSString).expandingTildeInPath)
+        guard FileManager.default.fileExists(atPath: directory.appendingPathComponent("config.json").path) else {
+            throw SynthesisError.backendUnavailable(
+                name: "embedder \(name)", reason: "no model at \(directory.path) (use hashing, minilm, or a sentence-transformers directory)")
+        }
+        return try NativeEncoder(directory: directory)
+    }
+
+    static func modelsCache(_ environment: [String: String]) -> URL {
+        environment["LIMRANK_MODELS"].flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) }
+            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/limrank/models")
+    }
+
     /// Shipped models by short name, inside the models cache. (To be replaced
     /// by the Models target's model store once that is in this build.)
     static let nativeShortNames = ["smollm2": "smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"]
@@ -169,9 +188,7 @@ enum SynthesisBackendFactory {
     /// A short name in the models cache (`LIMRANK_MODELS`, else
     /// ~/.cache/limrank/models) or a path to a GGUF file.
     static func nativeModelURL(_ name: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> URL {
-        let cache = environment["LIMRANK_MODELS"].flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) }
-            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/limrank/models")
-        let url = nativeShortNames[name].map { cache.appendingPathComponent($0) } ?? URL(fileURLWithPath: (name as NSString).expandingTildeInPath)
+        let url = nativeShortNames[name].map { modelsCache(environment).appendingPathComponent($0) } ?? URL(fileURLWithPath: (name as NSString).expandingTildeInPath)
         guard FileManager.default.fileExists(atPath: url.path) else {
             throw SynthesisError.backendUnavailable(
                 name: "native", reason: "model \(name) not found at \(url.path) (short names: \(nativeShortNames.keys.sorted().joined(separator: ", ")); Scripts/setup.sh installs them)")

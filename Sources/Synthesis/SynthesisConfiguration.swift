@@ -50,6 +50,9 @@ public struct SynthesisConfiguration: Decodable, Sendable, Hashable {
     public var personasFile: String?
     public var domainsFile: String?
     public var promptsDirectory: String?
+    /// Sentence embeddings for dedup and selection: "hashing" (no model),
+    /// "minilm" (the shipped all-MiniLM-L6-v2), or a model directory.
+    public var embedder = "hashing"
     public var backend: BackendSettings?
     /// A different model for the judge stage; the generator judges when absent.
     public var judgeBackend: BackendSettings?
@@ -136,6 +139,7 @@ public struct SynthesisConfiguration: Decodable, Sendable, Hashable {
         case domainsFile = "domains_file"
         case promptsDirectory = "prompts_directory"
         case judgeBackend = "judge_backend"
+        case embedder
     }
 
     public init(from decoder: Decoder) throws {
@@ -175,6 +179,7 @@ public struct SynthesisConfiguration: Decodable, Sendable, Hashable {
         promptsDirectory = try c.decodeIfPresent(String.self, forKey: .promptsDirectory)
         backend = try c.decodeIfPresent(BackendSettings.self, forKey: .backend)
         judgeBackend = try c.decodeIfPresent(BackendSettings.self, forKey: .judgeBackend)
+        embedder = try get(.embedder, embedder)
     }
 
     struct AnyKey: CodingKey {

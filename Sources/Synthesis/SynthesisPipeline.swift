@@ -25,14 +25,14 @@ public enum ItemOutcome: Sendable, Hashable {
 public struct SynthesisPipeline: Sendable {
     public var generator: any LanguageModel
     public var judge: any LanguageModel
-    public var embedder: any Embedder
+    public var embedder: any TextEmbedder
     public var settings: SynthesisConfiguration
     public var prompts: SynthesisPrompts
     public var seeds: SeedSet
     /// Receives one line per finished item (the CLI writes them to stderr).
     public var progress: @Sendable (String) -> Void
 
-    public init(generator: any LanguageModel, judge: (any LanguageModel)? = nil, embedder: any Embedder = HashingEmbedder(),
+    public init(generator: any LanguageModel, judge: (any LanguageModel)? = nil, embedder: any TextEmbedder = HashingEmbedder(),
                 settings: SynthesisConfiguration, prompts: SynthesisPrompts = .builtIn, seeds: SeedSet = .builtIn,
                 progress: @escaping @Sendable (String) -> Void = { _ in }) {
         self.generator = generator

@@ -31,6 +31,8 @@ import Reranking
         let judged = try SynthesisConfiguration.load(try write(#"{"backend": {"kind": "openai", "model": "big", "base_url": "http://localhost:8000/v1"}, "judge_backend": {"kind": "native", "model": "smollm2"}}"#))
         #expect(judged.backend == .init(kind: "openai", model: "big", baseURL: "http://localhost:8000/v1"))
         #expect(judged.judgeBackend == .init(kind: "native", model: "smollm2"))
+        #expect(judged.embedder == "hashing")
+        #expect(try SynthesisConfiguration.load(try write(#"{"embedder": "minilm"}"#)).embedder == "minilm")
     }
 
     @Test func builtInSeedsHaveRealVariety() {

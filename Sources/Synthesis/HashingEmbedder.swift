@@ -1,14 +1,9 @@
-/// Sentence embeddings for near-duplicate removal and diversity selection.
-/// The CLI can plug in MiniLM; `HashingEmbedder` needs no model.
-public protocol Embedder: Sendable {
-    var identifier: String { get }
-    /// One vector per text, all of the same dimension.
-    func embed(_ texts: [String]) async throws -> [[Float]]
-}
+import LanguageModels
 
 /// Feature-hashed bag of words and word bigrams, L2-normalised: a lexical
-/// stand-in for a sentence encoder, so dedup and selection work without one.
-public struct HashingEmbedder: Embedder {
+/// stand-in for a sentence encoder (MiniLM through `NativeEncoder`), so dedup
+/// and selection work without a model.
+public struct HashingEmbedder: TextEmbedder {
     public var dimension: Int
     public var identifier: String { "hashing-\(dimension)" }
 
