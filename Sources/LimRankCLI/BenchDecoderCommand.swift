@@ -20,7 +20,7 @@ struct BenchDecoderCommand: ParsableCommand {
     var genTokens = 128
 
     @Option(help: "text or json")
-    var format: ModelsCLIFormat = .text
+    var format: DecoderOutputFormat = .text
 
     func validate() throws {
         guard promptTokens > 0, genTokens > 0 else { throw ValidationError("--prompt-tokens and --gen-tokens must be positive") }

@@ -257,29 +257,48 @@ struct Searcher {
         return hits.map { ScoredDocument(id: index.documentIDs[Int($0.document)], score: Double($0.score)) }
     }
 
-    /// Term-at-a-time accumulation, then a bounded heap over touched documents.
-    mutating func scoreTopK(terms: [(term: Int, count: Int)], topK: Int) -> [TopKHeap.Entry] {
+    /// Term-at-a-time accumulation, then a bounded heap. When the query's
+    /// postings cover a good share of the collection (`dense`, by default
+    /// when they exceed a quarter of it), tracking touched documents costs
+    /// more than scanning the whole accumulator, so it is scanned instead.
+    /// Both paths give identical results (the heap's order is total).
+    mutating func scoreTopK(terms: [(term: Int, count: Int)], topK: Int, dense: Bool? = nil) -> [TopKHeap.Entry] {
         guard topK > 0 else { return [] }
-        touched.removeAll(keepingCapacity: true)
         let starts = index.postingStarts
+        let postings = terms.reduce(0) { $0 + starts[$1.term + 1] - starts[$1.term] }
+        let scan = dense ?? (postings * 4 > index.documentCount)
+        touched.removeAll(keepingCapacity: true)
+        var heap = TopKHeap(capacity: topK)
         scores.withUnsafeMutableBufferPointer { acc in
             index.postingDocuments.withUnsafeBufferPointer { docs in
                 index.impacts.withUnsafeBufferPointer { impacts in
                     for (term, count) in terms {
                         let weight = Float(count)
-                        for p in starts[term]..<starts[term + 1] {
-                            let d = Int(docs[p])
-                            if acc[d] == 0 { touched.append(UInt32(d)) }
-                            acc[d] += weight * impacts[p]
+                        if scan {
+                            for p in starts[term]..<starts[term + 1] {
+                                acc[Int(docs[p])] += weight * impacts[p]
+                            }
+                        } else {
+                            for p in starts[term]..<starts[term + 1] {
+                                let d = Int(docs[p])
+                                if acc[d] == 0 { touched.append(UInt32(d)) }
+                                acc[d] += weight * impacts[p]
+                            }
                         }
                     }
                 }
             }
-        }
-        var heap = TopKHeap(capacity: topK)
-        for d in touched {
-            heap.offer(document: d, score: scores[Int(d)])
-            scores[Int(d)] = 0
+            if scan {
+                for d in 0..<acc.count where acc[d] > 0 {
+                    heap.offer(document: UInt32(d), score: acc[d])
+                    acc[d] = 0
+                }
+            } else {
+                for d in touched {
+                    heap.offer(document: d, score: acc[Int(d)])
+                    acc[Int(d)] = 0
+                }
+            }
         }
         return heap.sortedDescending()
     }

@@ -50,3 +50,27 @@ let encoderDocs = [
     // "layer" and "both" tie on 2 shared words: input order decides.
     #expect(ranked.results.map(\.documentID) == ["layer", "both", "wing", "pipes"])
 }
+
+actor EmbedCounter { var texts = 0; func add(_ n: Int) { texts += n } }
+
+struct CountingEmbedder: TextEmbedder {
+    let counter: EmbedCounter
+    var identifier: String { "counting" }
+    var dimension: Int { 7 }
+    func embed(_ texts: [String]) async throws -> [[Float]] {
+        await counter.add(texts.count)
+        return try await BagOfWordsEmbedder().embed(texts)
+    }
+}
+
+@Test func denseEncodesEachDistinctPassageOnce() async throws {
+    let counter = EmbedCounter()
+    let reranker = DenseReranker(embedder: CountingEmbedder(counter: counter))
+    let q1 = Query(id: "1", text: "swept wing"), q2 = Query(id: "2", text: "heat pipe")
+    let a = try await reranker.rerank(query: q1, candidates: encoderDocs)
+    let b = try await reranker.rerank(query: q2, candidates: Array(encoderDocs.reversed()))
+    // 4 passages once, plus one query each time.
+    #expect(await counter.texts == 4 + 2)
+    #expect(a.results.first?.documentID == "wing")
+    #expect(b.results.first?.documentID == "pipes")
+}

@@ -41,6 +41,18 @@ import Testing
         }
     }
 
+    @Test func emptyCollectionRoundTrips() async throws {
+        let url = temporaryFile("empty.bm25")
+        defer { try? FileManager.default.removeItem(at: url) }
+        let empty = BM25Index.build(documents: [])
+        try empty.save(to: url)
+        let loaded = try BM25Index.load(from: url)
+        #expect(loaded.documentCount == 0 && loaded.termCount == 0)
+        #expect(loaded.search("anything", topK: 10).isEmpty)
+        let run = await loaded.search([Query(id: "1", text: "anything")], topK: 10)
+        #expect(run["1"].isEmpty)
+    }
+
     @Test func flippedByteIsACorruptIndex() throws {
         var (url, bytes) = try savedBytes("flipped.bm25")
         defer { try? FileManager.default.removeItem(at: url) }

@@ -96,6 +96,23 @@ let smallCorpus: [Document] = [
         for q in queries { #expect(run[q.id] == index.search(q.text, topK: 25), "\(q.id)") }
     }
 
+    /// The touched-list and full-scan accumulator paths rank identically.
+    @Test func denseAndSparseScoringAgree() {
+        let docs = (0..<3000).map { i in
+            Document(id: "d\(i)", text: (0..<12).map { "w\(($0 * 31 + i * 7) % (50 + $0 * 40))" }.joined(separator: " "))
+        }
+        let index = BM25Index.build(documents: docs)
+        var searcher = Searcher(index: index)
+        var scratch = EnglishAnalyzer.Scratch()
+        for q in 0..<60 {
+            let terms = index.queryTerms("w\(q) w\(q * 5 % 400) w\((q * 11) % 50) w\(q)", scratch: &scratch)
+            let sparse = searcher.scoreTopK(terms: terms, topK: 20, dense: false)
+            let dense = searcher.scoreTopK(terms: terms, topK: 20, dense: true)
+            #expect(sparse == dense, "query \(q)")
+            #expect(!sparse.isEmpty)
+        }
+    }
+
     @Test func parallelBuildEqualsAcrossChunkBoundaries() {
         // More documents than one build chunk, so vocabularies are merged.
         let docs = (0..<5000).map { i in Document(id: "d\(i)", text: "t\(i % 311) t\(i % 17) shared") }

@@ -1,0 +1,27 @@
+#!/bin/sh
+# Decoder prefill/decode speed and peak memory, LimRank vs llama.cpp
+# (llama-cpp-python built from source), in the same run, same GGUF,
+# same prompt ids, 2 threads. Usage: Scripts/bench/decoder_bench.sh [prompt_tokens] [gen_tokens]
+set -eu
+cd "$(dirname "$0")/../.."
+P=${1:-512}
+G=${2:-128}
+GGUF=${LIMRANK_MODELS:-$HOME/.cache/limrank/models}/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
+SCRATCH=${SCRATCH:-.build-e3b-release}
+BIN=${LIMRANK_BIN:-$SCRATCH/release/limrank}
+[ -x "$BIN" ] || swift build -c release --scratch-path "$SCRATCH" --product limrank >&2
+export LIMRANK_THREADS=2 OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=2
+echo "uptime: $(uptime)" >&2
+SWIFT=$("$BIN" bench decoder --model "$GGUF" --prompt-tokens "$P" --gen-tokens "$G" --format json)
+LLAMA=$(python3 Scripts/bench/decoder_bench.py "$GGUF" --prompt-tokens "$P" --gen-tokens "$G" --threads 2)
+echo "limrank:   $SWIFT"
+echo "llama.cpp: $LLAMA"
+python3 - "$SWIFT" "$LLAMA" "$GGUF" <<'PY'
+import json, os, sys
+s, l, gguf = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
+size = os.path.getsize(gguf)
+print(f"prefill ratio (limrank / llama.cpp): {s['prefill_tokens_per_s'] / l['prefill_tokens_per_s']:.2f}x")
+print(f"decode  ratio (limrank / llama.cpp): {s['decode_tokens_per_s'] / l['decode_tokens_per_s']:.2f}x")
+print(f"peak RSS / GGUF size: limrank {s['peak_rss_bytes'] / size:.2f}x, llama.cpp {l['peak_rss_bytes'] / size:.2f}x")
+PY
+echo "uptime: $(uptime)" >&2
