@@ -18,7 +18,9 @@ let package = Package(
         .library(name: "Retrieval", targets: ["Retrieval"]),
         .library(name: "Evaluation", targets: ["Evaluation"]),
         .library(name: "LanguageModels", targets: ["LanguageModels"]),
+        .library(name: "RemoteModels", targets: ["RemoteModels"]),
         .library(name: "Reranking", targets: ["Reranking"]),
+        .library(name: "Synthesis", targets: ["Synthesis"]),
         .library(name: "Server", targets: ["Server"]),
     ],
     dependencies: [
@@ -43,22 +45,27 @@ let package = Package(
         .target(name: "Datasets"),
         .target(name: "Retrieval", dependencies: ["Datasets"]),
         .target(name: "Evaluation", dependencies: ["Datasets"]),
-        .target(name: "LanguageModels", dependencies: [
-            "Models", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        .target(name: "LanguageModels", dependencies: ["Models"]),
+        // The HTTP backend lives apart so that only what talks to servers
+        // compiles swift-nio and BoringSSL.
+        .target(name: "RemoteModels", dependencies: [
+            "LanguageModels", .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
         .target(name: "Reranking", dependencies: ["Datasets", "LanguageModels"]),
         .target(name: "Server", dependencies: [
-            "Models", "LanguageModels", "Reranking", "Datasets",
+            "Models", "LanguageModels", "RemoteModels", "Reranking", "Datasets",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
+        .target(name: "Synthesis", dependencies: ["Datasets", "LanguageModels", "Reranking"]),
         .executableTarget(
             name: "LimRankCLI",
             dependencies: [
                 "Tensor", "ModelFormats", "Tokenizers", "Models",
-                "Datasets", "Retrieval", "Evaluation", "LanguageModels", "Reranking", "Server",
+                "Datasets", "Retrieval", "Evaluation", "LanguageModels", "RemoteModels", "Reranking",
+                "Synthesis", "Server",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -72,10 +79,11 @@ let package = Package(
         .testTarget(name: "EvaluationTests", dependencies: ["TestSupport", "Evaluation", "Datasets"], resources: [.copy("Fixtures")]),
         .testTarget(name: "RerankingTests", dependencies: ["Reranking", "Datasets", "LanguageModels"]),
         .testTarget(name: "ServerTests", dependencies: [
-            "TestSupport", "Server", "LanguageModels", "Reranking", "Models",
+            "TestSupport", "Server", "LanguageModels", "RemoteModels", "Reranking", "Models",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
+        .testTarget(name: "SynthesisTests", dependencies: ["TestSupport", "Synthesis", "Datasets", "LanguageModels", "Reranking"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "LimRankCLI"]),
     ],
     swiftLanguageModes: [.v6]

@@ -3,6 +3,7 @@ import Datasets
 import Foundation
 import LanguageModels
 import Models
+import RemoteModels
 import Reranking
 
 enum RerankerKind: String, ExpressibleByArgument, CaseIterable, Sendable {
@@ -39,7 +40,7 @@ struct RerankerOptions: ParsableArguments {
     var reranker: RerankerKind?
 
     @Option(help: ArgumentHelp(
-        "Model: a short name (minilm, smollm2), a model directory or .gguf path. Default: minilm for dense, smollm2 for the LLM strategies.",
+        "Model: a short name (minilm, smollm2), a model directory or .gguf path, or for pointwise/prp/listwise an OpenAI-compatible server as http(s)://HOST[:PORT]/v1#MODEL. Default: minilm for dense, smollm2 for the LLM strategies.",
         valueName: "name-or-path"))
     var model: String?
 
@@ -64,6 +65,9 @@ struct RerankerOptions: ParsableArguments {
     @Option(help: "PRP sliding only: the K of top-K to sort.")
     var prpTopK: Int = 10
 
+    @Option(help: ArgumentHelp("Server models only: the environment variable holding the API key.", valueName: "name"))
+    var apiKeyEnv: String?
+
     @Option(help: ArgumentHelp("Cache file of rankings, so a repeated run costs nothing (default: $LIMRANK_CACHE or ~/.cache/limrank/rankings.jsonl).", valueName: "file"))
     var cache: String?
 
@@ -87,8 +91,33 @@ struct RerankerOptions: ParsableArguments {
     var modelName: String? { model ?? reranker?.defaultModel }
 
     /// Builds the reranker, wrapped in the ranking cache unless --no-cache.
+    /// `http(s)://host/v1#served-model-name`: the fragment names the model.
+    var serverModel: (baseURL: String, model: String)? {
+        guard let name = modelName, name.hasPrefix("http://") || name.hasPrefix("https://") else { return nil }
+        let parts = name.split(separator: "#", maxSplits: 1).map(String.init)
+        return (parts[0], parts.count > 1 ? parts[1] : "default")
+    }
+
     func make() throws -> (any Reranker)? {
         guard let kind = reranker, let name = modelName else { return nil }
+        if let server = serverModel {
+            let remote = OpenAICompatibleModel(OpenAICompatibleConfiguration(baseURL: server.baseURL, model: server.model, apiKeyVariable: apiKeyEnv))
+            let base: any Reranker
+            switch kind {
+            case .pointwise:
+                base = PointwiseLLMReranker(model: remote, maxPassageTokens: maxPassageTokens ?? 384, reasoningTokens: reasoningTokens)
+            case .prp:
+                base = PairwiseReranker(model: remote, variant: prpVariant == .allpairs ? .allPairs : .slidingWindow(topK: prpTopK),
+                                        maxPassageTokens: maxPassageTokens ?? 200)
+            case .listwise:
+                base = try ListwiseReranker(model: remote, windowSize: window, step: step, maxPassageTokens: maxPassageTokens ?? 100)
+            case .dense, .crossEncoder, .icr:
+                throw ValidationError("--reranker \(kind.rawValue) runs in process only; give a local model, not a server URL")
+            }
+            if noCache { return base }
+            let fingerprint = "\(kind.rawValue)|\(name)|\(maxPassageTokens ?? 0)|\(reasoningTokens)|\(window)/\(step)|\(prpVariant)/\(prpTopK)"
+            return CachedReranker(base: base, fingerprint: fingerprint, store: try RankingCache(url: cache.map { URL(fileURLWithPath: $0) } ?? Self.defaultCache))
+        }
         let url = try ModelStore().resolve(name)
         Log.write("loading \(url.path)")
         let base: any Reranker

@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import LanguageModels
+import RemoteModels
 import Reranking
 import Testing
 @testable import Server

@@ -1,5 +1,6 @@
 import Foundation
 import LanguageModels
+import RemoteModels
 import Testing
 
 /// The HTTP backend against a purpose-built faulty server on loopback.

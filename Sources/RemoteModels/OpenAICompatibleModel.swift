@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import LanguageModels
 import NIOCore
 
 /// Renders chat turns into one raw prompt string, for servers reached through

@@ -1,0 +1,197 @@
+import ArgumentParser
+import Foundation
+import LanguageModels
+import RemoteModels
+import Synthesis
+
+/// `limrank synthesize`: make reranking training examples with an LLM, then
+/// export them for fine-tuning or evaluation.
+struct Synthesize: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "synthesize",
+        abstract: "Generate few, diverse, hard reranking examples (LIMRANK-SYNTHESIZER).",
+        subcommands: [SynthesizeRun.self, SynthesizeExport.self, SynthesizePrompts.self],
+        defaultSubcommand: SynthesizeRun.self
+    )
+}
+
+struct SynthesizeRun: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Generate into --out (examples.jsonl, rejected.jsonl, stats.json); rerun to resume.")
+
+    @Option(help: "JSON config file (see docs/synthesis.md); command-line options override it.")
+    var config: String?
+
+    @Option(help: "Output directory; a previous run there with the same settings is resumed.")
+    var out: String
+
+    @Option(help: "Number of examples wanted.")
+    var target: Int?
+
+    @Option(help: "Backend: native or openai.")
+    var backend: String?
+
+    @Option(help: "Model: a registry name for native (smollm2), the served model name for openai.")
+    var model: String?
+
+    @Option(name: .customLong("base-url"), help: "OpenAI-compatible server, e.g. http://localhost:8000/v1.")
+    var baseURL: String?
+
+    @Option(name: .customLong("api-key-env"), help: "Environment variable holding the API key.")
+    var apiKeyEnv: String?
+
+    @Option(help: "Run seed.")
+    var seed: UInt64?
+
+    @Option(help: "Items processed at once.")
+    var concurrency: Int?
+
+    @Option(help: "Embeddings for dedup and selection: hashing (no model), minilm, or a model directory.")
+    var embedder: String?
+
+    // The scripted backend is a deterministic test double used by the tests.
+    @Option(name: .customLong("scripted-garbage-rate"), help: .hidden)
+    var scriptedGarbageRate: Double = 0.1
+    @Option(name: .customLong("scripted-judge-noise"), help: .hidden)
+    var scriptedJudgeNoise: Double = 0.05
+    @Option(name: .customLong("scripted-delay-ms"), help: .hidden)
+    var scriptedDelayMilliseconds: Int = 0
+
+    func run() async throws {
+        var settings = SynthesisConfiguration()
+        if let config { settings = try SynthesisConfiguration.load(URL(fileURLWithPath: config)) }
+        if let target { settings.target = target }
+        if let seed { settings.seed = seed }
+        if let concurrency { settings.concurrency = concurrency }
+        if let embedder { settings.embedder = embedder }
+        if backend != nil || model != nil || baseURL != nil || apiKeyEnv != nil {
+            var chosen = settings.backend ?? .init(kind: backend ?? "")
+            if let backend { chosen.kind = backend }
+            if let model { chosen.model = model }
+            if let baseURL { chosen.baseURL = baseURL }
+            if let apiKeyEnv { chosen.apiKeyEnv = apiKeyEnv }
+            settings.backend = chosen
+        }
+        try settings.validate(file: config ?? "command line")
+        guard let backendSettings = settings.backend, !backendSettings.kind.isEmpty else {
+            throw ValidationError("choose a backend: --backend native --model smollm2, or --backend openai --base-url URL --model NAME (or \"backend\" in the config)")
+        }
+        let scripted = ScriptedLanguageModel(garbageRate: scriptedGarbageRate, judgeNoise: scriptedJudgeNoise, delayMilliseconds: scriptedDelayMilliseconds)
+        let model = try SynthesisBackendFactory.makeModel(backendSettings, scripted: scripted)
+        // The same backend judging reuses the loaded model.
+        let judge = try settings.judgeBackend.flatMap { $0 == backendSettings ? nil : try SynthesisBackendFactory.makeModel($0, scripted: scripted) }
+        let prompts = try SynthesisPrompts.load(overridesIn: settings.promptsDirectory.map { URL(fileURLWithPath: $0) })
+        let pipeline = SynthesisPipeline(
+            generator: model, judge: judge, embedder: try SynthesisBackendFactory.makeEmbedder(settings.embedder), settings: settings, prompts: prompts, seeds: try settings.seedSet(),
+            progress: { line in FileHandle.standardError.write(Data((line + "\n").utf8)) })
+        let stats = try await pipeline.run(outputDirectory: URL(fileURLWithPath: out))
+        print("examples: \(stats.selected)/\(stats.target)  pool: \(stats.poolAccepted)  items: \(stats.itemsAttempted)  requests: \(stats.usage.requests)  ~tokens: \(stats.estimatedPromptTokens + stats.estimatedCompletionTokens)")
+    }
+}
+
+struct SynthesizeExport: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Export examples.jsonl as pointwise SFT data (sharegpt, alpaca) or a BEIR collection (beir).")
+
+    @Option(name: .customLong("in"), help: "A synthesize output directory (or an examples.jsonl file).")
+    var input: String
+
+    @Option(help: "sharegpt | alpaca | beir")
+    var format: String
+
+    @Option(help: "Output file (sharegpt, alpaca) or directory (beir).")
+    var out: String
+
+    @Flag(name: .customLong("with-reasoning"), help: "Put each passage's reasoning trace before the answer (needs \"reasoning_traces\": true).")
+    var withReasoning = false
+
+    func validate() throws {
+        guard SyntheticDataExporter.Format(rawValue: format) != nil else {
+            throw ValidationError("--format must be one of: \(SyntheticDataExporter.Format.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+    }
+
+    func run() async throws {
+        guard let chosen = SyntheticDataExporter.Format(rawValue: format) else { return }
+        var source = URL(fileURLWithPath: input)
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: source.path, isDirectory: &isDirectory), isDirectory.boolValue {
+            source = source.appendingPathComponent("examples.jsonl")
+        }
+        let examples = try SyntheticDataExporter.readExamples(source)
+        let written = try SyntheticDataExporter.export(examples, format: chosen, to: URL(fileURLWithPath: out), withReasoning: withReasoning)
+        FileHandle.standardError.write(Data("export: \(examples.count) examples -> \(written) \(chosen == .beir ? "queries" : "records") in \(out)\n".utf8))
+    }
+}
+
+struct SynthesizePrompts: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prompts",
+        abstract: "Write the built-in prompt templates into a directory, to edit and pass back as \"prompts_directory\".")
+
+    @Option(help: "Directory to write <id>.txt files into.")
+    var out: String
+
+    func run() async throws {
+        let directory = URL(fileURLWithPath: out)
+        let store = try SynthesisStore(directory: directory)
+        for template in SynthesisPrompts.builtIn.all {
+            try store.writeAtomically(Data(SynthesisPrompts.serialize(template).utf8), to: directory.appendingPathComponent("\(template.id).txt"))
+        }
+        FileHandle.standardError.write(Data("prompts: wrote \(SynthesisPrompts.ids.count) templates to \(out)\n".utf8))
+    }
+}
+
+/// Builds the synthesiser's model from the backend settings: `native` runs
+/// a GGUF model in process; `openai` talks to any OpenAI-compatible server.
+enum SynthesisBackendFactory {
+    static let kinds = ["native", "openai"]
+
+    static func makeModel(_ settings: SynthesisConfiguration.BackendSettings, scripted: ScriptedLanguageModel) throws -> any LanguageModel {
+        switch settings.kind {
+        case "native":
+            return try NativeLanguageModel(gguf: try nativeModelURL(settings.model ?? "smollm2"))
+        case "openai":
+            guard let baseURL = settings.baseURL, let model = settings.model else {
+                throw ValidationError("--backend openai needs --base-url and --model")
+            }
+            return OpenAICompatibleModel(OpenAICompatibleConfiguration(baseURL: baseURL, model: model, apiKeyVariable: settings.apiKeyEnv))
+        case "scripted":
+            return scripted
+        default:
+            throw ValidationError("unknown backend \"\(settings.kind)\" (choose: \(kinds.joined(separator: ", ")))")
+        }
+    }
+
+    static func makeEmbedder(_ name: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> any TextEmbedder {
+        if name == "hashing" { return HashingEmbedder() }
+        let directory = name == "minilm" ? modelsCache(environment).appendingPathComponent("minilm") : URL(fileURLWithPath: (name as NSString).expandingTildeInPath)
+        guard FileManager.default.fileExists(atPath: directory.appendingPathComponent("config.json").path) else {
+            throw SynthesisError.backendUnavailable(
+                name: "embedder \(name)", reason: "no model at \(directory.path) (use hashing, minilm, or a sentence-transformers directory)")
+        }
+        return try NativeEncoder(directory: directory)
+    }
+
+    static func modelsCache(_ environment: [String: String]) -> URL {
+        environment["LIMRANK_MODELS"].flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) }
+            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/limrank/models")
+    }
+
+    /// Shipped models by short name, inside the models cache. (To be replaced
+    /// by the Models target's model store once that is in this build.)
+    static let nativeShortNames = ["smollm2": "smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"]
+
+    /// A short name in the models cache (`LIMRANK_MODELS`, else
+    /// ~/.cache/limrank/models) or a path to a GGUF file.
+    static func nativeModelURL(_ name: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> URL {
+        let url = nativeShortNames[name].map { modelsCache(environment).appendingPathComponent($0) } ?? URL(fileURLWithPath: (name as NSString).expandingTildeInPath)
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw SynthesisError.backendUnavailable(
+                name: "native", reason: "model \(name) not found at \(url.path) (short names: \(nativeShortNames.keys.sorted().joined(separator: ", ")); Scripts/setup.sh installs them)")
+        }
+        return url
+    }
+}
