@@ -101,7 +101,7 @@ struct RerankerOptions: ParsableArguments {
     func make() throws -> (any Reranker)? {
         guard let kind = reranker, let name = modelName else { return nil }
         if let server = serverModel {
-            let remote = OpenAICompatibleModel(OpenAICompatibleConfiguration(baseURL: server.baseURL, model: server.model, apiKeyVariable: apiKeyEnv))
+            let remote = try OpenAICompatibleModel(OpenAICompatibleConfiguration(baseURL: server.baseURL, model: server.model, apiKeyVariable: apiKeyEnv))
             let base: any Reranker
             switch kind {
             case .pointwise:

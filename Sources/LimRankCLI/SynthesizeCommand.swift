@@ -157,7 +157,7 @@ enum SynthesisBackendFactory {
             guard let baseURL = settings.baseURL, let model = settings.model else {
                 throw ValidationError("--backend openai needs --base-url and --model")
             }
-            return OpenAICompatibleModel(OpenAICompatibleConfiguration(baseURL: baseURL, model: model, apiKeyVariable: settings.apiKeyEnv))
+            return try OpenAICompatibleModel(OpenAICompatibleConfiguration(baseURL: baseURL, model: model, apiKeyVariable: settings.apiKeyEnv))
         case "scripted":
             return scripted
         default:
