@@ -1,5 +1,24 @@
 // swift-tools-version:6.0
+import Foundation
 import PackageDescription
+
+// The numeric kernels are written for 8-lane SIMD. On x86-64 the baseline
+// (SSE2) splits those in halves and has no FMA or F16C; when the building
+// machine has AVX2, FMA and F16C (read from /proc/cpuinfo, the way llama.cpp's
+// GGML_NATIVE does) the compute targets are compiled for them. Set
+// LIMRANK_PORTABLE=1 to build binaries for other x86-64 machines.
+let vectorSettings: [SwiftSetting] = {
+    #if arch(x86_64) && os(Linux)
+    guard ProcessInfo.processInfo.environment["LIMRANK_PORTABLE"] == nil,
+          let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+          let line = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return [] }
+    let flags = Set(line.split(separator: " ").map(String.init))
+    guard ["avx2", "fma", "f16c"].allSatisfy(flags.contains) else { return [] }
+    return [.unsafeFlags(["-Xcc", "-mavx2", "-Xcc", "-mfma", "-Xcc", "-mf16c"]), .define("LIMRANK_FMA")]
+    #else
+    return []
+    #endif
+}()
 
 // Layers, dependencies pointing down:
 //   CBLAS -> Tensor -> ModelFormats, Tokenizers -> Models
@@ -38,10 +57,10 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"]), .brew(["openblas"])]
         ),
-        .target(name: "Tensor", dependencies: ["CBLAS"]),
+        .target(name: "Tensor", dependencies: ["CBLAS"], swiftSettings: vectorSettings),
         .target(name: "ModelFormats", dependencies: ["Tensor"]),
         .target(name: "Tokenizers"),
-        .target(name: "Models", dependencies: ["Tensor", "ModelFormats", "Tokenizers"]),
+        .target(name: "Models", dependencies: ["Tensor", "ModelFormats", "Tokenizers"], swiftSettings: vectorSettings),
         .target(name: "Datasets"),
         .target(name: "Retrieval", dependencies: ["Datasets"]),
         .target(name: "Evaluation", dependencies: ["Datasets"]),
@@ -73,7 +92,7 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "ModelFormatsTests", dependencies: ["TestSupport", "ModelFormats"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TokenizersTests", dependencies: ["TestSupport", "Tokenizers"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "ModelsTests", dependencies: ["TestSupport", "Models"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ModelsTests", dependencies: ["TestSupport", "Models", "ModelFormats"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DatasetsTests", dependencies: ["TestSupport", "Datasets"], resources: [.copy("Fixtures")]),
         .testTarget(name: "RetrievalTests", dependencies: ["TestSupport", "Retrieval", "Datasets"], resources: [.copy("Fixtures")]),
         .testTarget(name: "EvaluationTests", dependencies: ["TestSupport", "Evaluation", "Datasets"], resources: [.copy("Fixtures")]),

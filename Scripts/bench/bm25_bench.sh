@@ -5,11 +5,11 @@
 #
 #   Scripts/bench/bm25_bench.sh [--docs 500000] [--skip-synthetic]
 #
-# Env: SCRATCH (SwiftPM scratch path, default .build-release),
+# Env: SCRATCH (SwiftPM scratch path, default .build-rel),
 #      LIMRANK_DATA (default data/), BENCH_DIR (generated corpora, default /tmp/limrank-bench).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-SCRATCH="${SCRATCH:-.build-release}"
+SCRATCH="${SCRATCH:-.build-rel}"
 swift build -c release --scratch-path "$SCRATCH" --product limrank >&2
 uptime
 python3 Scripts/bench/bm25_bench.py --limrank "$SCRATCH/release/limrank" \

@@ -13,6 +13,8 @@ import resource
 import sys
 import time
 
+import llama_cpp
+import numpy as np
 from llama_cpp import Llama
 
 ap = argparse.ArgumentParser()
@@ -31,10 +33,18 @@ llm.reset()
 t = time.perf_counter()
 llm.eval(prompt)
 prefill = time.perf_counter() - t
+n_vocab = llm.n_vocab()
+
+
+def last_logits():
+    # Only the last position asks for logits (logits_all=False), so the
+    # context's logits buffer holds exactly that row.
+    return np.ctypeslib.as_array(llama_cpp.llama_get_logits(llm.ctx), shape=(n_vocab,))
+
+
 t = time.perf_counter()
 for _ in range(a.gen_tokens):
-    logits = llm.scores[llm.n_tokens - 1]
-    nxt = int(logits.argmax())
+    nxt = int(last_logits().argmax())
     llm.eval([nxt])
 decode = time.perf_counter() - t
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

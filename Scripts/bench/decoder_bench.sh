@@ -7,7 +7,7 @@ cd "$(dirname "$0")/../.."
 P=${1:-512}
 G=${2:-128}
 GGUF=${LIMRANK_MODELS:-$HOME/.cache/limrank/models}/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
-SCRATCH=${SCRATCH:-.build-e3b-release}
+SCRATCH=${SCRATCH:-.build-rel}
 BIN=${LIMRANK_BIN:-$SCRATCH/release/limrank}
 [ -x "$BIN" ] || swift build -c release --scratch-path "$SCRATCH" --product limrank >&2
 export LIMRANK_THREADS=2 OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=2

@@ -8,8 +8,8 @@ SEQ=${1:-256}; BATCH=${2:-32}; ITERS=${3:-3}
 MODELS="${LIMRANK_MODELS:-$HOME/.cache/limrank/models}"
 export LIMRANK_THREADS=2 OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2
 uptime
-swift build -c release --scratch-path .build-e3a-release --product limrank >&2
-SWIFT_JSON=$(.build-e3a-release/release/limrank bench encoder --model minilm --seq "$SEQ" --batch "$BATCH" --iterations "$ITERS" --format json)
+swift build -c release --scratch-path .build-rel --product limrank >&2
+SWIFT_JSON=$(.build-rel/release/limrank bench encoder --model minilm --seq "$SEQ" --batch "$BATCH" --iterations "$ITERS" --format json)
 echo "limrank: $SWIFT_JSON"
 python3 - "$MODELS/minilm" "$SEQ" "$BATCH" "$ITERS" "$SWIFT_JSON" <<'PY'
 import json, sys, time, tempfile, os

@@ -1,5 +1,6 @@
 import Foundation
 import Tensor
+import ModelFormats
 
 // BERT encoder (transformers' BertModel / BertForSequenceClassification),
 // ordered config -> blocks -> model -> weight-key mapping.
@@ -552,5 +553,18 @@ extension BERTModel {
 fileprivate extension Array {
     subscript(safe index: Int) -> Element? {
         indices.contains(index) ? self[index] : nil
+    }
+}
+
+extension BERTModel {
+    /// Loads `config.json` and `model.safetensors` (f32, f16 or bf16) from a model directory.
+    public init(directory: URL) throws {
+        let configuration = try BERTConfiguration.load(from: directory.appendingPathComponent("config.json"))
+        let url = directory.appendingPathComponent("model.safetensors")
+        guard FileManager.default.fileExists(atPath: url.path) else { throw ModelsError.missingFile(path: url.path) }
+        let checkpoint = try SafeTensors(contentsOf: url)
+        try self.init(configuration: configuration, file: url.path) { name in
+            checkpoint.contains(name) ? try checkpoint.tensor(named: name) : nil
+        }
     }
 }

@@ -668,7 +668,8 @@ extension LlamaModel {
         let layout: RoPELayout = arch == "llama" ? .interleaved : .neox
         let source = LlamaWeightSource(
             file: url.path,
-            matrix: { name in file.contains(name) ? try file.tensor(named: name).quantizedMatrix() : nil },
+            // Decode-friendly layout; the mapped originals are dropped so memory holds one copy.
+            matrix: { name in file.contains(name) ? try file.tensor(named: name).quantizedMatrix().interleaved(releasingSource: true) : nil },
             vector: { name in file.contains(name) ? try file.tensor(named: name).dequantized().data : nil },
             names: .gguf)
         try self.init(configuration: config, options: Options(ropeLayout: layout, architecture: arch),

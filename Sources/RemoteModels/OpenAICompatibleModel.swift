@@ -115,7 +115,18 @@ public struct OpenAICompatibleModel: LanguageModel {
 
     public var identifier: String { "openai:" + configuration.model }
 
-    public init(_ configuration: OpenAICompatibleConfiguration, client: HTTPClient = .shared,
+    /// AsyncHTTPClient's shared client keeps re-dialling a refused port until
+    /// the request deadline, so one attempt against a dead server took the
+    /// whole timeout. This model retries with its own budget and backoff, so
+    /// its client gives up on a failed connect at once.
+    public static let defaultClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout.connect = .seconds(10)
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
+
+    public init(_ configuration: OpenAICompatibleConfiguration, client: HTTPClient = OpenAICompatibleModel.defaultClient,
                 environment: [String: String] = ProcessInfo.processInfo.environment,
                 truncator: (@Sendable (String, Int) async throws -> String)? = nil) throws {
         guard let url = URL(string: configuration.baseURL), let scheme = url.scheme,

@@ -28,6 +28,29 @@ public final class ByteStorage: @unchecked Sendable {
         mapped = false
     }
 
+    /// A fresh allocation of `count` bytes that `fill` writes once.
+    public init(uninitializedCount count: Int, fill: (UnsafeMutableRawPointer) -> Void) {
+        let p = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1), alignment: 64)
+        fill(p)
+        baseAddress = UnsafeRawPointer(p)
+        self.count = count
+        mapped = false
+    }
+
+    /// Tells the kernel the mapped pages of this byte range are not needed
+    /// now (they are re-read from the file if touched again). Used after a
+    /// tensor was copied into another layout, so resident memory does not
+    /// hold both. No effect on owned memory.
+    public func releaseResidentPages(offset: Int, count: Int) {
+        guard mapped, count > 0, offset >= 0, offset + count <= self.count else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        // Only whole pages inside the range: neighbours may still be in use.
+        let start = (offset + page - 1) / page * page
+        let end = (offset + count) / page * page
+        guard end > start else { return }
+        _ = madvise(UnsafeMutableRawPointer(mutating: baseAddress + start), end - start, Int32(MADV_DONTNEED))
+    }
+
     /// Maps the whole file read-only.
     public init(mappingFileAt path: String) throws(TensorError) {
         let fd = open(path, O_RDONLY)

@@ -179,31 +179,15 @@ public enum GGMLQuants {
         max(type.blockSize, min(cols, 2048) / type.blockSize * type.blockSize)
     }
 
-    /// Whether `dot` wants x chunk-transposed (`transposeChunks`).
-    ///
-    /// Measured: hand-vectorised Q4_1/Q8_0 kernels (nibbles peeled from u32
-    /// lanes with the 2^23 float trick, x pre-transposed) came out 1.3-1.5x
-    /// slower than this generic path, because LLVM partly scalarises them;
-    /// dequantising 256 values into L1 scratch (a loop the optimiser
-    /// vectorises) and a SIMD dot runs at dense-f32 sgemv speed per row. The
-    /// kernels are kept, tested, for when codegen improves.
-    static let useBlockKernels = false
-    static func wantsTransposedX(_ type: GGMLType) -> Bool { useBlockKernels && (type == .q4_1 || type == .q8_0) }
-
-    /// Σ row[j] · x[j] for one row of `cols` elements of `type`, with f32
-    /// activations. For types where `wantsTransposedX`, x must be
-    /// chunk-transposed; `xSums` (count cols/32, block sums of the original x)
-    /// is needed by Q4_1 only.
+    /// Σ row[j] · x[j] for one row of `cols` elements of `type` in ggml's
+    /// layout, with f32 activations. (Q4_1 and Q8_0 decode goes through
+    /// `InterleavedQuants` instead; this is the path for every other type.)
     @inline(__always)
     static func dot(_ type: GGMLType, _ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, cols: Int,
-                    xSums: UnsafePointer<Float>?, scratch: UnsafeMutablePointer<Float>) -> Float {
+                    scratch: UnsafeMutablePointer<Float>) -> Float {
         switch type {
         case .f32:
             return dot8(row.assumingMemoryBound(to: Float.self), x, cols)
-        case .q4_1 where useBlockKernels:
-            return dotQ4_1(row, x, cols: cols, xSums: xSums!)
-        case .q8_0 where useBlockKernels:
-            return dotQ8_0(row, x, cols: cols)
         default:
             // Other types: dequantise one block group at a time into L1 scratch.
             let chunk = scratchElements(type, cols: cols)
@@ -217,89 +201,5 @@ public enum GGMLQuants {
             }
             return acc
         }
-    }
-
-    /// Reorders x for `dotQ4_1`/`dotQ8_0`: each 16-float chunk is transposed
-    /// as a 4x4 matrix (out[4k + i] = x[4i + k]). Those kernels read 16 quant
-    /// bytes as four u32 lanes and peel byte k of every lane at once, which
-    /// yields elements 4i + k; pre-transposing x (once per activation row)
-    /// lines them up without any shuffles.
-    static func transposeChunks(_ x: UnsafePointer<Float>, count: Int, into out: UnsafeMutablePointer<Float>) {
-        var c = 0
-        while c + 16 <= count {
-            for k in 0..<4 { for i in 0..<4 { out[c + 4 * k + i] = x[c + 4 * i + k] } }
-            c += 16
-        }
-        while c < count { out[c] = x[c]; c += 1 }
-    }
-
-    typealias U4 = SIMD4<UInt32>
-    typealias F4 = SIMD4<Float>
-
-    /// u32 lanes holding small integers (< 2^23) -> floats, exactly, with no
-    /// int->float conversion instruction: OR in the exponent of 2^23 and
-    /// subtract 2^23. (Swift's generic SIMD conversions are scalarised.)
-    @inline(__always)
-    static func smallUIntsToFloat(_ v: U4) -> F4 {
-        unsafeBitCast(v | 0x4B00_0000, to: F4.self) - 8_388_608
-    }
-
-    /// Signed byte k (0...3) of every lane, as floats: shift it to the top,
-    /// arithmetic-shift back down, and add to 1.5 * 2^23's bit pattern.
-    @inline(__always)
-    static func signedBytesToFloat(_ w: U4, _ k: UInt32) -> F4 {
-        let v = unsafeBitCast(w &<< (24 - 8 * k), to: SIMD4<Int32>.self) &>> 24
-        return unsafeBitCast(v &+ 0x4B40_0000, to: F4.self) - 12_582_912
-    }
-
-    @inline(__always)
-    static func load4(_ p: UnsafePointer<Float>, _ offset: Int) -> F4 {
-        UnsafeRawPointer(p + offset).loadUnaligned(as: F4.self)
-    }
-
-    /// Q4_1 over chunk-transposed x: Σ_b d_b Σ_j q_j x_j + m_b Σ_j x_j.
-    @inline(__always)
-    static func dotQ4_1(_ row: UnsafeRawPointer, _ xt: UnsafePointer<Float>, cols: Int, xSums: UnsafePointer<Float>) -> Float {
-        var acc = F4()
-        var accM: Float = 0
-        for b in 0..<(cols / 32) {
-            let p = row + 20 * b
-            let d = halfToFloat(p), m = halfToFloat(p, 2)
-            let w = (p + 4).loadUnaligned(as: U4.self)
-            let xb = xt + 32 * b
-            var s = smallUIntsToFloat(w & 0x0F) * load4(xb, 0)
-            s += smallUIntsToFloat((w &>> 4) & 0x0F) * load4(xb, 16)
-            s += smallUIntsToFloat((w &>> 8) & 0x0F) * load4(xb, 4)
-            s += smallUIntsToFloat((w &>> 12) & 0x0F) * load4(xb, 20)
-            s += smallUIntsToFloat((w &>> 16) & 0x0F) * load4(xb, 8)
-            s += smallUIntsToFloat((w &>> 20) & 0x0F) * load4(xb, 24)
-            s += smallUIntsToFloat((w &>> 24) & 0x0F) * load4(xb, 12)
-            s += smallUIntsToFloat(w &>> 28) * load4(xb, 28)
-            acc += d * s
-            accM += m * xSums[b]
-        }
-        return acc.sum() + accM
-    }
-
-    /// Q8_0 over chunk-transposed x: Σ_b d_b Σ_j q_j x_j.
-    @inline(__always)
-    static func dotQ8_0(_ row: UnsafeRawPointer, _ xt: UnsafePointer<Float>, cols: Int) -> Float {
-        var acc = F4()
-        for b in 0..<(cols / 32) {
-            let p = row + 34 * b
-            let d = halfToFloat(p)
-            let w0 = (p + 2).loadUnaligned(as: U4.self), w1 = (p + 18).loadUnaligned(as: U4.self)
-            let xb = xt + 32 * b
-            var s = signedBytesToFloat(w0, 0) * load4(xb, 0)
-            s += signedBytesToFloat(w0, 1) * load4(xb, 4)
-            s += signedBytesToFloat(w0, 2) * load4(xb, 8)
-            s += signedBytesToFloat(w0, 3) * load4(xb, 12)
-            s += signedBytesToFloat(w1, 0) * load4(xb, 16)
-            s += signedBytesToFloat(w1, 1) * load4(xb, 20)
-            s += signedBytesToFloat(w1, 2) * load4(xb, 24)
-            s += signedBytesToFloat(w1, 3) * load4(xb, 28)
-            acc += d * s
-        }
-        return acc.sum()
     }
 }

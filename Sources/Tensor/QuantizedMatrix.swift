@@ -15,6 +15,8 @@ public struct QuantizedMatrix: Sendable {
     /// Byte offset of row 0 inside `storage`.
     public let offset: Int
     public let rowBytes: Int
+    /// Rows are in `InterleavedQuants`' layout instead of ggml's blocks.
+    public let isInterleaved: Bool
 
     /// Validates that `storage` holds rows × cols elements of `type` at `offset`.
     /// `name` says which tensor in errors.
@@ -34,6 +36,41 @@ public struct QuantizedMatrix: Sendable {
         self.storage = storage
         self.offset = offset
         self.rowBytes = rb
+        self.isInterleaved = false
+    }
+
+    private init(interleaving m: QuantizedMatrix, into storage: ByteStorage) {
+        type = m.type
+        rows = m.rows
+        cols = m.cols
+        self.storage = storage
+        offset = 0
+        rowBytes = m.rowBytes
+        isInterleaved = true
+    }
+
+    /// Whether `interleaved()` has a faster decode layout for this matrix.
+    public var canInterleave: Bool {
+        guard !isInterleaved, let group = type.interleavedGroup else { return false }
+        return cols % group == 0
+    }
+
+    /// The same weights re-laid out for the decode kernels (same byte size,
+    /// bit-identical values); `self` when the type has no such layout.
+    /// With `releasingSource`, the source pages of a memory-mapped file are
+    /// dropped from memory afterwards, so resident memory holds one copy.
+    public func interleaved(releasingSource: Bool = false) -> QuantizedMatrix {
+        guard canInterleave else { return self }
+        let out = ByteStorage(uninitializedCount: byteCount) { dst in
+            let pd = UncheckedSendable(dst)
+            Parallel.forEach(0..<rows, minimumChunk: 64) { range in
+                for r in range {
+                    InterleavedQuants.interleave(type, rowPointer(r), into: pd.value + r * rowBytes, cols: cols)
+                }
+            }
+        }
+        if releasingSource { storage.releaseResidentPages(offset: offset, count: byteCount) }
+        return QuantizedMatrix(interleaving: self, into: out)
     }
 
     /// A matrix over its own copy of `bytes`.
@@ -50,7 +87,11 @@ public struct QuantizedMatrix: Sendable {
     public func dequantizeRows(_ range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
         precondition(range.lowerBound >= 0 && range.upperBound <= rows, "rows \(range) out of \(rows)")
         for (i, r) in range.enumerated() {
-            GGMLQuants.dequantize(type, rowPointer(r), into: out + i * cols, count: cols)
+            if isInterleaved {
+                InterleavedQuants.dequantize(type, rowPointer(r), into: out + i * cols, count: cols)
+            } else {
+                GGMLQuants.dequantize(type, rowPointer(r), into: out + i * cols, count: cols)
+            }
         }
     }
 
@@ -105,36 +146,35 @@ public struct QuantizedMatrix: Sendable {
 
     private func applyRowDots(_ x: UnsafePointer<Float>, n: Int, into y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?) {
         let blocks = cols / 32
-        var sums = [Float](repeating: 0, count: n * max(1, blocks))
-        let transposed = GGMLQuants.wantsTransposedX(type)
-        var xt = [Float](repeating: 0, count: transposed ? n * cols : 0)
-        if type == .q4_1 || type == .q5_1 {
+        let needsSums = isInterleaved && type == .q4_1
+        var sums = [Float](repeating: 0, count: needsSums ? n * blocks : 0)
+        if needsSums {
             sums.withUnsafeMutableBufferPointer { s in
                 for i in 0..<n { GGMLQuants.blockSums(x + i * cols, count: cols, into: s.baseAddress! + i * blocks) }
             }
         }
-        if transposed {
-            xt.withUnsafeMutableBufferPointer { t in
-                for i in 0..<n { GGMLQuants.transposeChunks(x + i * cols, count: cols, into: t.baseAddress! + i * cols) }
-            }
-        }
-        let py = UncheckedSendable(y), pb = UncheckedSendable(bias)
+        let py = UncheckedSendable(y), pb = UncheckedSendable(bias), px = UncheckedSendable(x)
         sums.withUnsafeBufferPointer { s in
-            xt.withUnsafeBufferPointer { t in
-                let ps = UncheckedSendable(s.baseAddress!)
-                let px = UncheckedSendable(transposed ? UnsafePointer(t.baseAddress!) : x)
-                // Enough rows per chunk that each thread streams a few KB of weights.
-                let grain = max(1, 16_384 / max(1, rowBytes))
-                Parallel.forEach(0..<rows, minimumChunk: grain) { range in
-                    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: GGMLQuants.scratchElements(type, cols: cols))
-                    defer { scratch.deallocate() }
-                    for r in range {
-                        let row = rowPointer(r)
-                        for i in 0..<n {
-                            let v = GGMLQuants.dot(type, row, px.value + i * cols, cols: cols,
-                                                   xSums: ps.value + i * blocks, scratch: scratch)
-                            py.value[i * rows + r] = v + (pb.value?[r] ?? 0)
+            let ps = UncheckedSendable(s.baseAddress)
+            // Enough rows per chunk that each thread streams a few KB of weights.
+            let grain = max(1, 16_384 / max(1, rowBytes))
+            Parallel.forEach(0..<rows, minimumChunk: grain) { range in
+                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: GGMLQuants.scratchElements(type, cols: cols))
+                defer { scratch.deallocate() }
+                for r in range {
+                    let row = rowPointer(r)
+                    for i in 0..<n {
+                        let xi = px.value + i * cols
+                        let v: Float
+                        switch (isInterleaved, type) {
+                        case (true, .q4_1):
+                            v = InterleavedQuants.dotQ4_1(row, xi, cols: cols, xSums: ps.value! + i * blocks)
+                        case (true, _):
+                            v = InterleavedQuants.dotQ8_0(row, xi, cols: cols)
+                        default:
+                            v = GGMLQuants.dot(type, row, xi, cols: cols, scratch: scratch)
                         }
+                        py.value[i * rows + r] = v + (pb.value?[r] ?? 0)
                     }
                 }
             }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import ModelFormats
 import Tensor
 import TestSupport
 @testable import Models
@@ -106,9 +107,9 @@ import TestSupport
     // MARK: bad checkpoints and input
 
     static func tinyTensors() throws -> [String: Tensor] {
-        let checkpoint = try BERTCheckpoint(url: tinyCross.appendingPathComponent("model.safetensors"))
+        let checkpoint = try SafeTensors(contentsOf: tinyCross.appendingPathComponent("model.safetensors"))
         var all = [String: Tensor]()
-        for name in checkpoint.names { all[name] = try checkpoint.tensor(name) }
+        for name in checkpoint.names { all[name] = try checkpoint.tensor(named: name) }
         return all
     }
 

@@ -11,6 +11,15 @@ import Foundation
 enum LoopbackSocket {
     struct Failure: Error, CustomStringConvertible { var description: String }
 
+    /// Runs blocking work on a thread of its own and awaits its result, so
+    /// the Swift concurrency pool stays free for the server under test.
+    static func onOwnThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread { continuation.resume(with: Result { try work() }) }
+            thread.start()
+        }
+    }
+
     static func dial(port: Int) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket() failed") }

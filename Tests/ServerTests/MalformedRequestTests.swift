@@ -128,7 +128,7 @@ import Testing
         Array((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data())
     }
 
-    @Test(.disabled("raw-socket slow and chunked-over-limit bodies get no status in the -O build; under investigation")) func everyBadRequestGetsA4xxAndTheServerStaysCorrect() async throws {
+    @Test func everyBadRequestGetsA4xxAndTheServerStaysCorrect() async throws {
         let app = try makeApp(Self.configuration)
         try await app.test(.live) { client in
             let port = try #require(client.port)
@@ -188,7 +188,10 @@ import Testing
                 let text = String(buffer: try await response.body.collect(upTo: 1 << 20))
                 outcomes.append(Outcome(label: "GET \(path)", status: Int(response.status.code), isErrorShape: Self.isErrorShape(text)))
             }
-            outcomes += try Self.socketLevelAbuse(port: port)
+            // Blocking socket I/O must not sit on the cooperative pool: on two
+            // cores it would starve the in-process server it is waiting for
+            // (which is how these exchanges once timed out with no status).
+            outcomes += try await LoopbackSocket.onOwnThread { try Self.socketLevelAbuse(port: port) }
 
             #expect(outcomes.count >= 200, "only \(outcomes.count) bad requests")
             for outcome in outcomes {

@@ -89,28 +89,29 @@ func quantizedApplyAgreesWithReference(type: GGMLType) throws {
     }
 }
 
-/// The hand-vectorised block kernels (not on the default path, see
-/// `GGMLQuants.useBlockKernels`) still agree with dequantise-then-dot.
+/// The decode layout of Q4_1/Q8_0: bit-identical dequantisation, and its
+/// SIMD dots agree with the double-precision reference.
 @Test(arguments: [GGMLType.q4_1, .q8_0])
-func blockDotKernelsAgreeWithReference(type: GGMLType) throws {
+func interleavedLayoutIsBitExactAndDotsAgree(type: GGMLType) throws {
     var rng = SplitMix(seed: 77)
-    let rows = 5, cols = 576
-    let w = try QuantizedMatrix(type: type, rows: rows, cols: cols, bytes: randomMatrixBytes(type, rows: rows, cols: cols, rng: &rng))
-    let x = rng.floats(cols)
-    let ref = ReferenceKernels.quantizedApply(w, Tensor(shape: [1, cols], data: x))
-    var xt = [Float](repeating: 0, count: cols), sums = [Float](repeating: 0, count: cols / 32)
-    x.withUnsafeBufferPointer { xp in
-        xt.withUnsafeMutableBufferPointer { GGMLQuants.transposeChunks(xp.baseAddress!, count: cols, into: $0.baseAddress!) }
-        sums.withUnsafeMutableBufferPointer { GGMLQuants.blockSums(xp.baseAddress!, count: cols, into: $0.baseAddress!) }
-    }
-    for r in 0..<rows {
-        let v = xt.withUnsafeBufferPointer { t in
-            sums.withUnsafeBufferPointer { s in
-                type == .q4_1
-                    ? GGMLQuants.dotQ4_1(w.rowPointer(r), t.baseAddress!, cols: cols, xSums: s.baseAddress!)
-                    : GGMLQuants.dotQ8_0(w.rowPointer(r), t.baseAddress!, cols: cols)
-            }
+    // 576 = SmolLM2's width; 1536 its MLP width (both whole 64-element groups).
+    for (rows, cols) in [(5, 576), (19, 1536)] {
+        let w = try QuantizedMatrix(type: type, rows: rows, cols: cols, bytes: randomMatrixBytes(type, rows: rows, cols: cols, rng: &rng))
+        #expect(w.canInterleave)
+        let packed = w.interleaved()
+        #expect(packed.isInterleaved && packed.byteCount == w.byteCount)
+        // Same arithmetic on the same quants and scales: identical floats.
+        #expect(packed.dequantize().data == w.dequantize().data)
+        for n in [1, 2, 5] {
+            let x = Tensor(shape: [n, cols], data: rng.floats(n * cols))
+            let ref = ReferenceKernels.quantizedApply(w, x)
+            let scale = max(1, ref.data.map(abs).max() ?? 1)
+            #expect(packed.apply(x).maxAbsDifference(ref) <= quantizedDotTolerance * scale, "\(type) \(rows)x\(cols) n=\(n)")
         }
-        #expect(abs(v - ref.data[r]) <= quantizedDotTolerance * max(1, abs(ref.data[r])))
+        #expect(packed.gatherRows([3, 0]).data == w.gatherRows([3, 0]).data)
     }
+    // A width that is not whole groups keeps ggml's layout.
+    let odd = try QuantizedMatrix(type: type, rows: 2, cols: 96, bytes: randomMatrixBytes(type, rows: 2, cols: 96, rng: &rng))
+    #expect(type == .q8_0 ? odd.canInterleave : !odd.canInterleave)
+    #expect(!odd.interleaved().interleaved().dequantize().data.isEmpty)
 }
