@@ -33,7 +33,14 @@ ti, tm, tt = map(torch.from_numpy, (ids, mask, types))
 with torch.inference_mode():
     pt = timeit(lambda: model(input_ids=ti, attention_mask=tm, token_type_ids=tt))
 onnx_path = os.path.join(tempfile.mkdtemp(), "minilm.onnx")
-torch.onnx.export(model, (ti, tm, tt), onnx_path, input_names=["input_ids", "attention_mask", "token_type_ids"],
+# A wrapper with a fixed positional signature: transformers 5 changed
+# BertModel.forward's argument order, which the TorchScript exporter relies on.
+class Wrapped(torch.nn.Module):
+    def __init__(self, m):
+        super().__init__(); self.m = m
+    def forward(self, input_ids, attention_mask, token_type_ids):
+        return self.m(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
+torch.onnx.export(Wrapped(model), (ti, tm, tt), onnx_path, input_names=["input_ids", "attention_mask", "token_type_ids"],
                   output_names=["last_hidden_state"], dynamic_axes={n: {0: "b", 1: "s"} for n in ["input_ids", "attention_mask", "token_type_ids"]},
                   opset_version=17, dynamo=False)
 so = ort.SessionOptions(); so.intra_op_num_threads = 2; so.inter_op_num_threads = 1

@@ -28,7 +28,8 @@ public struct NativeLanguageModel: LanguageModel, AttentionModel {
         for messages: [ChatMessage], assistantPrefix: String, candidates: [String]
     ) async throws -> [Double?] {
         let tokens = try promptTokens(messages, assistantPrefix: assistantPrefix)
-        let logits = try generator.model.forward(tokens, logits: .last).logits
+        var cache = generator.model.makeCache(capacity: tokens.count)
+        let logits = try generator.model.prefill(tokens, cache: &cache)
         let logNormaliser = Self.logSumExp(logits)
         return candidates.map { candidate in
             // A candidate is read at its first token: "true" and "false" are

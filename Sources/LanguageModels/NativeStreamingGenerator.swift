@@ -47,7 +47,7 @@ public struct NativeStreamingGenerator: StreamingTextGenerator, TokenCounter {
                 let sampling = SamplingParameters(temperature: request.temperature, topP: request.topP, seed: request.seed)
                 try sampling.validate()
                 var sampler = Sampler(sampling)
-                var logits = try generator.model.forward(prompt, cache: &cache, logits: .last).logits
+                var logits = try generator.model.prefill(prompt, cache: &cache)
                 var tokens: [Int] = []
                 var emitted = ""
                 var count = 0

@@ -52,7 +52,7 @@ struct BenchDecoderCommand: ParsableCommand {
         let clock = ContinuousClock()
         var cache = decoder.makeCache(capacity: promptTokens + genTokens)
         var t = clock.now
-        var logits = try decoder.forward(prompt, cache: &cache, logits: .last).logits
+        var logits = try decoder.prefill(prompt, cache: &cache)
         let prefill = seconds(clock.now - t)
         log("prefill: \(String(format: "%.3f", prefill)) s")
         t = clock.now

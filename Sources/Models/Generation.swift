@@ -104,7 +104,7 @@ public struct TextGenerator: Sendable {
         guard budget > 0 else { return result }
         var cache = model.makeCache(capacity: prompt.count + budget)
         var sampler = Sampler(parameters.sampling)
-        var logits = try model.forward(prompt, cache: &cache, logits: .last).logits
+        var logits = try model.prefill(prompt, cache: &cache)
         while result.tokens.count < budget {
             let next = sampler.sample(logits)
             if parameters.stopAtEndOfSequence, endOfSequenceIDs.contains(next) {

@@ -371,6 +371,30 @@ public struct LlamaModel: Sendable {
         return DecoderOutput(logits: out, vocabularySize: c.vocabSize, attentions: attentions, offset: offset)
     }
 
+    /// Prompt positions run per forward pass in `prefill`: the activation
+    /// buffers and the (heads, n, total) score matrix grow with n, so long
+    /// prompts run in slices of this many tokens (llama.cpp's n_batch does
+    /// the same); 256 rows keep sgemm near its full speed.
+    public static let prefillChunk = 256
+
+    /// Appends `tokens` to `cache` in slices of `chunk` and returns the last
+    /// position's logits (empty for `.none`). Each slice attends to everything
+    /// cached before it, so this equals one `forward` call up to f32 rounding.
+    public func prefill(_ tokens: [Int], cache: inout KVCache, logits selection: LogitsSelection = .last,
+                        chunk: Int = LlamaModel.prefillChunk) throws -> [Float] {
+        guard !tokens.isEmpty else { throw ModelsError.invalidInput("no tokens to run") }
+        precondition(selection != .all, "prefill returns the last position's logits only")
+        var start = 0
+        var logits: [Float] = []
+        while start < tokens.count {
+            let end = min(tokens.count, start + max(1, chunk))
+            let last = end == tokens.count
+            logits = try forward(Array(tokens[start..<end]), cache: &cache, logits: last ? selection : .none).logits
+            start = end
+        }
+        return logits
+    }
+
     private func project(_ w: QuantizedMatrix, _ x: UnsafePointer<Float>, _ n: Int,
                          _ y: UnsafeMutablePointer<Float>, _ bias: [Float]?) {
         if let bias {
@@ -414,6 +438,11 @@ enum LlamaAttentionKernel {
         total: Int, heads: Int, kvHeads: Int, headDim D: Int, scale: Float,
         scores: UnsafeMutablePointer<Float>, context: UnsafeMutablePointer<Float>
     ) {
+        if n == 1 {
+            Kernels.attendOne(query: queries, keys: keys, values: values, total: total, heads: heads,
+                              kvHeads: kvHeads, headDim: D, scale: scale, probabilities: scores, context: context)
+            return
+        }
         let group = heads / kvHeads
         let qWidth = heads * D, kvWidth = kvHeads * D
         let offset = total - n

@@ -3,23 +3,24 @@ import CBLAS
 /// Thin, typed wrappers over OpenBLAS sgemm/sgemv, plus the tensor-level
 /// products the models use.
 public enum BLAS {
-    /// OpenBLAS's own pool size, set once from `Parallel.threadCount` before
-    /// the first call (OpenBLAS otherwise uses every core it sees).
+    /// OpenBLAS runs single-threaded; `sgemm` splits large products over
+    /// `Parallel`'s workers itself. With OpenBLAS's own pool as well, its
+    /// idle threads spin (sched_yield) for ~2^28 cycles after each call and
+    /// took the cores from the element-wise kernels between products: the
+    /// MiniLM encoder lost ~15% to that (measured with perf).
     static let configured: Void = {
-        openblas_set_num_threads(Int32(Parallel.threadCount))
+        openblas_set_num_threads(1)
     }()
 
-    /// Sets OpenBLAS's thread count explicitly (benchmarks, or callers that
-    /// run their own outer parallel loop and want BLAS single-threaded).
-    public static func setThreadCount(_ n: Int) {
-        _ = configured
-        openblas_set_num_threads(Int32(max(1, n)))
-    }
-
+    /// Threads OpenBLAS itself uses (1: parallelism comes from `Parallel`).
     public static var threadCount: Int {
         _ = configured
         return Int(openblas_get_num_threads())
     }
+
+    /// Multiply-adds below which a product runs as one call: splitting costs
+    /// a dispatch and smaller kernel blocks.
+    static let parallelMultiplyAdds = 1 << 20
 
     /// Row-major C[m, n] = alpha * op(A) · op(B) + beta * C, where op(A) is
     /// [m, k] (A stored [k, m] when `transA`) and op(B) is [k, n] (B stored
@@ -39,9 +40,32 @@ public enum BLAS {
             for i in 0..<m { for j in 0..<n { c[i * ldc + j] *= beta } }
             return
         }
-        cblas_sgemm(
-            CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-            Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        let parts = Parallel.threadCount
+        guard parts > 1, m * n * k >= parallelMultiplyAdds, max(m, n) >= 2 * parts else {
+            cblas_sgemm(
+                CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+            return
+        }
+        // Disjoint blocks of C: rows when there are enough, else columns.
+        let pa = UncheckedSendable(a), pb = UncheckedSendable(b), pc = UncheckedSendable(c)
+        let splitRows = m >= n || m >= 8 * parts
+        Parallel.forEach(0..<(splitRows ? m : n), chunks: parts) { range in
+            let lo = range.lowerBound, count = Int32(range.count)
+            if splitRows {
+                let aBlock = transA ? pa.value + lo : pa.value + lo * lda
+                cblas_sgemm(
+                    CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    count, Int32(n), Int32(k), alpha, aBlock, Int32(lda), pb.value, Int32(ldb), beta,
+                    pc.value + lo * ldc, Int32(ldc))
+            } else {
+                let bBlock = transB ? pb.value + lo * ldb : pb.value + lo
+                cblas_sgemm(
+                    CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    Int32(m), count, Int32(k), alpha, pa.value, Int32(lda), bBlock, Int32(ldb), beta,
+                    pc.value + lo, Int32(ldc))
+            }
+        }
     }
 
     /// y[m] = alpha * A[m, n] · x[n] + beta * y (A row-major, row stride lda;

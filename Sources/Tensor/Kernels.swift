@@ -273,6 +273,46 @@ public enum Kernels {
         }
     }
 
+    // MARK: Attention of one new position
+
+    /// Grouped-query attention for a single query row (a decode step):
+    /// for each head h (key/value head g = h / (heads / kvHeads)),
+    /// probabilities[h, t] = softmax_t(scale · q_h · k_{t,g}) over all `total`
+    /// cached positions, and context[h] = Σ_t probabilities[h, t] v_{t,g}.
+    /// keys/values are (total, kvHeads · headDim); probabilities (heads, total).
+    ///
+    /// Dots and axpys instead of per-head 1-row sgemm calls: at one row, BLAS
+    /// call and threading overhead outweighed the arithmetic.
+    public static func attendOne(
+        query: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
+        total: Int, heads: Int, kvHeads: Int, headDim D: Int, scale: Float,
+        probabilities: UnsafeMutablePointer<Float>, context: UnsafeMutablePointer<Float>
+    ) {
+        let group = heads / kvHeads, kvWidth = kvHeads * D
+        let pq = UncheckedSendable(query), pk = UncheckedSendable(keys), pv = UncheckedSendable(values)
+        let pp = UncheckedSendable(probabilities), pc = UncheckedSendable(context)
+        // Split heads over threads only when each has real work.
+        Parallel.forEach(0..<heads, minimumChunk: max(1, parallelGrain / max(1, 2 * total * D))) { range in
+            for h in range {
+                let q = pq.value + h * D, kv = (h / group) * D
+                let s = pp.value + h * total
+                for t in 0..<total { s[t] = dot8(q, pk.value + t * kvWidth + kv, D) }
+                softmaxRow(s, total, scale)
+                let out = pc.value + h * D
+                out.update(repeating: 0, count: D)
+                for t in 0..<total {
+                    let w = s[t], v = pv.value + t * kvWidth + kv
+                    var i = 0
+                    while i + 8 <= D {
+                        storeF8(loadF8(out + i) + w * loadF8(v + i), out + i)
+                        i += 8
+                    }
+                    while i < D { out[i] += w * v[i]; i += 1 }
+                }
+            }
+        }
+    }
+
     // MARK: Selection
 
     /// Index of the largest element (the first one on ties; NaN never wins).

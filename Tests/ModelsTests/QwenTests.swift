@@ -85,6 +85,19 @@ import TestSupport
         #expect(d <= Self.logitTolerance, "cached logits differ by \(d)")
     }
 
+    /// Prefill in slices of 3 and 4 tokens gives the last logits of one batch.
+    @Test func chunkedPrefillMatchesOneBatch() throws {
+        let model = try LlamaModel(qwen2: Self.fixture("tiny-qwen2"))
+        let ref = try Self.reference("tiny-qwen2").sequences[2]
+        for chunk in [3, 4, 1000] {
+            var cache = model.makeCache(capacity: ref.ids.count)
+            let last = try model.prefill(ref.ids, cache: &cache, chunk: chunk)
+            #expect(cache.count == ref.ids.count)
+            let d = Self.maxDifference(last, ref.logits.last!)
+            #expect(d <= Self.logitTolerance, "chunk \(chunk): last logits differ by \(d)")
+        }
+    }
+
     @Test func registryLoadsBothByModelType() throws {
         for name in ["tiny-qwen2", "tiny-qwen3"] {
             let loaded = try ModelRegistry.load(Self.fixture(name))

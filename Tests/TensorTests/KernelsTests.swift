@@ -113,3 +113,31 @@ func ropeAgreesWithReferenceAndPreservesNorm(layout: RoPELayout) {
         #expect(a.first?.index == 100 && a[1].index == 200)
     }
 }
+
+/// One decode step's grouped-query attention against a double-precision
+/// loop over the same cache (SmolLM2's 9 heads on 3 key/value heads).
+@Test(arguments: [1, 37, 700])
+func attendOneAgreesWithReference(total: Int) {
+    var rng = SplitMix(seed: 9)
+    let heads = 9, kvHeads = 3, D = 64, scale: Float = 0.125
+    let q = rng.floats(heads * D), k = rng.floats(total * kvHeads * D), v = rng.floats(total * kvHeads * D)
+    var probabilities = [Float](repeating: 0, count: heads * total), context = [Float](repeating: 0, count: heads * D)
+    probabilities.withUnsafeMutableBufferPointer { p in
+        context.withUnsafeMutableBufferPointer { c in
+            Kernels.attendOne(query: q, keys: k, values: v, total: total, heads: heads, kvHeads: kvHeads, headDim: D,
+                              scale: scale, probabilities: p.baseAddress!, context: c.baseAddress!)
+        }
+    }
+    for h in 0..<heads {
+        let g = h / (heads / kvHeads)
+        var s = (0..<total).map { t in (0..<D).reduce(0.0) { $0 + Double(q[h * D + $1]) * Double(k[t * kvHeads * D + g * D + $1]) } * Double(scale) }
+        let m = s.max()!
+        s = s.map { Foundation.exp($0 - m) }
+        let z = s.reduce(0, +)
+        for t in 0..<total { #expect(abs(Double(probabilities[h * total + t]) - s[t] / z) < 1e-6) }
+        for i in 0..<D {
+            let ref = (0..<total).reduce(0.0) { $0 + s[$1] / z * Double(v[$1 * kvHeads * D + g * D + i]) }
+            #expect(abs(Double(context[h * D + i]) - ref) < 1e-5)
+        }
+    }
+}
