@@ -54,6 +54,11 @@ struct EvalCommand: AsyncParsableCommand {
     @Option(help: "table (readable) or json (one object on stdout).")
     var format: EvalFormat = .table
 
+    @Option(help: ArgumentHelp(
+        "Keep only the first N judged queries, in the collection's order (a quick look at a slow reranker; the metrics then average over those N).",
+        valueName: "n"))
+    var maxQueries: Int?
+
     func validate() throws {
         switch (retriever, run) {
         case (nil, nil): throw ValidationError("give --retriever bm25 to retrieve, or --run FILE to score an existing run")
@@ -67,6 +72,12 @@ struct EvalCommand: AsyncParsableCommand {
             throw ValidationError("--index/--k1/--b configure --retriever bm25; they do nothing with --run")
         }
         guard topK > 0 else { throw ValidationError("--top-k must be at least 1") }
+        if let maxQueries {
+            guard maxQueries > 0 else { throw ValidationError("--max-queries must be at least 1") }
+            if datasetOptions.dataset == .followir {
+                throw ValidationError("--max-queries is not available for followir (its queries come in original/changed pairs)")
+            }
+        }
     }
 
     /// The values `eval` prints.
@@ -95,7 +106,16 @@ struct EvalCommand: AsyncParsableCommand {
     }
 
     func evaluate() async throws -> Result {
-        let collection = try datasetOptions.load()
+        var collection = try datasetOptions.load()
+        var keptIDs: Set<String>?
+        if let maxQueries {
+            let kept = collection.queries.filter { !collection.qrels[$0.id].isEmpty }.prefix(maxQueries)
+            let ids = Set(kept.map(\.id))
+            keptIDs = ids
+            collection.queries = Array(kept)
+            collection.qrels = Qrels(collection.qrels.judgements.filter { ids.contains($0.key) })
+            Log.write("evaluating the first \(kept.count) judged queries only (--max-queries)")
+        }
         var scored: Run
         if let path = run {
             scored = try TRECFormat.readRun(from: URL(fileURLWithPath: path), knownQueries: BM25Runs.runQueryIDs(collection))
@@ -107,6 +127,7 @@ struct EvalCommand: AsyncParsableCommand {
                 Log.write("wrote \(runOut)")
             }
         }
+        if let keptIDs { scored.rankings = scored.rankings.filter { keptIDs.contains($0.key) } }
         var reranking: RerankDriver.Outcome?
         if let reranker = try rerankerOptions.make() {
             let outcome = try await RerankDriver.rerank(scored, collection: collection, reranker: reranker, depth: rerankerOptions.depth)

@@ -167,6 +167,17 @@ struct CompletionLogProbs: Encodable, Sendable {
     var top_logprobs: [[String: Double]] = []
     var text_offset: [Int] = []
 
+    init() {}
+
+    /// Entries for `tokens`, whose text starts at character `offset` of the
+    /// completion; `offset` is advanced past them (streams continue from it).
+    init(_ tokens: [GeneratedToken], offset: inout Int) {
+        for token in tokens {
+            append(token, offset: offset)
+            offset += token.text.count
+        }
+    }
+
     mutating func append(_ token: GeneratedToken, offset: Int) {
         tokens.append(token.text)
         token_logprobs.append(token.logProbability)

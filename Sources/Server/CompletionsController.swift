@@ -84,40 +84,22 @@ struct CompletionsController<Context: RequestContext>: Sendable {
         try await gate.enter()
         if body.stream ?? false {
             let includeUsage = body.stream_options?.include_usage ?? false
-            let gate = self.gate
-            return sse { writer in
-                do {
-                    func chunk(_ choice: ChatChoice?, usage: WireUsage? = nil) throws -> ByteBuffer {
-                        try event(ChatCompletion(id: id, object: "chat.completion.chunk", created: created, model: model,
-                                                 choices: choice.map { [$0] } ?? [], usage: usage))
-                    }
-                    try await writer.write(chunk(ChatChoice(delta: .init(role: "assistant", content: ""))))
-                    try await Self.run(generator, generation) { text, tokens in
-                        let logprobs = wantLogprobs ? ChatLogProbs(content: tokens.map(ChatLogProb.init)) : nil
-                        try await writer.write(chunk(ChatChoice(delta: .init(content: text), logprobs: logprobs)))
-                    } finished: { reason, usage in
-                        try await writer.write(chunk(ChatChoice(delta: .init(), finish_reason: reason)))
-                        if includeUsage { try await writer.write(chunk(nil, usage: WireUsage(usage))) }
-                    }
-                    try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
-                } catch {
-                    await gate.leave()
-                    try? await writer.write(errorEvent(error))
-                    try await writer.finish(nil)
-                    return
+            return streamEvents(gate: gate) { writer in
+                func chunk(_ choice: ChatChoice?, usage: WireUsage? = nil) throws -> ByteBuffer {
+                    try event(ChatCompletion(id: id, object: "chat.completion.chunk", created: created, model: model,
+                                             choices: choice.map { [$0] } ?? [], usage: usage))
                 }
-                await gate.leave()
-                try await writer.finish(nil)
+                try await writer.write(chunk(ChatChoice(delta: .init(role: "assistant", content: ""))))
+                try await Self.run(generator, generation) { text, tokens in
+                    let logprobs = wantLogprobs ? ChatLogProbs(content: tokens.map(ChatLogProb.init)) : nil
+                    try await writer.write(chunk(ChatChoice(delta: .init(content: text), logprobs: logprobs)))
+                } finished: { reason, usage in
+                    try await writer.write(chunk(ChatChoice(delta: .init(), finish_reason: reason)))
+                    if includeUsage { try await writer.write(chunk(nil, usage: WireUsage(usage))) }
+                }
             }
         }
-        let output: (text: String, tokens: [GeneratedToken], reason: FinishReason, usage: TokenUsage)
-        do {
-            output = try await Self.collect(generator, generation)
-            await gate.leave()
-        } catch {
-            await gate.leave()
-            throw error
-        }
+        let output = try await collectReleasingGate(generator, generation)
         let choice = ChatChoice(message: .init(role: "assistant", content: output.text),
                                 logprobs: wantLogprobs ? ChatLogProbs(content: output.tokens.map(ChatLogProb.init)) : nil,
                                 finish_reason: output.reason)
@@ -145,65 +127,64 @@ struct CompletionsController<Context: RequestContext>: Sendable {
         try await gate.enter()
         if body.stream ?? false {
             let includeUsage = body.stream_options?.include_usage ?? false
-            let gate = self.gate
-            return sse { writer in
-                do {
-                    var offset = 0
-                    try await Self.run(generator, generation) { text, tokens in
-                        var logprobs: CompletionLogProbs?
-                        if wantLogprobs {
-                            var entry = CompletionLogProbs()
-                            for token in tokens {
-                                entry.append(token, offset: offset)
-                                offset += token.text.count
-                            }
-                            logprobs = entry
-                        }
-                        try await writer.write(event(Completion(id: id, created: created, model: model,
-                                                                choices: [CompletionChoice(text: text, logprobs: logprobs)])))
-                    } finished: { reason, usage in
-                        try await writer.write(event(Completion(id: id, created: created, model: model,
-                                                                choices: [CompletionChoice(text: "", finish_reason: reason)])))
-                        if includeUsage {
-                            try await writer.write(event(Completion(id: id, created: created, model: model, choices: [],
-                                                                    usage: WireUsage(usage))))
-                        }
+            return streamEvents(gate: gate) { writer in
+                var offset = 0
+                try await Self.run(generator, generation) { text, tokens in
+                    let logprobs = wantLogprobs ? CompletionLogProbs(tokens, offset: &offset) : nil
+                    try await writer.write(event(Completion(id: id, created: created, model: model,
+                                                            choices: [CompletionChoice(text: text, logprobs: logprobs)])))
+                } finished: { reason, usage in
+                    try await writer.write(event(Completion(id: id, created: created, model: model,
+                                                            choices: [CompletionChoice(text: "", finish_reason: reason)])))
+                    if includeUsage {
+                        try await writer.write(event(Completion(id: id, created: created, model: model, choices: [],
+                                                                usage: WireUsage(usage))))
                     }
-                    try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
-                } catch {
-                    await gate.leave()
-                    try? await writer.write(errorEvent(error))
-                    try await writer.finish(nil)
-                    return
                 }
-                await gate.leave()
-                try await writer.finish(nil)
             }
         }
-        let output: (text: String, tokens: [GeneratedToken], reason: FinishReason, usage: TokenUsage)
-        do {
-            output = try await Self.collect(generator, generation)
-            await gate.leave()
-        } catch {
-            await gate.leave()
-            throw error
-        }
-        var logprobs: CompletionLogProbs?
-        if wantLogprobs {
-            var entry = CompletionLogProbs()
-            var offset = 0
-            for token in output.tokens {
-                entry.append(token, offset: offset)
-                offset += token.text.count
-            }
-            logprobs = entry
-        }
+        let output = try await collectReleasingGate(generator, generation)
+        var offset = 0
+        let logprobs = wantLogprobs ? CompletionLogProbs(output.tokens, offset: &offset) : nil
         return try json(Completion(id: id, created: created, model: model,
                                    choices: [CompletionChoice(text: output.text, logprobs: logprobs, finish_reason: output.reason)],
                                    usage: WireUsage(output.usage)))
     }
 
     // MARK: running the generator
+
+    /// An SSE response whose body `write`s events; the admission gate entered
+    /// for the request is left however the stream ends, an error after the
+    /// 200 is sent in-band, and a finished stream ends with `[DONE]`.
+    private func streamEvents(gate: AdmissionGate,
+                              _ write: @escaping @Sendable (inout any ResponseBodyWriter) async throws -> Void) -> Response {
+        sse { writer in
+            do {
+                try await write(&writer)
+                try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
+            } catch {
+                await gate.leave()
+                try? await writer.write(errorEvent(error))
+                try await writer.finish(nil)
+                return
+            }
+            await gate.leave()
+            try await writer.finish(nil)
+        }
+    }
+
+    /// The whole generation, leaving the admission gate whatever happens.
+    private func collectReleasingGate(_ generator: any StreamingTextGenerator, _ request: TextGenerationRequest) async throws
+        -> (text: String, tokens: [GeneratedToken], reason: FinishReason, usage: TokenUsage) {
+        do {
+            let output = try await Self.collect(generator, request)
+            await gate.leave()
+            return output
+        } catch {
+            await gate.leave()
+            throw error
+        }
+    }
 
     /// Streams `request`, handing out text as soon as no stop string can
     /// still claim it, with the tokens that produced it. Tokens whose text is

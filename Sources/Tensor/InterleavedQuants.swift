@@ -149,6 +149,17 @@ enum InterleavedQuants {
         return (acc0 + acc1).sum() + accM
     }
 
+    /// d · Σ q x for the interleaved Q8_0 block at `p` and its 32 activations.
+    @inline(__always)
+    static func blockQ8_0(_ p: UnsafeRawPointer, _ xb: UnsafePointer<Float>, into acc: F8) -> F8 {
+        let w = p.loadUnaligned(as: U8.self)
+        var s = signedByteToFloat(w, 0) * loadF8(xb)
+        s = multiplyAdd(s, signedByteToFloat(w, 1), loadF8(xb + 8))
+        s = multiplyAdd(s, signedByteToFloat(w, 2), loadF8(xb + 16))
+        s = multiplyAdd(s, signedByteToFloat(w, 3), loadF8(xb + 24))
+        return multiplyAdd(acc, F8(repeating: halfToFloat(p, 32)), s)
+    }
+
     /// Σ row[j] · x[j] over an interleaved Q8_0 row.
     @inline(__always)
     static func dotQ8_0(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, cols: Int) -> Float {
@@ -157,30 +168,11 @@ enum InterleavedQuants {
         let blocks = cols / 32
         // Two blocks per step keeps two independent accumulation chains.
         while b + 2 <= blocks {
-            let p = row + 34 * b, xb = x + 32 * b
-            let w = p.loadUnaligned(as: U8.self)
-            var s = signedByteToFloat(w, 0) * loadF8(xb)
-            s = multiplyAdd(s, signedByteToFloat(w, 1), loadF8(xb + 8))
-            s = multiplyAdd(s, signedByteToFloat(w, 2), loadF8(xb + 16))
-            s = multiplyAdd(s, signedByteToFloat(w, 3), loadF8(xb + 24))
-            acc0 = multiplyAdd(acc0, F8(repeating: halfToFloat(p, 32)), s)
-            let p2 = p + 34, w2 = p2.loadUnaligned(as: U8.self)
-            var t = signedByteToFloat(w2, 0) * loadF8(xb + 32)
-            t = multiplyAdd(t, signedByteToFloat(w2, 1), loadF8(xb + 40))
-            t = multiplyAdd(t, signedByteToFloat(w2, 2), loadF8(xb + 48))
-            t = multiplyAdd(t, signedByteToFloat(w2, 3), loadF8(xb + 56))
-            acc1 = multiplyAdd(acc1, F8(repeating: halfToFloat(p2, 32)), t)
+            acc0 = blockQ8_0(row + 34 * b, x + 32 * b, into: acc0)
+            acc1 = blockQ8_0(row + 34 * (b + 1), x + 32 * (b + 1), into: acc1)
             b += 2
         }
-        if b < blocks {
-            let p = row + 34 * b, xb = x + 32 * b
-            let w = p.loadUnaligned(as: U8.self)
-            var s = signedByteToFloat(w, 0) * loadF8(xb)
-            s = multiplyAdd(s, signedByteToFloat(w, 1), loadF8(xb + 8))
-            s = multiplyAdd(s, signedByteToFloat(w, 2), loadF8(xb + 16))
-            s = multiplyAdd(s, signedByteToFloat(w, 3), loadF8(xb + 24))
-            acc0 = multiplyAdd(acc0, F8(repeating: halfToFloat(p, 32)), s)
-        }
+        if b < blocks { acc0 = blockQ8_0(row + 34 * b, x + 32 * b, into: acc0) }
         return (acc0 + acc1).sum()
     }
 }
