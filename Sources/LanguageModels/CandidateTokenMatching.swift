@@ -10,9 +10,11 @@ import Foundation
 /// exp). A candidate with no matching token gets `nil`: its probability is
 /// below the reported alternatives, not zero.
 ///
-/// `.exact` instead takes only the token spelled exactly like the candidate,
-/// which is what `NativeLanguageModel` reads (the candidate's first token);
-/// use it when HTTP scores must equal in-process ones.
+/// `.exact` instead takes only the token spelled exactly like the candidate
+/// (in process: the candidate's first token). `NativeLanguageModel` applies
+/// the same rule over its whole vocabulary, so with either rule a model
+/// behind a server and in process give the same scores, as long as the
+/// server's top_logprobs include the forms that carry the mass.
 public enum CandidateTokenMatching: Sendable, Hashable {
     case normalized
     case exact

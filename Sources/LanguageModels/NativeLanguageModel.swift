@@ -4,15 +4,34 @@ import Models
 /// The in-process engine behind the `LanguageModel` and `AttentionModel`
 /// interfaces: a GGUF or safetensors decoder with its tokenizer and chat template.
 public struct NativeLanguageModel: LanguageModel, AttentionModel {
-    public var generator: TextGenerator
+    public let generator: TextGenerator
+    /// How candidate answers are read from the next-token distribution. The
+    /// default is the HTTP backend's: every vocabulary token spelling the
+    /// candidate (" true", "True", "true") counts, so a model behind a server
+    /// and the same model in process score alike; `.exact` reads only the
+    /// candidate's first token.
+    public let candidateMatching: CandidateTokenMatching
+    /// Normalised token text -> the ids spelling it (`.normalized` matching).
+    private let idsByForm: [String: [Int]]
 
-    public init(generator: TextGenerator) {
+    public init(generator: TextGenerator, candidateMatching: CandidateTokenMatching = .normalized) {
         self.generator = generator
+        self.candidateMatching = candidateMatching
+        var forms: [String: [Int]] = [:]
+        if candidateMatching == .normalized {
+            let tokenizer = generator.tokenizer
+            for id in 0..<min(tokenizer.vocabularySize, generator.model.vocabularySize) where !tokenizer.isSpecial(id) {
+                guard let token = tokenizer.token(for: id) else { continue }
+                let form = CandidateTokenMatching.normalize(token)
+                if !form.isEmpty { forms[form, default: []].append(id) }
+            }
+        }
+        idsByForm = forms
     }
 
     /// Loads a GGUF file (SmolLM2, Llama, Qwen2, Qwen3).
-    public init(gguf url: URL) throws {
-        generator = try TextGenerator(gguf: url)
+    public init(gguf url: URL, candidateMatching: CandidateTokenMatching = .normalized) throws {
+        self.init(generator: try TextGenerator(gguf: url), candidateMatching: candidateMatching)
     }
 
     public var identifier: String { generator.identifier }
@@ -32,10 +51,16 @@ public struct NativeLanguageModel: LanguageModel, AttentionModel {
         let logits = try generator.model.prefill(tokens, cache: &cache)
         let logNormaliser = Self.logSumExp(logits)
         return candidates.map { candidate in
-            // A candidate is read at its first token: "true" and "false" are
-            // single tokens in the vocabularies this engine runs.
-            guard let first = generator.encode(candidate).first, first < logits.count else { return nil }
-            return Double(logits[first]) - logNormaliser
+            switch candidateMatching {
+            case .exact:
+                // The candidate's first token: "true" and "false" are single
+                // tokens in the vocabularies this engine runs.
+                guard let first = generator.encode(candidate).first, first < logits.count else { return nil }
+                return Double(logits[first]) - logNormaliser
+            case .normalized:
+                guard let ids = idsByForm[CandidateTokenMatching.normalize(candidate)] else { return nil }
+                return Self.logSumExp(ids.map { logits[$0] }) - logNormaliser
+            }
         }
     }
 
