@@ -98,7 +98,7 @@ let package = Package(
         .testTarget(name: "EvaluationTests", dependencies: ["TestSupport", "Evaluation", "Datasets"], resources: [.copy("Fixtures")]),
         .testTarget(name: "RerankingTests", dependencies: ["Reranking", "Datasets", "LanguageModels"]),
         .testTarget(name: "ServerTests", dependencies: [
-            "TestSupport", "Server", "LanguageModels", "RemoteModels", "Reranking", "Models",
+            "TestSupport", "Server", "LanguageModels", "RemoteModels", "Reranking", "Models", "Synthesis",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),

@@ -17,6 +17,8 @@ final class FaultServer: Sendable {
         case truncated(body: String)
         /// Closes right after reading the request.
         case hangUp
+        /// A 200 whose JSON body `answer` computes from the request's body.
+        case answer(@Sendable (String) -> String)
     }
 
     private struct State {
@@ -80,6 +82,10 @@ final class FaultServer: Sendable {
             LoopbackSocket.write(fd, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count + 100)\r\n\r\n" + body)
         case .hangUp:
             break
+        case .answer(let compute):
+            let body = request.range(of: "\r\n\r\n").map { String(request[$0.upperBound...]) } ?? ""
+            let reply = compute(body)
+            LoopbackSocket.write(fd, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \(reply.utf8.count)\r\nConnection: close\r\n\r\n" + reply)
         }
     }
 }
