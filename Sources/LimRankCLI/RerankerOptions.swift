@@ -1,3 +1,4 @@
+import Synchronization
 import ArgumentParser
 import Datasets
 import Foundation
@@ -185,15 +186,24 @@ enum RerankDriver {
         let documents = Dictionary(collection.documents.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         let total = run.rankings.values.reduce(0) { $0 + min(depth, $1.count) }
         let start = Date()
-        let driver = RunReranker(reranker: reranker, depth: depth) { done, queries in
+        var driver = RunReranker(reranker: reranker, depth: depth) { done, queries in
             if done == queries || done % 10 == 0 {
                 let elapsed = Date().timeIntervalSince(start)
                 Log.write("reranked \(done)/\(queries) queries (\(String(format: "%.1f", elapsed))s)")
             }
         }
+        let repaired = Mutex(0)
+        driver.onWarnings = { queryID, warnings in
+            repaired.withLock { $0 += 1 }
+            Log.write("warning: query \(queryID): " + warnings.joined(separator: "; "))
+        }
         let reranked = try await driver.rerank(run: run, queries: runQueries(collection), documents: documents)
         let seconds = Date().timeIntervalSince(start)
         Log.write("\(reranker.name): \(total) documents in \(String(format: "%.1f", seconds))s")
+        let queriesWithWarnings = repaired.withLock { $0 }
+        if queriesWithWarnings > 0 {
+            Log.write("warning: \(reranker.name) repaired the model's answer for \(queriesWithWarnings) of \(run.rankings.count) queries (see above)")
+        }
         return Outcome(run: reranked, documents: total, seconds: seconds)
     }
 

@@ -54,18 +54,24 @@ public struct ListwiseReranker: Reranker {
         }
         let queryText = query.instruction.isEmpty ? query.text : query.text + " " + query.instruction
         var order = Array(candidates.indices)
+        var warnings: [String] = []
         for window in SlidingWindows.windows(count: candidates.count, size: windowSize, step: step) {
             let members = Array(order[window])
             let listing = members.enumerated().map { "[\($0.offset + 1)] \(passages[$0.element])" }.joined(separator: "\n")
             let messages = template.render(["count": String(members.count), "query": queryText, "passages": listing])
             let answer = try await model.generate(GenerationRequest(messages: messages, maxTokens: maxOutputTokens))
-            let permutation = PermutationParser.parse(answer, count: members.count).permutation
-            order.replaceSubrange(window, with: permutation.map { members[$0] })
+            let parsed = PermutationParser.parse(answer, count: members.count)
+            if parsed.missing > 0 || parsed.invalid > 0 {
+                warnings.append("window \(window.lowerBound + 1)-\(window.upperBound): the answer ranked \(members.count - parsed.missing) of \(members.count) passages"
+                                + (parsed.invalid > 0 ? " (\(parsed.invalid) invalid or repeated ids dropped)" : "")
+                                + "; the rest kept their order below them")
+            }
+            order.replaceSubrange(window, with: parsed.permutation.map { members[$0] })
         }
         let results = order.enumerated().map { position, index in
             RerankResult(index: index, documentID: candidates[index].id, score: Double(order.count - position))
         }
-        return RankedResults(query: query, results: results)
+        return RankedResults(query: query, results: results, warnings: warnings)
     }
 }
 

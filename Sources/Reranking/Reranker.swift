@@ -23,10 +23,14 @@ public struct RerankResult: Sendable, Hashable, Codable {
 public struct RankedResults: Sendable, Hashable {
     public var query: Query
     public var results: [RerankResult]
+    /// What the strategy had to repair or fall back on for this query (e.g. a
+    /// listwise answer that named only some passages), for the caller to report.
+    public var warnings: [String]
 
-    public init(query: Query, results: [RerankResult]) {
+    public init(query: Query, results: [RerankResult], warnings: [String] = []) {
         self.query = query
         self.results = results
+        self.warnings = warnings
     }
 
     public func top(_ k: Int) -> [RerankResult] { Array(results.prefix(max(0, k))) }

@@ -15,6 +15,8 @@ public struct RunReranker: Sendable {
     public var depth: Int
     /// Called after each query with (done, total); the CLI prints it on stderr.
     public var progress: (@Sendable (Int, Int) -> Void)?
+    /// Sees each query's `RankedResults.warnings` (when there are any).
+    public var onWarnings: (@Sendable (String, [String]) -> Void)?
 
     public init(reranker: any Reranker, depth: Int, progress: (@Sendable (Int, Int) -> Void)? = nil) {
         self.reranker = reranker
@@ -42,6 +44,7 @@ public struct RunReranker: Sendable {
                 return document
             }
             let ranked = try await reranker.rerank(query: queriesByID[queryID]!, candidates: candidates)
+            if !ranked.warnings.isEmpty { onWarnings?(queryID, ranked.warnings) }
             guard ranked.results.count == candidates.count else {
                 throw RerankingError.modelOutput(
                     model: reranker.name,

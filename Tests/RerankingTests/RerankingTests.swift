@@ -56,6 +56,12 @@ let grades = [0, 3, 1, 4, 0, 2, 1, 3, 0, 2, 4, 1]
     let ranked = try await reranker.rerank(query: query, candidates: gradedCandidates(grades))
     #expect(ranked.results.count == grades.count)
     #expect(Set(ranked.results.map(\.documentID)).count == grades.count)
+    // The repair is reported, not silent: one passage left out, a repeat and an invented id dropped.
+    #expect(ranked.warnings.count == 1)
+    #expect(ranked.warnings.first?.contains("ranked \(grades.count - 1) of \(grades.count) passages (2 invalid or repeated ids dropped)") == true)
+    // A clean answer reports nothing.
+    let clean = try await ListwiseReranker(model: OracleModel(), windowSize: 20, step: 10).rerank(query: query, candidates: gradedCandidates(grades))
+    #expect(clean.warnings.isEmpty)
 }
 
 @Test func permutationParserRepairs() {
