@@ -42,3 +42,10 @@ public protocol LanguageModel: Sendable {
     /// Shortens `text` to at most `maxTokens` tokens of this model's tokenizer.
     func truncate(_ text: String, maxTokens: Int) async throws -> String
 }
+
+/// A model that can also say what a generation cost in tokens: exactly, from
+/// its own tokenizer in process, or from an OpenAI-compatible server's `usage`.
+public protocol TokenUsageReporting: LanguageModel {
+    /// The generated text and its token usage (nil when the backend did not report it).
+    func generateReportingUsage(_ request: GenerationRequest) async throws -> (text: String, usage: TokenUsage?)
+}

@@ -3,7 +3,7 @@ import Models
 
 /// The in-process engine behind the `LanguageModel` and `AttentionModel`
 /// interfaces: a GGUF or safetensors decoder with its tokenizer and chat template.
-public struct NativeLanguageModel: LanguageModel, AttentionModel {
+public struct NativeLanguageModel: LanguageModel, AttentionModel, TokenUsageReporting {
     public let generator: TextGenerator
     /// How candidate answers are read from the next-token distribution. The
     /// default is the HTTP backend's: every vocabulary token spelling the
@@ -65,12 +65,17 @@ public struct NativeLanguageModel: LanguageModel, AttentionModel {
     }
 
     public func generate(_ request: GenerationRequest) async throws -> String {
+        try await generateReportingUsage(request).text
+    }
+
+    public func generateReportingUsage(_ request: GenerationRequest) async throws -> (text: String, usage: TokenUsage?) {
         let tokens = try promptTokens(request.messages, assistantPrefix: request.assistantPrefix)
         let parameters = GenerationParameters(
             maxTokens: request.maxTokens,
             sampling: SamplingParameters(temperature: request.temperature, topP: 1, seed: request.seed),
             stop: request.stop)
-        return try generator.generate(tokens: tokens, parameters: parameters).text
+        let result = try generator.generate(tokens: tokens, parameters: parameters)
+        return (result.text, TokenUsage(promptTokens: tokens.count, completionTokens: result.tokens.count))
     }
 
     public func truncate(_ text: String, maxTokens: Int) async throws -> String {

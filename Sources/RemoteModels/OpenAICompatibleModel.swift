@@ -105,7 +105,7 @@ public struct OpenAICompatibleConfiguration: Sendable {
 /// `CandidateTokenMatching`. A forced assistant prefix is sent as a trailing
 /// assistant message with vLLM's `continue_final_message` (llama.cpp's server
 /// and `limrank serve` continue a trailing assistant message on their own).
-public struct OpenAICompatibleModel: LanguageModel {
+public struct OpenAICompatibleModel: LanguageModel, TokenUsageReporting {
     public let configuration: OpenAICompatibleConfiguration
     private let client: HTTPClient
     private let apiKey: String?
@@ -198,6 +198,10 @@ public struct OpenAICompatibleModel: LanguageModel {
     }
 
     public func generate(_ request: GenerationRequest) async throws -> String {
+        try await generateReportingUsage(request).text
+    }
+
+    public func generateReportingUsage(_ request: GenerationRequest) async throws -> (text: String, usage: TokenUsage?) {
         if request.maxTokens < 1 { throw LanguageModelError.invalidInput("maxTokens must be at least 1, got \(request.maxTokens)") }
         let seed = request.seed <= UInt64(Int64.max) ? Int64(request.seed) : nil
         if let format = configuration.rawPromptFormat {
@@ -209,7 +213,7 @@ public struct OpenAICompatibleModel: LanguageModel {
             guard let text = response.choices.first?.text else {
                 throw LanguageModelError.malformedResponse(endpoint: url("/completions"), reason: "no choices[0].text")
             }
-            return text
+            return (text, response.usage?.tokenUsage)
         }
         var body = chatBody(request.messages, assistantPrefix: request.assistantPrefix, maxTokens: request.maxTokens,
                             stop: request.stop.isEmpty ? nil : request.stop, seed: seed, logprobs: nil, topLogprobs: nil)
@@ -218,7 +222,7 @@ public struct OpenAICompatibleModel: LanguageModel {
         guard let text = response.choices.first?.message?.content else {
             throw LanguageModelError.malformedResponse(endpoint: url("/chat/completions"), reason: "no choices[0].message.content")
         }
-        return text
+        return (text, response.usage?.tokenUsage)
     }
 
     public func truncate(_ text: String, maxTokens: Int) async throws -> String {
@@ -400,6 +404,17 @@ private struct ChatResponse: Decodable {
         var logprobs: LogProbs?
     }
     var choices: [Choice]
+    var usage: WireUsage?
+}
+
+/// The OpenAI `usage` object; servers that omit it leave usage unknown.
+private struct WireUsage: Decodable {
+    var prompt_tokens: Int?
+    var completion_tokens: Int?
+    var tokenUsage: TokenUsage? {
+        guard let prompt_tokens, let completion_tokens else { return nil }
+        return TokenUsage(promptTokens: prompt_tokens, completionTokens: completion_tokens)
+    }
 }
 
 private struct CompletionResponse: Decodable {
@@ -413,6 +428,7 @@ private struct CompletionResponse: Decodable {
         var logprobs: LogProbs?
     }
     var choices: [Choice]
+    var usage: WireUsage?
 }
 
 private struct ErrorEnvelope: Decodable {

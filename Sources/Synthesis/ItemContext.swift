@@ -54,7 +54,18 @@ public struct ItemContext: Sendable {
             usage.requests += 1
             usage.promptCharacters += promptCharacters
             do {
-                let answer = try await model.generate(request)
+                let answer: String
+                if let reporting = model as? any TokenUsageReporting {
+                    let (text, tokens) = try await reporting.generateReportingUsage(request)
+                    answer = text
+                    if let tokens {
+                        usage.countedRequests += 1
+                        usage.promptTokens += tokens.promptTokens
+                        usage.completionTokens += tokens.completionTokens
+                    }
+                } else {
+                    answer = try await model.generate(request)
+                }
                 usage.completionCharacters += answer.count
                 return answer
             } catch is CancellationError {

@@ -291,7 +291,9 @@ public struct SynthesisPipeline: Sendable {
         }
         return "synthesize: item \(outcome.index) \(what) | pool \(pool)/\(poolTarget) | items \(completed) | rejected \(rejected)"
             + " | requests \(usage.requests) (re-asks \(usage.reasks), retries \(usage.backendRetries))"
-            + " | ~\(usage.estimatedPromptTokens + usage.estimatedCompletionTokens) tokens"
+            + (usage.countedRequests == usage.requests && usage.requests > 0
+                ? " | \(usage.promptTokens + usage.completionTokens) tokens"
+                : " | ~\(usage.estimatedPromptTokens + usage.estimatedCompletionTokens) tokens (estimated)")
     }
 
     /// Cuts the pool at the pool target (by item index), removes near

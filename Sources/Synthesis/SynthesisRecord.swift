@@ -1,8 +1,9 @@
 import Foundation
 
-/// Requests and text volume spent on an item or a run. Token figures are
-/// estimates (characters / 4) because the `LanguageModel` protocol does not
-/// report usage.
+/// Requests, text volume and tokens spent on an item or a run. Tokens are
+/// counted exactly for requests whose backend reports them (the native
+/// engine; OpenAI-compatible servers that send `usage`); the `estimated*`
+/// figures (characters / 4) cover every request.
 public struct SynthesisUsage: Codable, Sendable, Hashable {
     public var requests = 0
     /// Extra requests made to re-ask after unparseable answers.
@@ -11,8 +12,29 @@ public struct SynthesisUsage: Codable, Sendable, Hashable {
     public var backendRetries = 0
     public var promptCharacters = 0
     public var completionCharacters = 0
+    /// Requests whose tokens the backend reported, and those tokens.
+    public var countedRequests = 0
+    public var promptTokens = 0
+    public var completionTokens = 0
 
     public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case requests, reasks, backendRetries, promptCharacters, completionCharacters, countedRequests, promptTokens, completionTokens
+    }
+
+    /// Checkpoints written before token counting decode with zero counts.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        requests = try c.decode(Int.self, forKey: .requests)
+        reasks = try c.decode(Int.self, forKey: .reasks)
+        backendRetries = try c.decode(Int.self, forKey: .backendRetries)
+        promptCharacters = try c.decode(Int.self, forKey: .promptCharacters)
+        completionCharacters = try c.decode(Int.self, forKey: .completionCharacters)
+        countedRequests = try c.decodeIfPresent(Int.self, forKey: .countedRequests) ?? 0
+        promptTokens = try c.decodeIfPresent(Int.self, forKey: .promptTokens) ?? 0
+        completionTokens = try c.decodeIfPresent(Int.self, forKey: .completionTokens) ?? 0
+    }
 
     public var estimatedPromptTokens: Int { (promptCharacters + 3) / 4 }
     public var estimatedCompletionTokens: Int { (completionCharacters + 3) / 4 }
@@ -23,6 +45,9 @@ public struct SynthesisUsage: Codable, Sendable, Hashable {
         lhs.backendRetries += rhs.backendRetries
         lhs.promptCharacters += rhs.promptCharacters
         lhs.completionCharacters += rhs.completionCharacters
+        lhs.countedRequests += rhs.countedRequests
+        lhs.promptTokens += rhs.promptTokens
+        lhs.completionTokens += rhs.completionTokens
     }
 }
 

@@ -63,7 +63,10 @@ import Testing
     }
 
     @Test func stalledServerTimesOutOnEveryAttempt() async throws {
-        let server = try FaultServer([.stall(seconds: 1.5)])
+        // The stall outlasts any plausible scheduling delay of the 0.3 s
+        // timeout: at 1.5 s, a fully loaded 2-core run once saw the server's
+        // close before the client's timeout fired.
+        let server = try FaultServer([.stall(seconds: 20)])
         defer { server.stop() }
         do {
             _ = try await model(server, retries: 1, timeout: 0.3).generate(GenerationRequest(messages: Self.messages, maxTokens: 4))

@@ -72,7 +72,7 @@ import Testing
             .respond(status: 429, headers: ["Retry-After: 0"], body: #"{"error": {"message": "slow down"}}"#), answer, answer,
             .truncated(body: #"{"id": "x", "choices": [{"message": {"content": "#), answer,
             .hangUp, answer, answer,
-            .stall(seconds: 1.5), answer,
+            .stall(seconds: 5), answer,
             .respond(status: 503, body: "not json at all"), answer,
         ]
         let stats = try await run(faults, into: faulty)
@@ -83,5 +83,8 @@ import Testing
         let got = try examples(faulty)
         #expect(got.count == 3 && Set(got).count == 3)
         #expect(got == (try examples(healthy)))
+        // Tokens come from the server's `usage` (1 + 1 per answer here); failed attempts report none.
+        #expect(stats.usage.countedRequests == stats.usage.requests - 6)
+        #expect(stats.usage.completionTokens == stats.usage.countedRequests)
     }
 }

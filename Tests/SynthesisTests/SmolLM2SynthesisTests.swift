@@ -40,6 +40,8 @@ import TestSupport
         let stats = try await SynthesisPipeline(generator: model, settings: settings).run(outputDirectory: dir)
         #expect(stats.generatorModel == model.identifier)
         #expect(stats.usage.requests >= stats.itemsAttempted)
+        // The native engine counts its tokens exactly.
+        #expect(stats.usage.countedRequests == stats.usage.requests && stats.usage.promptTokens > 0 && stats.usage.completionTokens > 0)
         let pool = try SynthesisStore(directory: dir).readLines(SyntheticExample.self, from: dir.appendingPathComponent("pool.jsonl"))
         let rejected = try SynthesisStore(directory: dir).readLines(RejectedItem.self, from: dir.appendingPathComponent("rejected.jsonl"))
             .filter { $0.stage != "dedup" && $0.stage != "selection" }
