@@ -130,12 +130,14 @@ struct RerankerOptions: ParsableArguments {
             base = CrossEncoderReranker(scorer: try NativeEncoder(directory: url))
         case .pointwise:
             let r = PointwiseLLMReranker(model: try llm(url), maxPassageTokens: maxPassageTokens ?? 384, reasoningTokens: reasoningTokens)
-            settings += "|\(r.template.versionTag)|\(r.maxPassageTokens)|\(r.reasoningTokens)"
+            // "match:normalized": answers are read as every token spelling them
+            // (since session 2); the tag keeps older cached scores from being reused.
+            settings += "|\(r.template.versionTag)|\(r.maxPassageTokens)|\(r.reasoningTokens)|match:normalized"
             base = r
         case .prp:
             let variant: PairwiseReranker.Variant = prpVariant == .allpairs ? .allPairs : .slidingWindow(topK: prpTopK)
             let r = PairwiseReranker(model: try llm(url), variant: variant, maxPassageTokens: maxPassageTokens ?? 200)
-            settings += "|\(r.template.versionTag)|\(r.maxPassageTokens)|\(variant)"
+            settings += "|\(r.template.versionTag)|\(r.maxPassageTokens)|\(variant)|match:normalized"
             base = r
         case .listwise:
             let r = try ListwiseReranker(model: try llm(url), windowSize: window, step: step, maxPassageTokens: maxPassageTokens ?? 100)
