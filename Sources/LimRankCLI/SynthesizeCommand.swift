@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LanguageModels
+import Models
 import RemoteModels
 import Synthesis
 
@@ -167,31 +168,26 @@ enum SynthesisBackendFactory {
 
     static func makeEmbedder(_ name: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> any TextEmbedder {
         if name == "hashing" { return HashingEmbedder() }
-        let directory = name == "minilm" ? modelsCache(environment).appendingPathComponent("minilm") : URL(fileURLWithPath: (name as NSString).expandingTildeInPath)
+        let directory: URL
+        do {
+            directory = try ModelStore(environment: environment).resolve(name)
+        } catch {
+            throw SynthesisError.backendUnavailable(name: "embedder \(name)", reason: "\(error) (use hashing, minilm, or a sentence-transformers directory)")
+        }
         guard FileManager.default.fileExists(atPath: directory.appendingPathComponent("config.json").path) else {
             throw SynthesisError.backendUnavailable(
-                name: "embedder \(name)", reason: "no model at \(directory.path) (use hashing, minilm, or a sentence-transformers directory)")
+                name: "embedder \(name)", reason: "no config.json in \(directory.path) (use hashing, minilm, or a sentence-transformers directory)")
         }
         return try NativeEncoder(directory: directory)
     }
 
-    static func modelsCache(_ environment: [String: String]) -> URL {
-        environment["LIMRANK_MODELS"].flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) }
-            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/limrank/models")
-    }
-
-    /// Shipped models by short name, inside the models cache. (To be replaced
-    /// by the Models target's model store once that is in this build.)
-    static let nativeShortNames = ["smollm2": "smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"]
-
-    /// A short name in the models cache (`LIMRANK_MODELS`, else
-    /// ~/.cache/limrank/models) or a path to a GGUF file.
+    /// A short name (`smollm2`), a models-cache entry or a path to a GGUF
+    /// file, resolved the way every other command resolves models.
     static func nativeModelURL(_ name: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> URL {
-        let url = nativeShortNames[name].map { modelsCache(environment).appendingPathComponent($0) } ?? URL(fileURLWithPath: (name as NSString).expandingTildeInPath)
-        guard FileManager.default.fileExists(atPath: url.path) else {
-            throw SynthesisError.backendUnavailable(
-                name: "native", reason: "model \(name) not found at \(url.path) (short names: \(nativeShortNames.keys.sorted().joined(separator: ", ")); Scripts/setup.sh installs them)")
+        do {
+            return try ModelStore(environment: environment).resolve(name)
+        } catch {
+            throw SynthesisError.backendUnavailable(name: "native", reason: "\(error)")
         }
-        return url
     }
 }

@@ -113,7 +113,7 @@ import Testing
     func badInputsExitNonZeroWithClearErrors() throws {
         let dir = temporaryDirectory()
         let native = try run(["synthesize", "--out", dir.path, "--target", "2", "--backend", "native", "--model", "/nonexistent/model.gguf"])
-        #expect(native.status != 0 && native.stderr.contains("/nonexistent/model.gguf not found"))
+        #expect(native.status != 0 && native.stderr.contains("/nonexistent/model.gguf"), "\(native.stderr)")
         let openai = try run(["synthesize", "--out", dir.path, "--target", "2", "--backend", "openai", "--base-url", "http://127.0.0.1:9/v1", "--model", "m"])
         // Nothing listens on port 9: the run must stop with the endpoint named
         // after the retry budget, not hang on connection re-dials.
