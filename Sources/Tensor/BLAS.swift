@@ -40,31 +40,23 @@ public enum BLAS {
             for i in 0..<m { for j in 0..<n { c[i * ldc + j] *= beta } }
             return
         }
+        let opA = transA ? CblasTrans : CblasNoTrans, opB = transB ? CblasTrans : CblasNoTrans
         let parts = Parallel.threadCount
         guard parts > 1, m * n * k >= parallelMultiplyAdds, max(m, n) >= 2 * parts else {
-            cblas_sgemm(
-                CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+            cblas_sgemm(CblasRowMajor, opA, opB, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
             return
         }
         // Disjoint blocks of C: rows when there are enough, else columns.
         let pa = UncheckedSendable(a), pb = UncheckedSendable(b), pc = UncheckedSendable(c)
         let splitRows = m >= n || m >= 8 * parts
         Parallel.forEach(0..<(splitRows ? m : n), chunks: parts) { range in
-            let lo = range.lowerBound, count = Int32(range.count)
-            if splitRows {
-                let aBlock = transA ? pa.value + lo : pa.value + lo * lda
-                cblas_sgemm(
-                    CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                    count, Int32(n), Int32(k), alpha, aBlock, Int32(lda), pb.value, Int32(ldb), beta,
-                    pc.value + lo * ldc, Int32(ldc))
-            } else {
-                let bBlock = transB ? pb.value + lo * ldb : pb.value + lo
-                cblas_sgemm(
-                    CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                    Int32(m), count, Int32(k), alpha, pa.value, Int32(lda), bBlock, Int32(ldb), beta,
-                    pc.value + lo, Int32(ldc))
-            }
+            let lo = range.lowerBound
+            // Rows lo..< of op(A) and C, or columns lo..< of op(B) and C.
+            let aBlock = splitRows ? (transA ? pa.value + lo : pa.value + lo * lda) : pa.value
+            let bBlock = splitRows ? pb.value : (transB ? pb.value + lo * ldb : pb.value + lo)
+            let cBlock = splitRows ? pc.value + lo * ldc : pc.value + lo
+            cblas_sgemm(CblasRowMajor, opA, opB, Int32(splitRows ? range.count : m), Int32(splitRows ? n : range.count),
+                        Int32(k), alpha, aBlock, Int32(lda), bBlock, Int32(ldb), beta, cBlock, Int32(ldc))
         }
     }
 

@@ -39,37 +39,11 @@ public enum EncoderKernels {
         }
     }
 
-    /// Numerically stable softmax of one row of `count` values, in place.
+    /// Numerically stable softmax of one row of `count` values, in place
+    /// (the decoder's row kernel: vector max, exp and scale).
     @inline(__always)
     public static func softmaxRow(_ x: UnsafeMutablePointer<Float>, count: Int) {
-        // max8 compares and replaces in vector registers; the generic
-        // pointwiseMax was an out-of-line call per vector (3% of the encoder).
-        let maxV = max8(x, count)
-        var c = 0
-
-        var s8 = SIMD8<Float>.zero
-        c = 0
-        while c + 8 <= count {
-            let e = exp8(UnsafeRawPointer(x + c).loadUnaligned(as: SIMD8<Float>.self) - maxV)
-            UnsafeMutableRawPointer(x + c).storeBytes(of: e, as: SIMD8<Float>.self)
-            s8 += e
-            c += 8
-        }
-        var sum = s8.sum()
-        while c < count {
-            let e = Foundation.exp(x[c] - maxV)
-            x[c] = e
-            sum += e
-            c += 1
-        }
-        let inv = 1 / sum
-        c = 0
-        while c + 8 <= count {
-            let v = UnsafeRawPointer(x + c).loadUnaligned(as: SIMD8<Float>.self) * inv
-            UnsafeMutableRawPointer(x + c).storeBytes(of: v, as: SIMD8<Float>.self)
-            c += 8
-        }
-        while c < count { x[c] *= inv; c += 1 }
+        Kernels.softmaxRow(x, count, 1)
     }
 
     public static func softmaxReference(_ x: [Float]) -> [Float] {
