@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Models
+import Tensor
 
 /// `limrank generate`: text generation with a decoder (a GGUF with its tokenizer).
 struct GenerateCommand: ParsableCommand {
@@ -32,6 +33,9 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Stop when the output contains this text (repeatable).")
     var stop: [String] = []
 
+    @Option(help: "Decode arithmetic: f32 (exact, transformers parity) or int8 (llama.cpp's 8-bit activations, faster).")
+    var activations: ActivationPrecision = .float32
+
     @Option(help: "text or json")
     var format: DecoderOutputFormat = .text
 
@@ -49,7 +53,8 @@ struct GenerateCommand: ParsableCommand {
             guard url.pathExtension == "gguf" else {
                 throw ValidationError("generate needs a .gguf model (it carries the tokenizer); got \(url.path)")
             }
-            let generator = try TextGenerator(gguf: url)
+            var generator = try TextGenerator(gguf: url)
+            generator.model.decodeActivations = activations
             result = try generator.generate(
                 prompt: prompt, chat: chat,
                 parameters: GenerationParameters(

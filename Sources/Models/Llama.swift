@@ -245,6 +245,9 @@ public struct LlamaModel: Sendable {
     public var finalNorm: [Float]  // (hidden)
     /// The LM head; the embedding matrix itself when tied.
     public var outputHead: QuantizedMatrix  // (vocab, hidden)
+    /// Decode-step arithmetic of the quantised projections. The default is
+    /// exact f32 (transformers parity); `.int8` is llama.cpp's faster recipe.
+    public var decodeActivations: ActivationPrecision = .float32
 
     public var contextLength: Int { configuration.maxPositionEmbeddings }
     public var vocabularySize: Int { configuration.vocabSize }
@@ -336,17 +339,17 @@ public struct LlamaModel: Sendable {
                 if returnAttentions.contains(l) {
                     attentions[l] = Array(UnsafeBufferPointer(start: scores.p, count: heads * n * total))
                 }
-                layer.output.apply(h.p, n: n, into: o.p)
+                layer.output.apply(h.p, n: n, into: o.p, activations: decodeActivations)
                 LlamaAttentionKernel.add(o.p, into: xp, count: n * H)
                 // MLP block
                 h.p.update(from: xp, count: n * H)
                 layer.postAttentionNorm.withUnsafeBufferPointer {
                     Kernels.rmsNorm(h.p, rows: n, cols: H, weight: $0.baseAddress!, eps: c.rmsNormEps)
                 }
-                layer.gate.apply(h.p, n: n, into: g.p)
-                layer.up.apply(h.p, n: n, into: u.p)
+                layer.gate.apply(h.p, n: n, into: g.p, activations: decodeActivations)
+                layer.up.apply(h.p, n: n, into: u.p, activations: decodeActivations)
                 Kernels.siluMul(g.p, u.p, count: n * I)
-                layer.down.apply(g.p, n: n, into: o.p)
+                layer.down.apply(g.p, n: n, into: o.p, activations: decodeActivations)
                 LlamaAttentionKernel.add(o.p, into: xp, count: n * H)
             }
         }
@@ -365,7 +368,7 @@ public struct LlamaModel: Sendable {
                 finalNorm.withUnsafeBufferPointer {
                     Kernels.rmsNorm(first, rows: rows.count, cols: H, weight: $0.baseAddress!, eps: c.rmsNormEps)
                 }
-                out.withUnsafeMutableBufferPointer { outputHead.apply(first, n: rows.count, into: $0.baseAddress!) }
+                out.withUnsafeMutableBufferPointer { outputHead.apply(first, n: rows.count, into: $0.baseAddress!, activations: decodeActivations) }
             }
         }
         return DecoderOutput(logits: out, vocabularySize: c.vocabSize, attentions: attentions, offset: offset)
@@ -398,9 +401,9 @@ public struct LlamaModel: Sendable {
     private func project(_ w: QuantizedMatrix, _ x: UnsafePointer<Float>, _ n: Int,
                          _ y: UnsafeMutablePointer<Float>, _ bias: [Float]?) {
         if let bias {
-            bias.withUnsafeBufferPointer { w.apply(x, n: n, into: y, bias: $0.baseAddress!) }
+            bias.withUnsafeBufferPointer { w.apply(x, n: n, into: y, bias: $0.baseAddress!, activations: decodeActivations) }
         } else {
-            w.apply(x, n: n, into: y)
+            w.apply(x, n: n, into: y, activations: decodeActivations)
         }
     }
 

@@ -298,17 +298,36 @@ public enum Kernels {
                 let s = pp.value + h * total
                 for t in 0..<total { s[t] = dot8(q, pk.value + t * kvWidth + kv, D) }
                 softmaxRow(s, total, scale)
-                let out = pc.value + h * D
-                out.update(repeating: 0, count: D)
-                for t in 0..<total {
-                    let w = s[t], v = pv.value + t * kvWidth + kv
-                    var i = 0
-                    while i + 8 <= D {
-                        storeF8(loadF8(out + i) + w * loadF8(v + i), out + i)
-                        i += 8
-                    }
-                    while i < D { out[i] += w * v[i]; i += 1 }
-                }
+                weightedRowSum(s, rows: pv.value + kv, stride: kvWidth, count: total, width: D, into: pc.value + h * D)
+            }
+        }
+    }
+
+    /// out[0..<width] = Σ_t weights[t] · rows[t · stride ..< t · stride + width].
+    /// 64 columns at a time in eight register accumulators: accumulating in
+    /// `out` itself put a store-to-load round trip on every row.
+    @inline(__always)
+    static func weightedRowSum(_ weights: UnsafePointer<Float>, rows: UnsafePointer<Float>, stride: Int, count: Int,
+                               width: Int, into out: UnsafeMutablePointer<Float>) {
+        var c = 0
+        while c + 64 <= width {
+            var a0 = F8(), a1 = F8(), a2 = F8(), a3 = F8(), a4 = F8(), a5 = F8(), a6 = F8(), a7 = F8()
+            for t in 0..<count {
+                let w = F8(repeating: weights[t]), v = rows + t * stride + c
+                a0 = multiplyAdd(a0, w, loadF8(v)); a1 = multiplyAdd(a1, w, loadF8(v + 8))
+                a2 = multiplyAdd(a2, w, loadF8(v + 16)); a3 = multiplyAdd(a3, w, loadF8(v + 24))
+                a4 = multiplyAdd(a4, w, loadF8(v + 32)); a5 = multiplyAdd(a5, w, loadF8(v + 40))
+                a6 = multiplyAdd(a6, w, loadF8(v + 48)); a7 = multiplyAdd(a7, w, loadF8(v + 56))
+            }
+            storeF8(a0, out + c); storeF8(a1, out + c + 8); storeF8(a2, out + c + 16); storeF8(a3, out + c + 24)
+            storeF8(a4, out + c + 32); storeF8(a5, out + c + 40); storeF8(a6, out + c + 48); storeF8(a7, out + c + 56)
+            c += 64
+        }
+        if c < width {
+            (out + c).update(repeating: 0, count: width - c)
+            for t in 0..<count {
+                let w = weights[t], v = rows + t * stride
+                for i in c..<width { out[i] += w * v[i] }
             }
         }
     }

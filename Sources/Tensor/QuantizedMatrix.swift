@@ -5,8 +5,9 @@
 /// `apply` multiplies without ever materialising the whole f32 matrix: decode
 /// (one activation row) dots every quantised row directly; prefill
 /// dequantises row tiles into a small scratch buffer and runs sgemm on them.
-/// All arithmetic is f32 on dequantised weights (activations are never
-/// quantised), so results match transformers' dequantised-GGUF path.
+/// By default all arithmetic is f32 on dequantised weights, so results match
+/// transformers' dequantised-GGUF path; `ActivationPrecision.int8` opts decode
+/// into llama.cpp's 8-bit-activation arithmetic.
 public struct QuantizedMatrix: Sendable {
     public let type: GGMLType
     public let rows: Int
@@ -119,7 +120,10 @@ public struct QuantizedMatrix: Sendable {
     static let tileElements = 1 << 18
 
     /// y[n, rows] = x[n, cols] · Wᵀ (+ bias[rows]); pointer level.
-    public func apply(_ x: UnsafePointer<Float>, n: Int, into y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>? = nil) {
+    /// `activations` chooses the decode arithmetic (n <= `gemmThreshold`);
+    /// prefill is always f32.
+    public func apply(_ x: UnsafePointer<Float>, n: Int, into y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>? = nil,
+                      activations: ActivationPrecision = .float32) {
         guard n > 0, rows > 0 else { return }
         if cols == 0 {
             for i in 0..<n { for r in 0..<rows { y[i * rows + r] = bias?[r] ?? 0 } }
@@ -133,7 +137,11 @@ public struct QuantizedMatrix: Sendable {
             return
         }
         if n <= Self.gemmThreshold {
-            applyRowDots(x, n: n, into: y, bias: bias)
+            if activations == .int8 && isInterleaved && (type == .q4_1 || type == .q8_0) {
+                applyRowDotsInt8(x, n: n, into: y, bias: bias)
+            } else {
+                applyRowDots(x, n: n, into: y, bias: bias)
+            }
         } else {
             applyTiled(x, n: n, into: y, bias: bias)
         }
@@ -175,6 +183,46 @@ public struct QuantizedMatrix: Sendable {
                             v = GGMLQuants.dot(type, row, xi, cols: cols, scratch: scratch)
                         }
                         py.value[i * rows + r] = v + (pb.value?[r] ?? 0)
+                    }
+                }
+            }
+        }
+    }
+
+    /// `applyRowDots` for interleaved Q4_1 / Q8_0 with 8-bit activations: x is
+    /// quantised once, then every weight row is an integer dot.
+    private func applyRowDotsInt8(_ x: UnsafePointer<Float>, n: Int, into y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?) {
+        let blocks = cols / 32
+        var quantized = [Int16](repeating: 0, count: n * cols)
+        var scales = [Float](repeating: 0, count: n * blocks)
+        var sums = [Float](repeating: 0, count: n * blocks)
+        for i in 0..<n {
+            quantized.withUnsafeMutableBufferPointer { q in
+                scales.withUnsafeMutableBufferPointer { d in
+                    InterleavedQuants.quantizeActivations(x + i * cols, cols: cols, for: type, into: q.baseAddress! + i * cols,
+                                                          scales: d.baseAddress! + i * blocks)
+                }
+            }
+            sums.withUnsafeMutableBufferPointer { GGMLQuants.blockSums(x + i * cols, count: cols, into: $0.baseAddress! + i * blocks) }
+        }
+        let py = UncheckedSendable(y), pb = UncheckedSendable(bias)
+        quantized.withUnsafeBufferPointer { q in
+            scales.withUnsafeBufferPointer { d in
+                sums.withUnsafeBufferPointer { s in
+                    let pq = UncheckedSendable(q.baseAddress!), pd = UncheckedSendable(d.baseAddress!)
+                    let ps = UncheckedSendable(s.baseAddress!)
+                    let grain = max(1, 16_384 / max(1, rowBytes))
+                    Parallel.forEach(0..<rows, minimumChunk: grain) { range in
+                        for r in range {
+                            let row = rowPointer(r)
+                            for i in 0..<n {
+                                let v = type == .q4_1
+                                    ? InterleavedQuants.dotQ4_1Int8(
+                                        row, pq.value + i * cols, pd.value + i * blocks, cols: cols, xSums: ps.value + i * blocks)
+                                    : InterleavedQuants.dotQ8_0Int8(row, pq.value + i * cols, pd.value + i * blocks, cols: cols)
+                                py.value[i * rows + r] = v + (pb.value?[r] ?? 0)
+                            }
+                        }
                     }
                 }
             }

@@ -115,3 +115,59 @@ func interleavedLayoutIsBitExactAndDotsAgree(type: GGMLType) throws {
     #expect(type == .q8_0 ? odd.canInterleave : !odd.canInterleave)
     #expect(!odd.interleaved().interleaved().dequantize().data.isEmpty)
 }
+
+/// 8-bit decode activations. With activations that are exact multiples of
+/// 2^-7 and a ±127 in every 32-block, rounding to 8 bits loses nothing, so the
+/// integer kernels must give the exact dot (up to f32 summation, the same
+/// tolerance as the f32 kernels): this pins the activation layout element by
+/// element. On arbitrary activations the error must stay within the bound of
+/// rounding each activation by half a step: Σ_j |d_b q_j| · step_b / 2.
+@Test(arguments: [GGMLType.q4_1, .q8_0])
+func int8ActivationsAreExactOnRepresentableInputsAndBoundedOtherwise(type: GGMLType) throws {
+    var rng = SplitMix(seed: 91)
+    for (rows, cols) in [(7, 576), (13, 1536)] {
+        let w = try QuantizedMatrix(type: type, rows: rows, cols: cols, bytes: randomMatrixBytes(type, rows: rows, cols: cols, rng: &rng))
+        let packed = w.interleaved()
+        for n in [1, 2] {
+            var exact = (0..<(n * cols)).map { _ in Float(Int.random(in: -126...126, using: &rng)) / 128 }
+            for b in 0..<(n * cols / 32) { exact[32 * b + Int.random(in: 0..<32, using: &rng)] = (b % 2 == 0 ? 127 : -127) / 128 }
+            let x = Tensor(shape: [n, cols], data: exact)
+            let ref = ReferenceKernels.quantizedApply(w, x)
+            let scale = max(1, ref.data.map(abs).max() ?? 1)
+            let y = Tensor(shape: [n, rows]) { out in
+                x.data.withUnsafeBufferPointer { packed.apply($0.baseAddress!, n: n, into: out.baseAddress!, activations: .int8) }
+            }
+            #expect(y.maxAbsDifference(ref) <= quantizedDotTolerance * scale, "\(type) \(rows)x\(cols) n=\(n) representable")
+
+            let random = Tensor(shape: [n, cols], data: rng.floats(n * cols))
+            let exactRandom = ReferenceKernels.quantizedApply(w, random)
+            let approx = Tensor(shape: [n, rows]) { out in
+                random.data.withUnsafeBufferPointer { packed.apply($0.baseAddress!, n: n, into: out.baseAddress!, activations: .int8) }
+            }
+            let weights = w.dequantize().data
+            // |d q| <= |w| + |m| for Q4_1 (the test blocks have |m| <= 0.2); = |w| for Q8_0.
+            let offset: Float = type == .q4_1 ? 0.2 : 0
+            for i in 0..<n {
+                for r in 0..<rows {
+                    var bound: Float = 0
+                    for b in 0..<(cols / 32) {
+                        let xb = random.data[(i * cols + 32 * b)..<(i * cols + 32 * b + 32)]
+                        let step = (xb.map(abs).max() ?? 0) / 127
+                        for j in 0..<32 { bound += (abs(weights[r * cols + 32 * b + j]) + offset) * step / 2 }
+                    }
+                    let error = abs(approx.data[i * rows + r] - exactRandom.data[i * rows + r])
+                    #expect(error <= bound + quantizedDotTolerance * scale, "\(type) row \(r) n=\(i): \(error) > \(bound)")
+                }
+            }
+            // f32 stays the default and ignores nothing: same as the f32 kernel.
+            #expect(packed.apply(random).maxAbsDifference(exactRandom) <= quantizedDotTolerance * max(1, exactRandom.data.map(abs).max() ?? 1))
+        }
+    }
+    // A type without an integer kernel keeps f32 activations under `.int8`.
+    let f16 = try QuantizedMatrix(type: .f16, rows: 3, cols: 64, bytes: randomMatrixBytes(.f16, rows: 3, cols: 64, rng: &rng))
+    let x = Tensor(shape: [1, 64], data: rng.floats(64))
+    let y = Tensor(shape: [1, 3]) { out in
+        x.data.withUnsafeBufferPointer { f16.apply($0.baseAddress!, n: 1, into: out.baseAddress!, activations: .int8) }
+    }
+    #expect(y.data == f16.apply(x).data)
+}
