@@ -199,11 +199,13 @@ public struct QuantizedMatrix: Sendable {
         for i in 0..<n {
             quantized.withUnsafeMutableBufferPointer { q in
                 scales.withUnsafeMutableBufferPointer { d in
-                    InterleavedQuants.quantizeActivations(x + i * cols, cols: cols, for: type, into: q.baseAddress! + i * cols,
-                                                          scales: d.baseAddress! + i * blocks)
+                    sums.withUnsafeMutableBufferPointer { s in
+                        InterleavedQuants.quantizeActivations(
+                            x + i * cols, cols: cols, for: type, into: q.baseAddress! + i * cols,
+                            scales: d.baseAddress! + i * blocks, sums: s.baseAddress! + i * blocks)
+                    }
                 }
             }
-            sums.withUnsafeMutableBufferPointer { GGMLQuants.blockSums(x + i * cols, count: cols, into: $0.baseAddress! + i * blocks) }
         }
         let py = UncheckedSendable(y), pb = UncheckedSendable(bias)
         quantized.withUnsafeBufferPointer { q in

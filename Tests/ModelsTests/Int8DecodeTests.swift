@@ -6,7 +6,7 @@ import Tokenizers
 @testable import Models
 
 /// `decodeActivations = .int8` (llama.cpp's decode arithmetic) on the shipped
-/// SmolLM2: a bounded distance from transformers and from the exact f32
+/// SmolLM2: about as far from transformers as llama.cpp is, close to the exact f32
 /// decode, and tracking llama.cpp's own greedy text
 /// (Scripts/fixtures/smollm2_llamacpp_greedy.py). Exact agreement is not
 /// expected: llama.cpp's greedy text agrees with transformers' on 4 of the 10
@@ -15,9 +15,9 @@ import Tokenizers
     /// Teacher-forced decode steps compared per prompt.
     static let steps = 16
     /// Largest |logit(int8) - logit(f32)| allowed over all teacher-forced
-    /// steps; measured 2.81 (the worst of 160 steps x 49,152 logits). A bound
+    /// steps; measured 2.10 (the worst of 160 steps x 49,152 logits). A bound
     /// on the engine's two modes, not a parity claim.
-    static let logitTolerance: Float = 4
+    static let logitTolerance: Float = 3
 
     struct LlamaCppReference: Decodable {
         struct Prompt: Decodable { var ids: [Int]; var greedy: [Int] }
@@ -25,12 +25,10 @@ import Tokenizers
     }
 
     /// Each prompt run one token at a time (every projection on the int8
-    /// path) against transformers' f32 logits. Measured: 1.91 (max |difference|
-    /// over the two full fixture vectors) and 1.39 (every prompt's top 50).
-    /// llama.cpp on the same comparison (llama-cpp-python 0.3.36): 0.62 and
-    /// 0.55, so this path is about three times noisier than llama.cpp's; the
-    /// cause is not found yet, which is why `.int8` is opt-in and the f32
-    /// decode stays the default.
+    /// path) against transformers' f32 logits. Measured: 0.76 (max |difference|
+    /// over the two full fixture vectors) and 0.62 (every prompt's top 50);
+    /// llama.cpp on the same comparison (llama-cpp-python 0.3.36, also one
+    /// token at a time): 0.62 and 0.55.
     @Test(.enabled(if: Assets.enabled(Assets.smollm2GGUF)))
     func int8DecodeDeviatesFromTransformersLikeLlamaCpp() throws {
         var model = try LlamaModel(gguf: Assets.smollm2GGUF)
@@ -50,7 +48,7 @@ import Tokenizers
         }
         print("int8 decode vs transformers: max |logit difference| \(worstFull) (full vectors), \(worstTop) (top 50)")
         #expect(worstTop > 0)
-        #expect(worstFull <= 2.5 && worstTop <= 2.0, "int8 decode: \(worstFull) full, \(worstTop) top-50")
+        #expect(worstFull <= 1.0 && worstTop <= 1.0, "int8 decode: \(worstFull) full, \(worstTop) top-50")
     }
 
     @Test(.enabled(if: Assets.enabled(Assets.smollm2GGUF)))
@@ -80,16 +78,15 @@ import Tokenizers
         #expect(worst > 0, "int8 decode must actually take the integer path")
         #expect(worst <= Self.logitTolerance, "max |int8 - f32 logit| \(worst)")
         print("int8 vs f32 decode: max |logit difference| \(worst), argmax agrees on \(sameArgmax) of \(compared) steps")
-        // Near-ties flip; measured 147 of 160.
-        #expect(sameArgmax * 100 >= compared * 88, "argmax agrees on \(sameArgmax) of \(compared) steps")
+        // Near-ties flip; measured 156 of 160.
+        #expect(sameArgmax * 100 >= compared * 95, "argmax agrees on \(sameArgmax) of \(compared) steps")
     }
 
     /// Greedy int8 continuations against llama.cpp's on the same ids. Both
     /// round activations to 8 bits, but llama.cpp also does so in prefill and
-    /// keeps an f16 KV cache, so they part at the first near-tie: measured 1 of
-    /// 10 continuations identical and 107 of 320 tokens before the first
-    /// difference (llama.cpp vs transformers: 4 of 10 identical). The bound
-    /// guards against a decode that goes wrong from the first tokens.
+    /// keeps an f16 KV cache, so they part at the first near-tie: measured 3 of
+    /// 10 continuations identical and 207 of 320 tokens before the first
+    /// difference (llama.cpp vs transformers: 4 of 10 identical).
     @Test(.enabled(if: Assets.enabled(Assets.smollm2GGUF)))
     func int8GreedyTracksLlamaCpp() throws {
         var model = try LlamaModel(gguf: Assets.smollm2GGUF)
@@ -108,7 +105,7 @@ import Tokenizers
             identical += prefix == p.greedy.count ? 1 : 0
         }
         print("int8 vs llama.cpp: \(identical) of \(ref.prompts.count) continuations identical, \(agreeingPrefix) of \(total) tokens before the first difference")
-        #expect(identical >= 1, "\(identical) identical continuations")
-        #expect(agreeingPrefix * 4 >= total, "\(agreeingPrefix) of \(total) tokens agree before divergence")
+        #expect(identical >= 2, "\(identical) identical continuations")
+        #expect(agreeingPrefix * 2 >= total, "\(agreeingPrefix) of \(total) tokens agree before divergence")
     }
 }
