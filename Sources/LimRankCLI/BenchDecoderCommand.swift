@@ -22,6 +22,9 @@ struct BenchDecoderCommand: ParsableCommand {
     @Option(help: "Decode arithmetic: f32 (exact, transformers parity) or int8 (llama.cpp's 8-bit activations).")
     var activations: ActivationPrecision = .float32
 
+    @Option(help: "KV cache storage: f32 (exact) or f16 (half the memory, as llama.cpp's default).")
+    var kvCache: KVCache.Precision = .float32
+
     @Option(help: "text or json")
     var format: DecoderOutputFormat = .text
 
@@ -42,6 +45,7 @@ struct BenchDecoderCommand: ParsableCommand {
             url = try ModelStore().resolve(model)
             decoder = url.pathExtension == "gguf" ? try LlamaModel(gguf: url) : try LlamaModel(directory: url)
             decoder.decodeActivations = activations
+            decoder.kvCachePrecision = kvCache
         } catch let error as ModelsError {
             throw ValidationError(error.description)
         }
@@ -50,7 +54,7 @@ struct BenchDecoderCommand: ParsableCommand {
         }
         let prompt = (0..<promptTokens).map(Self.tokenID)
         let log = { (s: String) in FileHandle.standardError.write(Data("[bench decoder] \(s)\n".utf8)) }
-        log("\(url.lastPathComponent): \(promptTokens) prompt + \(genTokens) generated tokens, \(Parallel.threadCount) threads, \(activations.rawValue) decode activations")
+        log("\(url.lastPathComponent): \(promptTokens) prompt + \(genTokens) generated tokens, \(Parallel.threadCount) threads, \(activations.rawValue) decode activations, \(kvCache.rawValue) KV cache")
         // Warm-up: touches every weight page and the kernels' first-call paths.
         _ = try decoder.forward(Array(prompt.prefix(16)), logits: .last)
         let clock = ContinuousClock()
@@ -102,3 +106,4 @@ struct BenchDecoderCommand: ParsableCommand {
 }
 
 extension ActivationPrecision: ExpressibleByArgument {}
+extension KVCache.Precision: ExpressibleByArgument {}

@@ -36,6 +36,9 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Decode arithmetic: f32 (exact, transformers parity) or int8 (llama.cpp's 8-bit activations, faster).")
     var activations: ActivationPrecision = .float32
 
+    @Option(help: "KV cache storage: f32 (exact) or f16 (half the memory, as llama.cpp's default).")
+    var kvCache: KVCache.Precision = .float32
+
     @Option(help: "text or json")
     var format: DecoderOutputFormat = .text
 
@@ -55,6 +58,7 @@ struct GenerateCommand: ParsableCommand {
             }
             var generator = try TextGenerator(gguf: url)
             generator.model.decodeActivations = activations
+            generator.model.kvCachePrecision = kvCache
             result = try generator.generate(
                 prompt: prompt, chat: chat,
                 parameters: GenerationParameters(

@@ -248,6 +248,9 @@ public struct LlamaModel: Sendable {
     /// Decode-step arithmetic of the quantised projections. The default is
     /// exact f32 (transformers parity); `.int8` is llama.cpp's faster recipe.
     public var decodeActivations: ActivationPrecision = .float32
+    /// Storage of the caches `makeCache` creates: exact f32 by default,
+    /// f16 as llama.cpp keeps it.
+    public var kvCachePrecision: KVCache.Precision = .float32
 
     public var contextLength: Int { configuration.maxPositionEmbeddings }
     public var vocabularySize: Int { configuration.vocabSize }
@@ -256,7 +259,8 @@ public struct LlamaModel: Sendable {
     public func makeCache(capacity: Int? = nil) -> KVCache {
         let c = configuration
         return KVCache(layers: c.numHiddenLayers, kvHeads: c.numKeyValueHeads, headDim: c.headDim,
-                       capacity: min(capacity ?? c.maxPositionEmbeddings, c.maxPositionEmbeddings))
+                       capacity: min(capacity ?? c.maxPositionEmbeddings, c.maxPositionEmbeddings),
+                       precision: kvCachePrecision)
     }
 
     /// Runs `tokens` from position 0 with a fresh cache.
@@ -328,10 +332,18 @@ public struct LlamaModel: Sendable {
                 Kernels.rope(k.p, tokens: n, heads: kvHeads, headDim: D, positions: positions,
                              theta: c.ropeTheta, layout: options.ropeLayout)
                 cache.write(layer: l, keys: k.p, values: v.p, rows: n)
-                cache.keys[l].withUnsafeBufferPointer { kc in
-                    cache.values[l].withUnsafeBufferPointer { vc in
+                if n == 1 && cache.precision == .float16 {
+                    cache.halfKeys[l].withUnsafeBufferPointer { kc in
+                        cache.halfValues[l].withUnsafeBufferPointer { vc in
+                            Kernels.attendOne(query: q.p, halfKeys: kc.baseAddress!, halfValues: vc.baseAddress!, total: total,
+                                              heads: heads, kvHeads: kvHeads, headDim: D, scale: scale,
+                                              probabilities: scores.p, context: h.p)
+                        }
+                    }
+                } else {
+                    cache.withFloatRows(layer: l, rows: total) { kc, vc in
                         LlamaAttentionKernel.attend(
-                            queries: q.p, n: n, keys: kc.baseAddress!, values: vc.baseAddress!, total: total,
+                            queries: q.p, n: n, keys: kc, values: vc, total: total,
                             heads: heads, kvHeads: kvHeads, headDim: D, scale: scale,
                             scores: scores.p, context: h.p)
                     }

@@ -288,6 +288,26 @@ public enum Kernels {
         total: Int, heads: Int, kvHeads: Int, headDim D: Int, scale: Float,
         probabilities: UnsafeMutablePointer<Float>, context: UnsafeMutablePointer<Float>
     ) {
+        attendOneRows(query: query, keys: keys, values: values, total: total, heads: heads, kvHeads: kvHeads,
+                      headDim: D, scale: scale, probabilities: probabilities, context: context)
+    }
+
+    /// `attendOne` over an f16 cache: keys and values are IEEE halves (their
+    /// bit patterns), widened to f32 as they are read.
+    public static func attendOne(
+        query: UnsafePointer<Float>, halfKeys keys: UnsafePointer<UInt16>, halfValues values: UnsafePointer<UInt16>,
+        total: Int, heads: Int, kvHeads: Int, headDim D: Int, scale: Float,
+        probabilities: UnsafeMutablePointer<Float>, context: UnsafeMutablePointer<Float>
+    ) {
+        attendOneRows(query: query, keys: keys, values: values, total: total, heads: heads, kvHeads: kvHeads,
+                      headDim: D, scale: scale, probabilities: probabilities, context: context)
+    }
+
+    static func attendOneRows<E: CacheElement>(
+        query: UnsafePointer<Float>, keys: UnsafePointer<E>, values: UnsafePointer<E>,
+        total: Int, heads: Int, kvHeads: Int, headDim D: Int, scale: Float,
+        probabilities: UnsafeMutablePointer<Float>, context: UnsafeMutablePointer<Float>
+    ) {
         let group = heads / kvHeads, kvWidth = kvHeads * D
         let pq = UncheckedSendable(query), pk = UncheckedSendable(keys), pv = UncheckedSendable(values)
         let pp = UncheckedSendable(probabilities), pc = UncheckedSendable(context)
@@ -296,28 +316,43 @@ public enum Kernels {
             for h in range {
                 let q = pq.value + h * D, kv = (h / group) * D
                 let s = pp.value + h * total
-                for t in 0..<total { s[t] = dot8(q, pk.value + t * kvWidth + kv, D) }
+                for t in 0..<total { s[t] = dotRow(q, pk.value + t * kvWidth + kv, D) }
                 softmaxRow(s, total, scale)
                 weightedRowSum(s, rows: pv.value + kv, stride: kvWidth, count: total, width: D, into: pc.value + h * D)
             }
         }
     }
 
+    /// Σ q[i] · row[i] for an f32 query and a cache row.
+    @inline(__always)
+    static func dotRow<E: CacheElement>(_ q: UnsafePointer<Float>, _ row: UnsafePointer<E>, _ count: Int) -> Float {
+        var a0 = F8(), a1 = F8()
+        var i = 0
+        while i + 16 <= count {
+            a0 = multiplyAdd(a0, loadF8(q + i), E.load8(row + i))
+            a1 = multiplyAdd(a1, loadF8(q + i + 8), E.load8(row + i + 8))
+            i += 16
+        }
+        var s = (a0 + a1).sum()
+        while i < count { s += q[i] * E.load(row + i); i += 1 }
+        return s
+    }
+
     /// out[0..<width] = Σ_t weights[t] · rows[t · stride ..< t · stride + width].
     /// 64 columns at a time in eight register accumulators: accumulating in
     /// `out` itself put a store-to-load round trip on every row.
     @inline(__always)
-    static func weightedRowSum(_ weights: UnsafePointer<Float>, rows: UnsafePointer<Float>, stride: Int, count: Int,
-                               width: Int, into out: UnsafeMutablePointer<Float>) {
+    static func weightedRowSum<E: CacheElement>(_ weights: UnsafePointer<Float>, rows: UnsafePointer<E>, stride: Int, count: Int,
+                                                width: Int, into out: UnsafeMutablePointer<Float>) {
         var c = 0
         while c + 64 <= width {
             var a0 = F8(), a1 = F8(), a2 = F8(), a3 = F8(), a4 = F8(), a5 = F8(), a6 = F8(), a7 = F8()
             for t in 0..<count {
                 let w = F8(repeating: weights[t]), v = rows + t * stride + c
-                a0 = multiplyAdd(a0, w, loadF8(v)); a1 = multiplyAdd(a1, w, loadF8(v + 8))
-                a2 = multiplyAdd(a2, w, loadF8(v + 16)); a3 = multiplyAdd(a3, w, loadF8(v + 24))
-                a4 = multiplyAdd(a4, w, loadF8(v + 32)); a5 = multiplyAdd(a5, w, loadF8(v + 40))
-                a6 = multiplyAdd(a6, w, loadF8(v + 48)); a7 = multiplyAdd(a7, w, loadF8(v + 56))
+                a0 = multiplyAdd(a0, w, E.load8(v)); a1 = multiplyAdd(a1, w, E.load8(v + 8))
+                a2 = multiplyAdd(a2, w, E.load8(v + 16)); a3 = multiplyAdd(a3, w, E.load8(v + 24))
+                a4 = multiplyAdd(a4, w, E.load8(v + 32)); a5 = multiplyAdd(a5, w, E.load8(v + 40))
+                a6 = multiplyAdd(a6, w, E.load8(v + 48)); a7 = multiplyAdd(a7, w, E.load8(v + 56))
             }
             storeF8(a0, out + c); storeF8(a1, out + c + 8); storeF8(a2, out + c + 16); storeF8(a3, out + c + 24)
             storeF8(a4, out + c + 32); storeF8(a5, out + c + 40); storeF8(a6, out + c + 48); storeF8(a7, out + c + 56)
@@ -327,9 +362,20 @@ public enum Kernels {
             (out + c).update(repeating: 0, count: width - c)
             for t in 0..<count {
                 let w = weights[t], v = rows + t * stride
-                for i in c..<width { out[i] += w * v[i] }
+                for i in c..<width { out[i] += w * E.load(v + i) }
             }
         }
+    }
+
+    /// f32 -> IEEE half bits, rounded to nearest even (one `vcvtps2ph` per
+    /// eight values with F16C). Values beyond the half range become ±inf.
+    public static func toHalves(_ x: UnsafePointer<Float>, count: Int, into out: UnsafeMutablePointer<UInt16>) {
+        for i in 0..<count { out[i] = Float16(x[i]).bitPattern }
+    }
+
+    /// IEEE half bits -> f32, exactly.
+    public static func fromHalves(_ x: UnsafePointer<UInt16>, count: Int, into out: UnsafeMutablePointer<Float>) {
+        for i in 0..<count { out[i] = halfBitsToFloat(x[i]) }
     }
 
     // MARK: Selection

@@ -153,3 +153,23 @@ func max8(_ p: UnsafePointer<Float>, _ count: Int) -> Float {
     while i < count { m = max(m, p[i]); i += 1 }
     return m
 }
+
+/// What a KV cache row can hold: f32, or IEEE halves kept as their bits.
+protocol CacheElement {
+    static func load8(_ p: UnsafePointer<Self>) -> F8
+    static func load(_ p: UnsafePointer<Self>) -> Float
+}
+
+extension Float: CacheElement {
+    @inline(__always) static func load8(_ p: UnsafePointer<Float>) -> F8 { loadF8(p) }
+    @inline(__always) static func load(_ p: UnsafePointer<Float>) -> Float { p.pointee }
+}
+
+extension UInt16: CacheElement {
+    /// One `vcvtph2ps` with F16C.
+    @inline(__always) static func load8(_ p: UnsafePointer<UInt16>) -> F8 {
+        F8(halfBitsToFloat(p[0]), halfBitsToFloat(p[1]), halfBitsToFloat(p[2]), halfBitsToFloat(p[3]),
+           halfBitsToFloat(p[4]), halfBitsToFloat(p[5]), halfBitsToFloat(p[6]), halfBitsToFloat(p[7]))
+    }
+    @inline(__always) static func load(_ p: UnsafePointer<UInt16>) -> Float { halfBitsToFloat(p.pointee) }
+}

@@ -15,7 +15,7 @@ import Tokenizers
     /// Teacher-forced decode steps compared per prompt.
     static let steps = 16
     /// Largest |logit(int8) - logit(f32)| allowed over all teacher-forced
-    /// steps; measured 2.10 (the worst of 160 steps x 49,152 logits). A bound
+    /// steps; measured 1.21-2.10 (the worst of 160 steps x 49,152 logits). A bound
     /// on the engine's two modes, not a parity claim.
     static let logitTolerance: Float = 3
 
@@ -25,10 +25,11 @@ import Tokenizers
     }
 
     /// Each prompt run one token at a time (every projection on the int8
-    /// path) against transformers' f32 logits. Measured: 0.76 (max |difference|
-    /// over the two full fixture vectors) and 0.62 (every prompt's top 50);
-    /// llama.cpp on the same comparison (llama-cpp-python 0.3.36, also one
-    /// token at a time): 0.62 and 0.55.
+    /// path) against transformers' f32 logits. Measured: 1.14 (max |difference|
+    /// over the two full fixture vectors; it was 0.76 before the attention's
+    /// dot products became FMAs, so this figure moves with any rounding) and
+    /// 0.62 (every prompt's top 50); llama.cpp on the same comparison
+    /// (llama-cpp-python 0.3.36, also one token at a time): 0.62 and 0.55.
     @Test(.enabled(if: Assets.enabled(Assets.smollm2GGUF)))
     func int8DecodeDeviatesFromTransformersLikeLlamaCpp() throws {
         var model = try LlamaModel(gguf: Assets.smollm2GGUF)
@@ -48,7 +49,7 @@ import Tokenizers
         }
         print("int8 decode vs transformers: max |logit difference| \(worstFull) (full vectors), \(worstTop) (top 50)")
         #expect(worstTop > 0)
-        #expect(worstFull <= 1.0 && worstTop <= 1.0, "int8 decode: \(worstFull) full, \(worstTop) top-50")
+        #expect(worstFull <= 1.5 && worstTop <= 1.0, "int8 decode: \(worstFull) full, \(worstTop) top-50")
     }
 
     @Test(.enabled(if: Assets.enabled(Assets.smollm2GGUF)))
@@ -85,7 +86,7 @@ import Tokenizers
     /// Greedy int8 continuations against llama.cpp's on the same ids. Both
     /// round activations to 8 bits, but llama.cpp also does so in prefill and
     /// keeps an f16 KV cache, so they part at the first near-tie: measured 3 of
-    /// 10 continuations identical and 207 of 320 tokens before the first
+    /// 10 continuations identical and 189-207 of 320 tokens before the first
     /// difference (llama.cpp vs transformers: 4 of 10 identical).
     @Test(.enabled(if: Assets.enabled(Assets.smollm2GGUF)))
     func int8GreedyTracksLlamaCpp() throws {
@@ -107,5 +108,38 @@ import Tokenizers
         print("int8 vs llama.cpp: \(identical) of \(ref.prompts.count) continuations identical, \(agreeingPrefix) of \(total) tokens before the first difference")
         #expect(identical >= 2, "\(identical) identical continuations")
         #expect(agreeingPrefix * 2 >= total, "\(agreeingPrefix) of \(total) tokens agree before divergence")
+    }
+}
+
+/// An f16 KV cache (llama.cpp's default) against the exact f32 cache on the
+/// shipped SmolLM2: prefill reads the cache widened to f32, decode reads the
+/// halves directly.
+@Suite struct HalfCacheTests {
+    /// Measured 0.024 over 10 prompts x 16 teacher-forced steps (f16 keeps
+    /// 11 significant bits of every cached key and value).
+    static let logitTolerance: Float = 0.06
+
+    @Test(.enabled(if: Assets.enabled(Assets.smollm2GGUF)))
+    func halfCacheStaysCloseToTheF32Cache() throws {
+        let exact = try LlamaModel(gguf: Assets.smollm2GGUF)
+        var half = exact
+        half.kvCachePrecision = .float16
+        #expect(half.makeCache(capacity: 10).byteCount * 2 == exact.makeCache(capacity: 10).byteCount)
+        let ref = try LlamaTests.reference()
+        var worst: Float = 0
+        for p in ref.prompts {
+            var a = exact.makeCache(capacity: p.ids.count + 16), b = half.makeCache(capacity: p.ids.count + 16)
+            // Prefill in two chunks so the second one reads f16 rows back through the f32 widening.
+            let split = p.ids.count / 2
+            _ = try exact.prefill(p.ids, cache: &a, chunk: max(1, split))
+            _ = try half.prefill(p.ids, cache: &b, chunk: max(1, split))
+            for token in p.greedy.prefix(16) {
+                let x = try exact.forward([token], cache: &a, logits: .last).logits
+                let y = try half.forward([token], cache: &b, logits: .last).logits
+                worst = max(worst, zip(x, y).map { abs($0 - $1) }.max() ?? .infinity)
+            }
+        }
+        print("f16 vs f32 KV cache: max |logit difference| \(worst)")
+        #expect(worst > 0 && worst <= Self.logitTolerance, "max |logit difference| \(worst)")
     }
 }

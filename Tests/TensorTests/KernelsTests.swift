@@ -141,3 +141,39 @@ func attendOneAgreesWithReference(total: Int) {
         }
     }
 }
+
+/// The f16-cache variant reads halves: on keys and values that are already
+/// f16-representable it must give what the f32 kernel gives on the same
+/// values (same arithmetic, only the load differs). The conversions round to
+/// nearest even and widen exactly.
+@Test(arguments: [1, 37, 300])
+func attendOneOnHalvesMatchesTheF32Kernel(total: Int) {
+    var rng = SplitMix(seed: 10)
+    let heads = 9, kvHeads = 3, D = 72, scale: Float = 0.125  // 72: one 64-column block and a tail
+    let q = rng.floats(heads * D)
+    var kh = [UInt16](repeating: 0, count: total * kvHeads * D), vh = kh
+    let k32 = rng.floats(total * kvHeads * D), v32 = rng.floats(total * kvHeads * D)
+    Kernels.toHalves(k32, count: k32.count, into: &kh)
+    Kernels.toHalves(v32, count: v32.count, into: &vh)
+    var k = [Float](repeating: 0, count: kh.count), v = k
+    Kernels.fromHalves(kh, count: kh.count, into: &k)
+    Kernels.fromHalves(vh, count: vh.count, into: &v)
+    for i in 0..<k.count {
+        #expect(k[i] == Float(Float16(k32[i])))
+        if k[i] != Float(Float16(k32[i])) { break }
+    }
+    func run(_ body: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void) -> [Float] {
+        var p = [Float](repeating: 0, count: heads * total), c = [Float](repeating: 0, count: heads * D)
+        p.withUnsafeMutableBufferPointer { pp in c.withUnsafeMutableBufferPointer { body(pp.baseAddress!, $0.baseAddress!) } }
+        return p + c
+    }
+    let full = run { p, c in
+        Kernels.attendOne(query: q, keys: k, values: v, total: total, heads: heads, kvHeads: kvHeads, headDim: D,
+                          scale: scale, probabilities: p, context: c)
+    }
+    let half = run { p, c in
+        Kernels.attendOne(query: q, halfKeys: kh, halfValues: vh, total: total, heads: heads, kvHeads: kvHeads, headDim: D,
+                          scale: scale, probabilities: p, context: c)
+    }
+    #expect(full == half)
+}
