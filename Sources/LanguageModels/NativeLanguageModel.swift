@@ -13,10 +13,18 @@ public struct NativeLanguageModel: LanguageModel, AttentionModel, TokenUsageRepo
     public let candidateMatching: CandidateTokenMatching
     /// Normalised token text -> the ids spelling it (`.normalized` matching).
     private let idsByForm: [String: [Int]]
+    /// The last scored prompt and its KV cache, when prefixes are reused.
+    let lastPrompt: PromptPrefixCache?
 
-    public init(generator: TextGenerator, candidateMatching: CandidateTokenMatching = .normalized) {
+    /// `reusesPromptPrefix`: a scoring prompt that starts like the previous
+    /// one (a pointwise reranker's instructions and query, before each
+    /// passage) runs only the tokens after the shared start. Scores are those
+    /// of a full run up to f32 rounding (the tail is a second prefill chunk).
+    public init(generator: TextGenerator, candidateMatching: CandidateTokenMatching = .normalized,
+                reusesPromptPrefix: Bool = true) {
         self.generator = generator
         self.candidateMatching = candidateMatching
+        self.lastPrompt = reusesPromptPrefix ? PromptPrefixCache() : nil
         var forms: [String: [Int]] = [:]
         if candidateMatching == .normalized {
             let tokenizer = generator.tokenizer
@@ -47,8 +55,18 @@ public struct NativeLanguageModel: LanguageModel, AttentionModel, TokenUsageRepo
         for messages: [ChatMessage], assistantPrefix: String, candidates: [String]
     ) async throws -> [Double?] {
         let tokens = try promptTokens(messages, assistantPrefix: assistantPrefix)
-        var cache = generator.model.makeCache(capacity: tokens.count)
-        let logits = try generator.model.prefill(tokens, cache: &cache)
+        let model = generator.model
+        var cache: KVCache
+        var start = 0
+        if let lastPrompt, let (shared, cached) = lastPrompt.longestPrefix(of: tokens) {
+            // At least the last token runs, for its logits.
+            start = min(shared, tokens.count - 1)
+            cache = cached.prefix(start, capacity: tokens.count)
+        } else {
+            cache = model.makeCache(capacity: tokens.count)
+        }
+        let logits = try model.prefill(Array(tokens[start...]), cache: &cache)
+        lastPrompt?.store(tokens, cache)
         let logNormaliser = Self.logSumExp(logits)
         return candidates.map { candidate in
             switch candidateMatching {
@@ -131,5 +149,34 @@ public struct NativeLanguageModel: LanguageModel, AttentionModel, TokenUsageRepo
         var s = 0.0
         for v in values { s += exp(Double(v - m)) }
         return Double(m) + log(s)
+    }
+}
+
+/// The previous prompt's tokens and KV cache, shared by copies of one
+/// `NativeLanguageModel` (a lock guards it; the forward passes run outside it).
+final class PromptPrefixCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var tokens: [Int] = []
+    private var cache: KVCache?
+    /// Prompts that reused a prefix of at least one token (for tests and reports).
+    private(set) var reusedPrompts = 0
+
+    /// How many leading tokens `prompt` shares with the stored prompt, and
+    /// the stored cache, when that is at least one token.
+    func longestPrefix(of prompt: [Int]) -> (Int, KVCache)? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let cache else { return nil }
+        let shared = zip(tokens, prompt).prefix { $0 == $1 }.count
+        guard shared > 0 else { return nil }
+        reusedPrompts += 1
+        return (shared, cache)
+    }
+
+    func store(_ prompt: [Int], _ filled: KVCache) {
+        lock.lock()
+        defer { lock.unlock() }
+        tokens = prompt
+        cache = filled
     }
 }

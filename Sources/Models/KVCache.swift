@@ -88,6 +88,25 @@ public struct KVCache: Sendable {
 
     mutating func commit(_ n: Int) { count += n }
 
+    /// A cache holding this one's first `positions` positions, with room for
+    /// `capacity` (at least `positions`) in all.
+    public func prefix(_ positions: Int, capacity: Int) -> KVCache {
+        let n = max(0, min(positions, count))
+        var out = KVCache(layers: layers, kvHeads: 1, headDim: width, capacity: max(capacity, n), precision: precision)
+        for l in 0..<layers {
+            switch precision {
+            case .float32:
+                out.keys[l].replaceSubrange(0..<(n * width), with: keys[l][0..<(n * width)])
+                out.values[l].replaceSubrange(0..<(n * width), with: values[l][0..<(n * width)])
+            case .float16:
+                out.halfKeys[l].replaceSubrange(0..<(n * width), with: halfKeys[l][0..<(n * width)])
+                out.halfValues[l].replaceSubrange(0..<(n * width), with: halfValues[l][0..<(n * width)])
+            }
+        }
+        out.count = n
+        return out
+    }
+
     /// Forgets positions from `position` on (e.g. to re-run a shared prompt prefix
     /// with a different continuation).
     public mutating func truncate(to position: Int) {
