@@ -19,11 +19,7 @@ struct BenchDecoderCommand: ParsableCommand {
     @Option(help: "Tokens generated one at a time (greedy) after the prefill.")
     var genTokens = 128
 
-    @Option(help: "Decode arithmetic: f32 (exact, transformers parity) or int8 (llama.cpp's 8-bit activations).")
-    var activations: ActivationPrecision = .float32
-
-    @Option(help: "KV cache storage: f32 (exact) or f16 (half the memory, as llama.cpp's default).")
-    var kvCache: KVCache.Precision = .float32
+    @OptionGroup var arithmetic: DecoderArithmeticOptions
 
     @Option(help: "text or json")
     var format: DecoderOutputFormat = .text
@@ -44,8 +40,7 @@ struct BenchDecoderCommand: ParsableCommand {
         do {
             url = try ModelStore().resolve(model)
             decoder = url.pathExtension == "gguf" ? try LlamaModel(gguf: url) : try LlamaModel(directory: url)
-            decoder.decodeActivations = activations
-            decoder.kvCachePrecision = kvCache
+            arithmetic.apply(to: &decoder)
         } catch let error as ModelsError {
             throw ValidationError(error.description)
         }
@@ -54,7 +49,7 @@ struct BenchDecoderCommand: ParsableCommand {
         }
         let prompt = (0..<promptTokens).map(Self.tokenID)
         let log = { (s: String) in FileHandle.standardError.write(Data("[bench decoder] \(s)\n".utf8)) }
-        log("\(url.lastPathComponent): \(promptTokens) prompt + \(genTokens) generated tokens, \(Parallel.threadCount) threads, \(activations.rawValue) decode activations, \(kvCache.rawValue) KV cache")
+        log("\(url.lastPathComponent): \(promptTokens) prompt + \(genTokens) generated tokens, \(Parallel.threadCount) threads, \(arithmetic.activations.rawValue) decode activations, \(arithmetic.kvCache.rawValue) KV cache")
         // Warm-up: touches every weight page and the kernels' first-call paths.
         _ = try decoder.forward(Array(prompt.prefix(16)), logits: .last)
         let clock = ContinuousClock()
@@ -77,7 +72,7 @@ struct BenchDecoderCommand: ParsableCommand {
             print("{\"prefill_tokens_per_s\": \(fmt(prefillRate)), \"decode_tokens_per_s\": \(fmt(decodeRate)), "
                 + "\"peak_rss_bytes\": \(rss), \"weights_bytes\": \(decoder.weightBytes)}")
         case .text:
-            print("prefill \(fmt(prefillRate)) tok/s  decode (\(activations.rawValue)) \(fmt(decodeRate)) tok/s  peak RSS \(rss) bytes (weights \(decoder.weightBytes))")
+            print("prefill \(fmt(prefillRate)) tok/s  decode (\(arithmetic.activations.rawValue)) \(fmt(decodeRate)) tok/s  peak RSS \(rss) bytes (weights \(decoder.weightBytes))")
         }
     }
 
@@ -104,6 +99,3 @@ struct BenchDecoderCommand: ParsableCommand {
 
     private func fmt(_ x: Double) -> String { String(format: "%.3f", x) }
 }
-
-extension ActivationPrecision: ExpressibleByArgument {}
-extension KVCache.Precision: ExpressibleByArgument {}

@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import Models
-import Tensor
 
 /// `limrank generate`: text generation with a decoder (a GGUF with its tokenizer).
 struct GenerateCommand: ParsableCommand {
@@ -33,11 +32,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Stop when the output contains this text (repeatable).")
     var stop: [String] = []
 
-    @Option(help: "Decode arithmetic: f32 (exact, transformers parity) or int8 (llama.cpp's 8-bit activations, faster).")
-    var activations: ActivationPrecision = .float32
-
-    @Option(help: "KV cache storage: f32 (exact) or f16 (half the memory, as llama.cpp's default).")
-    var kvCache: KVCache.Precision = .float32
+    @OptionGroup var arithmetic: DecoderArithmeticOptions
 
     @Option(help: "text or json")
     var format: DecoderOutputFormat = .text
@@ -57,8 +52,7 @@ struct GenerateCommand: ParsableCommand {
                 throw ValidationError("generate needs a .gguf model (it carries the tokenizer); got \(url.path)")
             }
             var generator = try TextGenerator(gguf: url)
-            generator.model.decodeActivations = activations
-            generator.model.kvCachePrecision = kvCache
+            arithmetic.apply(to: &generator.model)
             result = try generator.generate(
                 prompt: prompt, chat: chat,
                 parameters: GenerationParameters(

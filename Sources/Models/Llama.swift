@@ -332,22 +332,10 @@ public struct LlamaModel: Sendable {
                 Kernels.rope(k.p, tokens: n, heads: kvHeads, headDim: D, positions: positions,
                              theta: c.ropeTheta, layout: options.ropeLayout)
                 cache.write(layer: l, keys: k.p, values: v.p, rows: n)
-                if n == 1 && cache.precision == .float16 {
-                    cache.halfKeys[l].withUnsafeBufferPointer { kc in
-                        cache.halfValues[l].withUnsafeBufferPointer { vc in
-                            Kernels.attendOne(query: q.p, halfKeys: kc.baseAddress!, halfValues: vc.baseAddress!, total: total,
-                                              heads: heads, kvHeads: kvHeads, headDim: D, scale: scale,
-                                              probabilities: scores.p, context: h.p)
-                        }
-                    }
-                } else {
-                    cache.withFloatRows(layer: l, rows: total) { kc, vc in
-                        LlamaAttentionKernel.attend(
-                            queries: q.p, n: n, keys: kc, values: vc, total: total,
-                            heads: heads, kvHeads: kvHeads, headDim: D, scale: scale,
-                            scores: scores.p, context: h.p)
-                    }
-                }
+                LlamaAttentionKernel.attend(
+                    queries: q.p, n: n, cache: cache, layer: l, total: total,
+                    heads: heads, kvHeads: kvHeads, headDim: D, scale: scale,
+                    scores: scores.p, context: h.p)
                 if returnAttentions.contains(l) {
                     attentions[l] = Array(UnsafeBufferPointer(start: scores.p, count: heads * n * total))
                 }
@@ -446,18 +434,47 @@ struct Buffer {
 enum LlamaAttentionKernel {
     /// context[n, heads * D] = softmax(scale · Q_h K_gᵀ + causal mask) V_g per head h,
     /// with g = h / (heads / kvHeads) the key/value head it shares.
-    /// queries: (n, heads * D); keys, values: (total, kvHeads * D) with the n
-    /// new positions last; scores: (heads, n, total), left holding the probabilities.
+    /// queries: (n, heads * D); the cache's `layer` holds `total` positions,
+    /// the n new ones last; scores: (heads, n, total), left holding the probabilities.
+    /// One decode row reads the cache in its own precision; a prompt's rows
+    /// run as sgemm over f32 rows.
     static func attend(
+        queries: UnsafePointer<Float>, n: Int, cache: KVCache, layer: Int,
+        total: Int, heads: Int, kvHeads: Int, headDim D: Int, scale: Float,
+        scores: UnsafeMutablePointer<Float>, context: UnsafeMutablePointer<Float>
+    ) {
+        guard n > 1 else {
+            switch cache.precision {
+            case .float32:
+                cache.keys[layer].withUnsafeBufferPointer { k in
+                    cache.values[layer].withUnsafeBufferPointer { v in
+                        Kernels.attendOne(query: queries, keys: k.baseAddress!, values: v.baseAddress!, total: total, heads: heads,
+                                          kvHeads: kvHeads, headDim: D, scale: scale, probabilities: scores, context: context)
+                    }
+                }
+            case .float16:
+                cache.halfKeys[layer].withUnsafeBufferPointer { k in
+                    cache.halfValues[layer].withUnsafeBufferPointer { v in
+                        Kernels.attendOne(query: queries, halfKeys: k.baseAddress!, halfValues: v.baseAddress!, total: total,
+                                          heads: heads, kvHeads: kvHeads, headDim: D, scale: scale,
+                                          probabilities: scores, context: context)
+                    }
+                }
+            }
+            return
+        }
+        cache.withFloatRows(layer: layer, rows: total) { keys, values in
+            attendRows(queries: queries, n: n, keys: keys, values: values, total: total, heads: heads, kvHeads: kvHeads,
+                       headDim: D, scale: scale, scores: scores, context: context)
+        }
+    }
+
+    /// The prompt path of `attend` on f32 keys and values (total, kvHeads * D).
+    private static func attendRows(
         queries: UnsafePointer<Float>, n: Int, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
         total: Int, heads: Int, kvHeads: Int, headDim D: Int, scale: Float,
         scores: UnsafeMutablePointer<Float>, context: UnsafeMutablePointer<Float>
     ) {
-        if n == 1 {
-            Kernels.attendOne(query: queries, keys: keys, values: values, total: total, heads: heads,
-                              kvHeads: kvHeads, headDim: D, scale: scale, probabilities: scores, context: context)
-            return
-        }
         let group = heads / kvHeads
         let qWidth = heads * D, kvWidth = kvHeads * D
         let offset = total - n

@@ -287,18 +287,10 @@ extension InterleavedQuants {
         return (acc0 + acc1).sum()
     }
 
-    /// Four consecutive IEEE halves as floats, exactly (`halfBitsToFloat` on four lanes).
+    /// Four consecutive IEEE halves as floats, exactly: one `vcvtph2ps` with
+    /// F16C (LLVM merges the four conversions).
     @inline(__always)
     static func halves4(_ p: UnsafeRawPointer) -> SIMD4<Float> {
-        #if LIMRANK_F16C || arch(arm64)
-        // One vcvtph2ps with F16C.
-        return SIMD4(halfToFloat(p, 0), halfToFloat(p, 2), halfToFloat(p, 4), halfToFloat(p, 6))
-        #else
-        let b = SIMD4<UInt32>(truncatingIfNeeded: p.loadUnaligned(as: SIMD4<UInt16>.self))
-        let em = (b & 0x7FFF) &<< 13
-        var f = unsafeBitCast(em, to: SIMD4<Float>.self) * 0x1p112
-        f.replace(with: unsafeBitCast(em | 0x7F80_0000, to: SIMD4<Float>.self), where: (b & 0x7C00) .== 0x7C00)
-        return unsafeBitCast(unsafeBitCast(f, to: SIMD4<UInt32>.self) | ((b & 0x8000) &<< 16), to: SIMD4<Float>.self)
-        #endif
+        SIMD4(halfToFloat(p, 0), halfToFloat(p, 2), halfToFloat(p, 4), halfToFloat(p, 6))
     }
 }

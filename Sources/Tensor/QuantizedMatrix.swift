@@ -137,11 +137,8 @@ public struct QuantizedMatrix: Sendable {
             return
         }
         if n <= Self.gemmThreshold {
-            if activations == .int8 && isInterleaved && (type == .q4_1 || type == .q8_0) {
-                applyRowDotsInt8(x, n: n, into: y, bias: bias)
-            } else {
-                applyRowDots(x, n: n, into: y, bias: bias)
-            }
+            let int8 = activations == .int8 && isInterleaved && (type == .q4_1 || type == .q8_0)
+            applyRowDots(x, n: n, into: y, bias: bias, int8: int8)
         } else {
             applyTiled(x, n: n, into: y, bias: bias)
         }
@@ -152,76 +149,63 @@ public struct QuantizedMatrix: Sendable {
         for i in 0..<n { (y + i * rows).update(from: bias, count: rows) }
     }
 
-    private func applyRowDots(_ x: UnsafePointer<Float>, n: Int, into y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?) {
+    /// Decode: every weight row dotted with each of the n activation rows.
+    /// With `int8` (interleaved Q4_1/Q8_0 only) the activations are quantised
+    /// once here and every dot is an integer one.
+    private func applyRowDots(_ x: UnsafePointer<Float>, n: Int, into y: UnsafeMutablePointer<Float>,
+                              bias: UnsafePointer<Float>?, int8: Bool) {
         let blocks = cols / 32
         let needsSums = isInterleaved && type == .q4_1
-        var sums = [Float](repeating: 0, count: needsSums ? n * blocks : 0)
-        if needsSums {
-            sums.withUnsafeMutableBufferPointer { s in
-                for i in 0..<n { GGMLQuants.blockSums(x + i * cols, count: cols, into: s.baseAddress! + i * blocks) }
+        // Q4_1's offset term needs block sums of the activations: exact for
+        // f32, of the rounded values for int8 (see `quantizeActivations`).
+        var sums = [Float](repeating: 0, count: needsSums || int8 ? n * blocks : 0)
+        var quantized = [Int16](repeating: 0, count: int8 ? n * cols : 0)
+        var scales = [Float](repeating: 0, count: int8 ? n * blocks : 0)
+        sums.withUnsafeMutableBufferPointer { s in
+            for i in 0..<n {
+                if int8 {
+                    quantized.withUnsafeMutableBufferPointer { q in
+                        scales.withUnsafeMutableBufferPointer { d in
+                            InterleavedQuants.quantizeActivations(
+                                x + i * cols, cols: cols, for: type, into: q.baseAddress! + i * cols,
+                                scales: d.baseAddress! + i * blocks, sums: s.baseAddress! + i * blocks)
+                        }
+                    }
+                } else if needsSums {
+                    GGMLQuants.blockSums(x + i * cols, count: cols, into: s.baseAddress! + i * blocks)
+                }
             }
         }
         let py = UncheckedSendable(y), pb = UncheckedSendable(bias), px = UncheckedSendable(x)
         sums.withUnsafeBufferPointer { s in
-            let ps = UncheckedSendable(s.baseAddress)
-            // Enough rows per chunk that each thread streams a few KB of weights.
-            let grain = max(1, 16_384 / max(1, rowBytes))
-            Parallel.forEach(0..<rows, minimumChunk: grain) { range in
-                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: GGMLQuants.scratchElements(type, cols: cols))
-                defer { scratch.deallocate() }
-                for r in range {
-                    let row = rowPointer(r)
-                    for i in 0..<n {
-                        let xi = px.value + i * cols
-                        let v: Float
-                        switch (isInterleaved, type) {
-                        case (true, .q4_1):
-                            v = InterleavedQuants.dotQ4_1(row, xi, cols: cols, xSums: ps.value! + i * blocks)
-                        case (true, _):
-                            v = InterleavedQuants.dotQ8_0(row, xi, cols: cols)
-                        default:
-                            v = GGMLQuants.dot(type, row, xi, cols: cols, scratch: scratch)
-                        }
-                        py.value[i * rows + r] = v + (pb.value?[r] ?? 0)
-                    }
-                }
-            }
-        }
-    }
-
-    /// `applyRowDots` for interleaved Q4_1 / Q8_0 with 8-bit activations: x is
-    /// quantised once, then every weight row is an integer dot.
-    private func applyRowDotsInt8(_ x: UnsafePointer<Float>, n: Int, into y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?) {
-        let blocks = cols / 32
-        var quantized = [Int16](repeating: 0, count: n * cols)
-        var scales = [Float](repeating: 0, count: n * blocks)
-        var sums = [Float](repeating: 0, count: n * blocks)
-        for i in 0..<n {
-            quantized.withUnsafeMutableBufferPointer { q in
-                scales.withUnsafeMutableBufferPointer { d in
-                    sums.withUnsafeMutableBufferPointer { s in
-                        InterleavedQuants.quantizeActivations(
-                            x + i * cols, cols: cols, for: type, into: q.baseAddress! + i * cols,
-                            scales: d.baseAddress! + i * blocks, sums: s.baseAddress! + i * blocks)
-                    }
-                }
-            }
-        }
-        let py = UncheckedSendable(y), pb = UncheckedSendable(bias)
-        quantized.withUnsafeBufferPointer { q in
-            scales.withUnsafeBufferPointer { d in
-                sums.withUnsafeBufferPointer { s in
-                    let pq = UncheckedSendable(q.baseAddress!), pd = UncheckedSendable(d.baseAddress!)
-                    let ps = UncheckedSendable(s.baseAddress!)
+            quantized.withUnsafeBufferPointer { q in
+                scales.withUnsafeBufferPointer { d in
+                    let ps = UncheckedSendable(s.baseAddress), pq = UncheckedSendable(q.baseAddress)
+                    let pd = UncheckedSendable(d.baseAddress)
+                    // Enough rows per chunk that each thread streams a few KB of weights.
                     let grain = max(1, 16_384 / max(1, rowBytes))
                     Parallel.forEach(0..<rows, minimumChunk: grain) { range in
+                        // ggml-layout rows dequantise into scratch first.
+                        let scratch = isInterleaved
+                            ? nil : UnsafeMutablePointer<Float>.allocate(capacity: GGMLQuants.scratchElements(type, cols: cols))
+                        defer { scratch?.deallocate() }
                         for r in range {
                             let row = rowPointer(r)
                             for i in 0..<n {
-                                let v = type == .q4_1
-                                    ? InterleavedQuants.dotQ4_1Int8(
-                                        row, pq.value + i * cols, pd.value + i * blocks, cols: cols, xSums: ps.value + i * blocks)
-                                    : InterleavedQuants.dotQ8_0Int8(row, pq.value + i * cols, pd.value + i * blocks, cols: cols)
+                                let v: Float
+                                switch (int8, isInterleaved, type) {
+                                case (true, _, .q4_1):
+                                    v = InterleavedQuants.dotQ4_1Int8(
+                                        row, pq.value! + i * cols, pd.value! + i * blocks, cols: cols, xSums: ps.value! + i * blocks)
+                                case (true, _, _):
+                                    v = InterleavedQuants.dotQ8_0Int8(row, pq.value! + i * cols, pd.value! + i * blocks, cols: cols)
+                                case (false, true, .q4_1):
+                                    v = InterleavedQuants.dotQ4_1(row, px.value + i * cols, cols: cols, xSums: ps.value! + i * blocks)
+                                case (false, true, _):
+                                    v = InterleavedQuants.dotQ8_0(row, px.value + i * cols, cols: cols)
+                                case (false, false, _):
+                                    v = GGMLQuants.dot(type, row, px.value + i * cols, cols: cols, scratch: scratch!)
+                                }
                                 py.value[i * rows + r] = v + (pb.value?[r] ?? 0)
                             }
                         }
