@@ -8,8 +8,9 @@ public enum GGUFValueType: UInt32, Sendable {
 }
 
 /// One metadata value. Arrays keep their element type so an empty array is
-/// still typed.
-public indirect enum GGUFValue: Sendable, Equatable {
+/// still typed. Not `indirect`: the array case already lives on the heap, and
+/// boxing every element cost a tokenizer's ~150k values a heap object each.
+public enum GGUFValue: Sendable, Equatable {
     case uint8(UInt8), int8(Int8), uint16(UInt16), int16(Int16), uint32(UInt32), int32(Int32)
     case uint64(UInt64), int64(Int64), float32(Float), float64(Double), bool(Bool), string(String)
     case array(GGUFValueType, [GGUFValue])

@@ -7,9 +7,10 @@ import Tensor
 /// Per layer, keys and values are token-major, (capacity, kvHeads * headDim),
 /// post-RoPE, so appending a prefill of n tokens is one contiguous copy and a
 /// head's slice is a strided matrix sgemm reads directly.
-/// The buffers are sized to `capacity` once (the prompt plus what will be
+/// The buffer is sized to `capacity` once (the prompt plus what will be
 /// generated, never the whole context unless asked), because the cache is the
-/// biggest allocation after the weights.
+/// biggest allocation after the weights; its pages become resident as
+/// positions are written.
 public struct KVCache: Sendable {
     /// How cached keys and values are stored.
     public enum Precision: String, Sendable, CaseIterable {
@@ -27,62 +28,77 @@ public struct KVCache: Sendable {
     public let precision: Precision
     /// Positions filled so far (the next token's position).
     public private(set) var count: Int = 0
-    var keys: [[Float]]  // (layers)(capacity, width) with .float32, else empty
-    var values: [[Float]]
-    var halfKeys: [[UInt16]]  // (layers)(capacity, width) with .float16, else empty
-    var halfValues: [[UInt16]]
+    /// (layers)(keys, values)(capacity, width) elements of `precision`.
+    private var storage: KVStorage
 
     public init(layers: Int, kvHeads: Int, headDim: Int, capacity: Int, precision: Precision = .float32) {
         self.layers = layers
         self.width = kvHeads * headDim
         self.capacity = capacity
         self.precision = precision
-        let size = capacity * kvHeads * headDim
-        switch precision {
-        case .float32:
-            keys = (0..<layers).map { _ in [Float](repeating: 0, count: size) }
-            values = keys
-            halfKeys = []
-            halfValues = []
-        case .float16:
-            keys = []
-            values = []
-            halfKeys = (0..<layers).map { _ in [UInt16](repeating: 0, count: size) }
-            halfValues = halfKeys
-        }
+        storage = KVStorage(byteCount: 2 * layers * capacity * kvHeads * headDim * precision.elementBytes)
     }
 
     /// Room for `n` more positions?
     public func canAppend(_ n: Int) -> Bool { count + n <= capacity }
 
+    /// Byte offset of `layer`'s keys; its values follow them.
+    private func keysOffset(_ layer: Int) -> Int { 2 * layer * capacity * width * precision.elementBytes }
+    private var valuesDistance: Int { capacity * width * precision.elementBytes }
+
     /// Copies n rows of keys/values (n, width) for `layer` at positions count..<count+n.
     /// The caller advances `count` once all layers are written (`commit`).
     mutating func write(layer: Int, keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>, rows n: Int) {
+        if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
+        let keys = storage.base + keysOffset(layer), values = keys + valuesDistance
         let start = count * width
         switch precision {
         case .float32:
-            keys[layer].withUnsafeMutableBufferPointer { (start + $0.baseAddress!).update(from: k, count: n * width) }
-            values[layer].withUnsafeMutableBufferPointer { (start + $0.baseAddress!).update(from: v, count: n * width) }
+            (keys.assumingMemoryBound(to: Float.self) + start).update(from: k, count: n * width)
+            (values.assumingMemoryBound(to: Float.self) + start).update(from: v, count: n * width)
         case .float16:
-            halfKeys[layer].withUnsafeMutableBufferPointer { Kernels.toHalves(k, count: n * width, into: start + $0.baseAddress!) }
-            halfValues[layer].withUnsafeMutableBufferPointer { Kernels.toHalves(v, count: n * width, into: start + $0.baseAddress!) }
+            Kernels.toHalves(k, count: n * width, into: keys.assumingMemoryBound(to: UInt16.self) + start)
+            Kernels.toHalves(v, count: n * width, into: values.assumingMemoryBound(to: UInt16.self) + start)
         }
     }
 
-    /// The first `rows` cached positions of `layer` as f32 (keys, values):
-    /// the buffers themselves for an f32 cache, widened copies for f16 (the
-    /// prefill's sgemm needs f32; the copy is small next to that product).
-    func withFloatRows<R>(layer: Int, rows: Int, _ body: (UnsafePointer<Float>, UnsafePointer<Float>) throws -> R) rethrows -> R {
+    /// `layer`'s (capacity, width) keys and values in f32; only with `.float32`.
+    func withFloats<R>(layer: Int, _ body: (UnsafePointer<Float>, UnsafePointer<Float>) throws -> R) rethrows -> R {
+        precondition(precision == .float32)
+        let keys = storage.base + keysOffset(layer)
+        return try withExtendedLifetime(storage) {
+            try body(keys.assumingMemoryBound(to: Float.self), (keys + valuesDistance).assumingMemoryBound(to: Float.self))
+        }
+    }
+
+    /// `layer`'s (capacity, width) keys and values as halves; only with `.float16`.
+    func withHalves<R>(layer: Int, _ body: (UnsafePointer<UInt16>, UnsafePointer<UInt16>) throws -> R) rethrows -> R {
+        precondition(precision == .float16)
+        let keys = storage.base + keysOffset(layer)
+        return try withExtendedLifetime(storage) {
+            try body(keys.assumingMemoryBound(to: UInt16.self), (keys + valuesDistance).assumingMemoryBound(to: UInt16.self))
+        }
+    }
+
+    /// The first `rows` cached positions of one key/value head of `layer` as
+    /// f32 (keys, values, their row stride): the cache rows themselves for an
+    /// f32 cache, a widened (rows, headDim) copy for f16 (the prefill's sgemm
+    /// needs f32; one head at a time keeps the copy small).
+    func withFloatRows<R>(layer: Int, rows: Int, head: Int, headDim D: Int,
+                          _ body: (UnsafePointer<Float>, UnsafePointer<Float>, Int) throws -> R) rethrows -> R {
         switch precision {
         case .float32:
-            return try keys[layer].withUnsafeBufferPointer { k in
-                try values[layer].withUnsafeBufferPointer { v in try body(k.baseAddress!, v.baseAddress!) }
-            }
+            return try withFloats(layer: layer) { k, v in try body(k + head * D, v + head * D, width) }
         case .float16:
-            var k = [Float](repeating: 0, count: max(1, rows * width)), v = k
-            halfKeys[layer].withUnsafeBufferPointer { h in k.withUnsafeMutableBufferPointer { Kernels.fromHalves(h.baseAddress!, count: rows * width, into: $0.baseAddress!) } }
-            halfValues[layer].withUnsafeBufferPointer { h in v.withUnsafeMutableBufferPointer { Kernels.fromHalves(h.baseAddress!, count: rows * width, into: $0.baseAddress!) } }
-            return try k.withUnsafeBufferPointer { kp in try v.withUnsafeBufferPointer { vp in try body(kp.baseAddress!, vp.baseAddress!) } }
+            let k = UnsafeMutablePointer<Float>.allocate(capacity: max(1, 2 * rows * D)), v = k + rows * D
+            defer { k.deallocate() }
+            withHalves(layer: layer) { hk, hv in
+                for r in 0..<rows {
+                    Kernels.fromHalves(hk + r * width + head * D, count: D, into: k + r * D)
+                    Kernels.fromHalves(hv + r * width + head * D, count: D, into: v + r * D)
+                }
+            }
+            return try body(k, v, D)
         }
     }
 
@@ -93,15 +109,11 @@ public struct KVCache: Sendable {
     public func prefix(_ positions: Int, capacity: Int) -> KVCache {
         let n = max(0, min(positions, count))
         var out = KVCache(layers: layers, kvHeads: 1, headDim: width, capacity: max(capacity, n), precision: precision)
+        let rowBytes = width * precision.elementBytes
         for l in 0..<layers {
-            switch precision {
-            case .float32:
-                out.keys[l].replaceSubrange(0..<(n * width), with: keys[l][0..<(n * width)])
-                out.values[l].replaceSubrange(0..<(n * width), with: values[l][0..<(n * width)])
-            case .float16:
-                out.halfKeys[l].replaceSubrange(0..<(n * width), with: halfKeys[l][0..<(n * width)])
-                out.halfValues[l].replaceSubrange(0..<(n * width), with: halfValues[l][0..<(n * width)])
-            }
+            let from = storage.base + keysOffset(l), to = out.storage.base + out.keysOffset(l)
+            to.copyMemory(from: from, byteCount: n * rowBytes)
+            (to + out.valuesDistance).copyMemory(from: from + valuesDistance, byteCount: n * rowBytes)
         }
         out.count = n
         return out
@@ -114,5 +126,32 @@ public struct KVCache: Sendable {
     }
 
     /// Bytes held by the cache buffers.
-    public var byteCount: Int { 2 * layers * capacity * width * (precision == .float32 ? 4 : 2) }
+    public var byteCount: Int { storage.byteCount }
+}
+
+extension KVCache.Precision {
+    var elementBytes: Int { self == .float32 ? 4 : 2 }
+}
+
+/// The cache's one buffer. Zeroed by `calloc`, so a large cache is fresh
+/// pages the kernel maps on first write: resident memory grows with the
+/// positions actually filled, not with the capacity reserved.
+final class KVStorage: @unchecked Sendable {
+    // Sendable: KVCache copies before writing to a shared buffer.
+    let base: UnsafeMutableRawPointer
+    let byteCount: Int
+
+    init(byteCount: Int) {
+        guard let p = calloc(max(1, byteCount), 1) else { fatalError("KV cache: cannot allocate \(byteCount) bytes") }
+        base = p
+        self.byteCount = byteCount
+    }
+
+    func copy() -> KVStorage {
+        let out = KVStorage(byteCount: byteCount)
+        out.base.copyMemory(from: base, byteCount: byteCount)
+        return out
+    }
+
+    deinit { free(base) }
 }

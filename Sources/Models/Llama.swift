@@ -301,14 +301,19 @@ public struct LlamaModel: Sendable {
 
         var x = embeddings.gatherRows(tokens).data  // (n, H) residual stream
         let h = Buffer(n * max(H, qWidth))  // (n, H) normed input / (n, qWidth) attention context
-        let q = Buffer(n * qWidth)  // (n, heads * D)
+        let q = Buffer(n * max(qWidth, H))  // (n, heads * D) queries, then (n, H) block outputs
         let k = Buffer(n * kvWidth)  // (n, kvHeads * D)
         let v = Buffer(n * kvWidth)  // (n, kvHeads * D)
-        let g = Buffer(n * I)  // (n, I) gate, then silu(gate) * up
-        let u = Buffer(n * I)  // (n, I)
-        let o = Buffer(n * H)  // (n, H) block outputs before the residual add
-        let scores = Buffer(heads * n * total)  // (heads, n, total)
-        defer { [h, q, k, v, g, u, o, scores].forEach { $0.free() } }
+        // A prompt's gate runs in slices of I so only (n, I / 4) of it is
+        // live beside the (n, I) up projection; a decode row runs it whole.
+        let gateSlice = n > QuantizedMatrix.gemmThreshold ? (I + 3) / 4 : I
+        let g = Buffer(n * gateSlice)  // (n, gateSlice) gate slice
+        let u = Buffer(n * I)  // (n, I) up, then silu(gate) * up
+        // Prompt rows need one head's (n, total) scores at a time; all heads'
+        // only when their attention weights are returned. Decode keeps (heads, total).
+        let allHeads = n == 1 || !returnAttentions.isEmpty
+        let scores = Buffer((allHeads ? heads : 1) * n * total)
+        defer { [h, q, k, v, g, u, scores].forEach { $0.free() } }
         var attentions = [Int: [Float]]()
         let scale = 1 / Float(D).squareRoot()
 
@@ -335,10 +340,12 @@ public struct LlamaModel: Sendable {
                 LlamaAttentionKernel.attend(
                     queries: q.p, n: n, cache: cache, layer: l, total: total,
                     heads: heads, kvHeads: kvHeads, headDim: D, scale: scale,
-                    scores: scores.p, context: h.p)
+                    scores: scores.p, keepsAllHeads: allHeads, context: h.p)
                 if returnAttentions.contains(l) {
                     attentions[l] = Array(UnsafeBufferPointer(start: scores.p, count: heads * n * total))
                 }
+                // The queries are spent: their buffer takes the block outputs.
+                let o = q
                 layer.output.apply(h.p, n: n, into: o.p, activations: decodeActivations)
                 LlamaAttentionKernel.add(o.p, into: xp, count: n * H)
                 // MLP block
@@ -346,10 +353,16 @@ public struct LlamaModel: Sendable {
                 layer.postAttentionNorm.withUnsafeBufferPointer {
                     Kernels.rmsNorm(h.p, rows: n, cols: H, weight: $0.baseAddress!, eps: c.rmsNormEps)
                 }
-                layer.gate.apply(h.p, n: n, into: g.p, activations: decodeActivations)
                 layer.up.apply(h.p, n: n, into: u.p, activations: decodeActivations)
-                Kernels.siluMul(g.p, u.p, count: n * I)
-                layer.down.apply(g.p, n: n, into: o.p, activations: decodeActivations)
+                var a = 0
+                while a < I {
+                    let b = min(I, a + gateSlice)
+                    let gate = b - a == I ? layer.gate : layer.gate.rowSlice(a..<b)
+                    gate.apply(h.p, n: n, into: g.p, activations: decodeActivations)
+                    Kernels.siluMul(g.p, into: u.p + a, rows: n, cols: b - a, upStride: I)
+                    a = b
+                }
+                layer.down.apply(u.p, n: n, into: o.p, activations: decodeActivations)
                 LlamaAttentionKernel.add(o.p, into: xp, count: n * H)
             }
         }
@@ -435,61 +448,46 @@ enum LlamaAttentionKernel {
     /// context[n, heads * D] = softmax(scale · Q_h K_gᵀ + causal mask) V_g per head h,
     /// with g = h / (heads / kvHeads) the key/value head it shares.
     /// queries: (n, heads * D); the cache's `layer` holds `total` positions,
-    /// the n new ones last; scores: (heads, n, total), left holding the probabilities.
+    /// the n new ones last. With `keepsAllHeads`, scores is (heads, n, total)
+    /// and left holding every head's probabilities; otherwise (n, total),
+    /// reused head after head so a long prompt's score memory does not grow
+    /// with the head count. A decode row (n = 1) always keeps all heads.
     /// One decode row reads the cache in its own precision; a prompt's rows
     /// run as sgemm over f32 rows.
     static func attend(
         queries: UnsafePointer<Float>, n: Int, cache: KVCache, layer: Int,
         total: Int, heads: Int, kvHeads: Int, headDim D: Int, scale: Float,
-        scores: UnsafeMutablePointer<Float>, context: UnsafeMutablePointer<Float>
+        scores: UnsafeMutablePointer<Float>, keepsAllHeads: Bool, context: UnsafeMutablePointer<Float>
     ) {
         guard n > 1 else {
             switch cache.precision {
             case .float32:
-                cache.keys[layer].withUnsafeBufferPointer { k in
-                    cache.values[layer].withUnsafeBufferPointer { v in
-                        Kernels.attendOne(query: queries, keys: k.baseAddress!, values: v.baseAddress!, total: total, heads: heads,
-                                          kvHeads: kvHeads, headDim: D, scale: scale, probabilities: scores, context: context)
-                    }
+                cache.withFloats(layer: layer) { k, v in
+                    Kernels.attendOne(query: queries, keys: k, values: v, total: total, heads: heads,
+                                      kvHeads: kvHeads, headDim: D, scale: scale, probabilities: scores, context: context)
                 }
             case .float16:
-                cache.halfKeys[layer].withUnsafeBufferPointer { k in
-                    cache.halfValues[layer].withUnsafeBufferPointer { v in
-                        Kernels.attendOne(query: queries, halfKeys: k.baseAddress!, halfValues: v.baseAddress!, total: total,
-                                          heads: heads, kvHeads: kvHeads, headDim: D, scale: scale,
-                                          probabilities: scores, context: context)
-                    }
+                cache.withHalves(layer: layer) { k, v in
+                    Kernels.attendOne(query: queries, halfKeys: k, halfValues: v, total: total,
+                                      heads: heads, kvHeads: kvHeads, headDim: D, scale: scale,
+                                      probabilities: scores, context: context)
                 }
             }
             return
         }
-        cache.withFloatRows(layer: layer, rows: total) { keys, values in
-            attendRows(queries: queries, n: n, keys: keys, values: values, total: total, heads: heads, kvHeads: kvHeads,
-                       headDim: D, scale: scale, scores: scores, context: context)
-        }
-    }
-
-    /// The prompt path of `attend` on f32 keys and values (total, kvHeads * D).
-    private static func attendRows(
-        queries: UnsafePointer<Float>, n: Int, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
-        total: Int, heads: Int, kvHeads: Int, headDim D: Int, scale: Float,
-        scores: UnsafeMutablePointer<Float>, context: UnsafeMutablePointer<Float>
-    ) {
         let group = heads / kvHeads
-        let qWidth = heads * D, kvWidth = kvHeads * D
-        let offset = total - n
-        for hd in 0..<heads {
-            let kv = hd / group
-            let s = scores + hd * n * total
-            BLAS.sgemm(transB: true, m: n, n: total, k: D, alpha: scale,
-                       a: queries + hd * D, lda: qWidth, b: keys + kv * D, ldb: kvWidth, c: s, ldc: total)
-        }
-        // Row r of each head sees keys 0...offset + r.
-        Kernels.softmax(scores, rows: heads * n, cols: total, mask: .none, causalRows: n, offset: offset)
-        for hd in 0..<heads {
-            let kv = hd / group
-            BLAS.sgemm(m: n, n: D, k: total, a: scores + hd * n * total, lda: total,
-                       b: values + kv * D, ldb: kvWidth, c: context + hd * D, ldc: qWidth)
+        let qWidth = heads * D
+        for kv in 0..<kvHeads {
+            cache.withFloatRows(layer: layer, rows: total, head: kv, headDim: D) { keys, values, ld in
+                for hd in kv * group..<(kv + 1) * group {
+                    let s = scores + (keepsAllHeads ? hd * n * total : 0)
+                    BLAS.sgemm(transB: true, m: n, n: total, k: D, alpha: scale,
+                               a: queries + hd * D, lda: qWidth, b: keys, ldb: ld, c: s, ldc: total)
+                    // Row r sees keys 0...(total - n) + r.
+                    Kernels.softmax(s, rows: n, cols: total, mask: .causal(offset: total - n))
+                    BLAS.sgemm(m: n, n: D, k: total, a: s, lda: total, b: values, ldb: ld, c: context + hd * D, ldc: qWidth)
+                }
+            }
         }
     }
 
@@ -505,18 +503,6 @@ enum LlamaAttentionKernel {
         while i < count {
             y[i] += x[i]
             i += 1
-        }
-    }
-}
-
-extension Kernels {
-    /// Softmax over `rows` = blocks of `causalRows` rows (one block per head),
-    /// where row r of a block sees columns 0...offset + r.
-    static func softmax(_ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int, mask: SoftmaxMask,
-                        causalRows: Int, offset: Int) {
-        let blocks = rows / causalRows
-        for b in 0..<blocks {
-            Kernels.softmax(x + b * causalRows * cols, rows: causalRows, cols: cols, mask: .causal(offset: offset))
         }
     }
 }

@@ -194,6 +194,30 @@ public enum Kernels {
         parallelMap(x, count) { v in v / (1 + exp8(-v)) }
     }
 
+    /// up[r, j] = silu(gate[r, j]) · up[r, j] for a (rows, cols) gate and an
+    /// up with row stride `upStride`: the same rounding as `siluMul`, for an
+    /// MLP whose gate runs a column slice at a time.
+    public static func siluMul(_ gate: UnsafePointer<Float>, into up: UnsafeMutablePointer<Float>,
+                               rows: Int, cols: Int, upStride: Int) {
+        let pg = UncheckedSendable(gate), pu = UncheckedSendable(up)
+        Parallel.forEach(0..<rows, minimumChunk: max(1, parallelGrain / max(1, cols))) { range in
+            for r in range {
+                let g = pg.value + r * cols, u = pu.value + r * upStride
+                var i = 0
+                while i + 8 <= cols {
+                    let v = loadF8(g + i)
+                    storeF8(v / (1 + exp8(-v)) * loadF8(u + i), u + i)
+                    i += 8
+                }
+                while i < cols {
+                    let v = g[i]
+                    u[i] = v / (1 + Foundation.exp(-v)) * u[i]
+                    i += 1
+                }
+            }
+        }
+    }
+
     /// SwiGLU's gate: gate[i] = silu(gate[i]) * up[i].
     public static func siluMul(_ gate: UnsafeMutablePointer<Float>, _ up: UnsafePointer<Float>, count: Int) {
         let pg = UncheckedSendable(gate), pu = UncheckedSendable(up)

@@ -50,6 +50,23 @@ public struct QuantizedMatrix: Sendable {
         isInterleaved = true
     }
 
+    private init(slicing m: QuantizedMatrix, rows range: Range<Int>) {
+        type = m.type
+        rows = range.count
+        cols = m.cols
+        storage = m.storage
+        offset = m.offset + range.lowerBound * m.rowBytes
+        rowBytes = m.rowBytes
+        isInterleaved = m.isInterleaved
+    }
+
+    /// Rows `range` as a matrix of their own, sharing the bytes (rows are
+    /// independent in every layout).
+    public func rowSlice(_ range: Range<Int>) -> QuantizedMatrix {
+        precondition(range.lowerBound >= 0 && range.upperBound <= rows, "rows \(range) out of \(rows)")
+        return QuantizedMatrix(slicing: self, rows: range)
+    }
+
     /// Whether `interleaved()` has a faster decode layout for this matrix.
     public var canInterleave: Bool {
         guard !isInterleaved, let group = type.interleavedGroup else { return false }

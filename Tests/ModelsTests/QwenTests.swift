@@ -98,6 +98,40 @@ import TestSupport
         }
     }
 
+    /// A copied cache is a value: stepping one copy, or the original after
+    /// the copy, leaves the others' positions as they were (both precisions).
+    @Test(arguments: KVCache.Precision.allCases)
+    func cacheCopiesAreIndependent(precision: KVCache.Precision) throws {
+        var model = try LlamaModel(qwen2: Self.fixture("tiny-qwen2"))
+        model.kvCachePrecision = precision
+        let ids = try Self.reference("tiny-qwen2").sequences[2].ids
+        var base = model.makeCache(capacity: ids.count)
+        _ = try model.prefill(Array(ids[0..<5]), cache: &base)
+        let snapshot = base
+        var a = base
+        let first = try model.forward([ids[5]], cache: &a).logits
+        _ = try model.forward([ids[6]], cache: &base)  // writes position 5 of the original
+        var b = snapshot
+        let again = try model.forward([ids[5]], cache: &b).logits
+        #expect(first == again)
+        #expect(snapshot.count == 5 && a.count == 6 && base.count == 6)
+        // The prefix of a stepped cache drops what followed.
+        var cut = base.prefix(5, capacity: ids.count)
+        #expect(try model.forward([ids[5]], cache: &cut).logits == first)
+    }
+
+    /// Prompt rows give the same logits, bit for bit, whether the attention
+    /// probabilities of every head are kept (returned) or computed a head at a
+    /// time in one reused buffer.
+    @Test func logitsDoNotDependOnReturningAttentions() throws {
+        let model = try LlamaModel(qwen3: Self.fixture("tiny-qwen3"))
+        let ids = try Self.reference("tiny-qwen3").sequences[2].ids
+        let plain = try model.forward(ids, logits: .all)
+        let withAttentions = try model.forward(ids, logits: .all, returnAttentions: [0, 1])
+        #expect(plain.logits == withAttentions.logits)
+        #expect(plain.attentions.isEmpty && withAttentions.attentions.count == 2)
+    }
+
     @Test func registryLoadsBothByModelType() throws {
         for name in ["tiny-qwen2", "tiny-qwen3"] {
             let loaded = try ModelRegistry.load(Self.fixture(name))

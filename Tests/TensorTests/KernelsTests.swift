@@ -177,3 +177,44 @@ func attendOneOnHalvesMatchesTheF32Kernel(total: Int) {
     }
     #expect(full == half)
 }
+
+/// The strided silu·up (a gate slice into a wider up) rounds exactly as the
+/// contiguous one on 8-aligned slices (the model's: I / 4 columns), where
+/// both take the vector path; scalar tails use libm's exp and stay within 1e-6.
+@Test func stridedSiluMulMatchesContiguous() {
+    var rng = SplitMix(seed: 77)
+    let rows = 7, width = 56, a = 16, b = 48
+    let gate = rng.floats(rows * width).map { $0 * 6 }, up = rng.floats(rows * width)
+    var expected = gate
+    expected.withUnsafeMutableBufferPointer { g in up.withUnsafeBufferPointer { Kernels.siluMul(g.baseAddress!, $0.baseAddress!, count: rows * width) } }
+    var got = up
+    let slice = (0..<rows).flatMap { r in gate[(r * width + a)..<(r * width + b)] }
+    slice.withUnsafeBufferPointer { g in
+        got.withUnsafeMutableBufferPointer { Kernels.siluMul(g.baseAddress!, into: $0.baseAddress! + a, rows: rows, cols: b - a, upStride: width) }
+    }
+    for r in 0..<rows {
+        for j in 0..<width {
+            let i = r * width + j
+            #expect(got[i] == ((a..<b).contains(j) ? expected[i] : up[i]), "row \(r) col \(j)")
+        }
+    }
+}
+
+@Test func stridedSiluMulTailsStayClose() {
+    var rng = SplitMix(seed: 78)
+    let rows = 5, width = 53, a = 11, b = 42
+    let gate = rng.floats(rows * (b - a)).map { $0 * 6 }, up = rng.floats(rows * width)
+    var got = up
+    gate.withUnsafeBufferPointer { g in
+        got.withUnsafeMutableBufferPointer { Kernels.siluMul(g.baseAddress!, into: $0.baseAddress! + a, rows: rows, cols: b - a, upStride: width) }
+    }
+    for r in 0..<rows {
+        for j in 0..<width {
+            let i = r * width + j
+            guard (a..<b).contains(j) else { #expect(got[i] == up[i]); continue }
+            let v = Double(gate[r * (b - a) + j - a])
+            let expected = v / (1 + exp(-v)) * Double(up[i])
+            #expect(abs(Double(got[i]) - expected) <= 1e-6 * max(1, abs(expected)), "row \(r) col \(j)")
+        }
+    }
+}

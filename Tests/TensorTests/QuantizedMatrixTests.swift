@@ -170,3 +170,32 @@ func int8ActivationsAreExactOnRepresentableInputsAndBoundedOtherwise(type: GGMLT
     }
     #expect(y.data == f16.apply(x).data)
 }
+
+/// A row slice is the same rows in either layout: bit for bit on the row-dot
+/// path; on the tiled path sgemm's blocking over a different row count may
+/// round the last digit differently (the prompt MLP runs its gate in slices).
+@Test(arguments: [GGMLType.q4_1, .q8_0, .q6_K])
+func rowSlicesApplyLikeTheirRows(type: GGMLType) throws {
+    var rng = SplitMix(seed: UInt64(type.rawValue) + 300)
+    let rows = 40, cols = 256
+    let plain = try QuantizedMatrix(type: type, rows: rows, cols: cols, bytes: randomMatrixBytes(type, rows: rows, cols: cols, rng: &rng))
+    for w in [plain, plain.interleaved()] {
+        for n in [1, 5] {
+            let x = Tensor(shape: [n, cols], data: rng.floats(n * cols))
+            let full = w.apply(x)
+            let slice = w.rowSlice(9..<31)
+            #expect(slice.rows == 22 && slice.isInterleaved == w.isInterleaved)
+            let part = slice.apply(x)
+            let scale = max(1, full.data.map(abs).max() ?? 1)
+            for i in 0..<n {
+                let got = Array(part.data[(i * 22)..<((i + 1) * 22)]), want = Array(full.data[(i * rows + 9)..<(i * rows + 31)])
+                if n <= QuantizedMatrix.gemmThreshold {
+                    #expect(got == want, "\(type) interleaved=\(w.isInterleaved) row \(i)")
+                } else {
+                    let d = zip(got, want).map { abs($0 - $1) }.max() ?? 0
+                    #expect(d <= quantizedDotTolerance * scale, "\(type) interleaved=\(w.isInterleaved) n=\(n) row \(i): \(d)")
+                }
+            }
+        }
+    }
+}
