@@ -18,22 +18,38 @@ export LIMRANK_THREADS=2 OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=2
 echo "uptime: $(uptime)" >&2
 # limrank twice: the default exact arithmetic (f32 activations and KV cache,
 # transformers parity) and llama.cpp's own defaults (8-bit decode activations,
-# f16 KV cache).
-SWIFT=$("$BIN" bench decoder --model "$GGUF" --prompt-tokens "$P" --gen-tokens "$G" --format json)
-LLAMA=$(python3 Scripts/bench/decoder_bench.py "$GGUF" --prompt-tokens "$P" --gen-tokens "$G" --threads 2)
-SWIFT8=$("$BIN" bench decoder --model "$GGUF" --prompt-tokens "$P" --gen-tokens "$G" --activations int8 --kv-cache f16 --format json)
-echo "limrank f32:  $SWIFT"
-echo "limrank int8/f16: $SWIFT8"
-echo "llama.cpp:    $LLAMA"
-python3 - "$SWIFT" "$SWIFT8" "$LLAMA" "$GGUF" <<'PY'
-import json, os, sys
-s, s8, l, gguf = json.loads(sys.argv[1]), json.loads(sys.argv[2]), json.loads(sys.argv[3]), sys.argv[4]
-size = os.path.getsize(gguf)
-print(f"prefill ratio (limrank / llama.cpp): {s['prefill_tokens_per_s'] / l['prefill_tokens_per_s']:.2f}x")
-print(f"decode  ratio (limrank f32 / llama.cpp): {s['decode_tokens_per_s'] / l['decode_tokens_per_s']:.2f}x")
-print(f"decode  ratio (limrank int8 + f16 KV / llama.cpp): {s8['decode_tokens_per_s'] / l['decode_tokens_per_s']:.2f}x")
-print(f"peak RSS / GGUF size: limrank {s['peak_rss_bytes'] / size:.2f}x (int8 + f16 KV {s8['peak_rss_bytes'] / size:.2f}x), "
-      f"llama.cpp {l['peak_rss_bytes'] / size:.2f}x")
-print(f"peak RSS / weights: limrank {s['peak_rss_bytes'] / s['weights_bytes']:.2f}x (int8 + f16 KV {s8['peak_rss_bytes'] / s8['weights_bytes']:.2f}x)")
+# f16 KV cache). The three run in turn ROUNDS times (default 3) and the
+# ratios are taken per round, then their median: a 128-token decode lasts
+# under 3 s, so one run on a shared machine is noisy.
+ROUNDS=${ROUNDS:-3}
+RESULTS=""
+for r in $(seq "$ROUNDS"); do
+    SWIFT=$("$BIN" bench decoder --model "$GGUF" --prompt-tokens "$P" --gen-tokens "$G" --format json 2>/dev/null)
+    LLAMA=$(python3 Scripts/bench/decoder_bench.py "$GGUF" --prompt-tokens "$P" --gen-tokens "$G" --threads 2)
+    SWIFT8=$("$BIN" bench decoder --model "$GGUF" --prompt-tokens "$P" --gen-tokens "$G" --activations int8 --kv-cache f16 --format json 2>/dev/null)
+    echo "round $r limrank f32:      $SWIFT"
+    echo "round $r limrank int8/f16: $SWIFT8"
+    echo "round $r llama.cpp:        $LLAMA"
+    RESULTS="$RESULTS$SWIFT|$SWIFT8|$LLAMA
+"
+done
+TMP=$(mktemp)
+trap 'rm -f "$TMP"' EXIT
+printf '%s' "$RESULTS" > "$TMP"
+python3 - "$GGUF" "$TMP" <<'PY'
+import json, os, statistics, sys
+size = os.path.getsize(sys.argv[1])
+rounds = [[json.loads(x) for x in line.split("|")] for line in open(sys.argv[2]).read().splitlines() if line]
+def show(label, values):
+    each = ", ".join(f"{v:.2f}" for v in values)
+    print(f"{label}: median {statistics.median(values):.2f}x  (rounds: {each})")
+show("prefill ratio (limrank / llama.cpp)", [s["prefill_tokens_per_s"] / l["prefill_tokens_per_s"] for s, _, l in rounds])
+show("decode  ratio (limrank f32 / llama.cpp)", [s["decode_tokens_per_s"] / l["decode_tokens_per_s"] for s, _, l in rounds])
+show("decode  ratio (limrank int8 + f16 KV / llama.cpp)", [s8["decode_tokens_per_s"] / l["decode_tokens_per_s"] for _, s8, l in rounds])
+show("peak RSS / GGUF size, limrank f32", [s["peak_rss_bytes"] / size for s, _, _ in rounds])
+show("peak RSS / GGUF size, limrank int8 + f16 KV", [s8["peak_rss_bytes"] / size for _, s8, _ in rounds])
+show("peak RSS / GGUF size, llama.cpp", [l["peak_rss_bytes"] / size for _, _, l in rounds])
+show("peak RSS / weights, limrank f32", [s["peak_rss_bytes"] / s["weights_bytes"] for s, _, _ in rounds])
+show("peak RSS / weights, limrank int8 + f16 KV", [s8["peak_rss_bytes"] / s8["weights_bytes"] for _, s8, _ in rounds])
 PY
 echo "uptime: $(uptime)" >&2

@@ -13,9 +13,11 @@ enum NativeBackends {
         }
     }
 
-    static func generator(_ name: String) throws -> any StreamingTextGenerator {
+    static func generator(_ name: String, arithmetic: DecoderArithmeticOptions) throws -> any StreamingTextGenerator {
         do {
-            return NativeStreamingGenerator(try TextGenerator(gguf: try ModelStore().resolve(name)))
+            var generator = try TextGenerator(gguf: try ModelStore().resolve(name))
+            arithmetic.apply(to: &generator.model)
+            return NativeStreamingGenerator(generator)
         } catch let error as ModelsError {
             throw ValidationError(error.description)
         }

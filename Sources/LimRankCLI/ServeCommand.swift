@@ -45,6 +45,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Most generation requests waiting (429 beyond).")
     var maxQueuedGenerations = 32
 
+    @OptionGroup var arithmetic: DecoderArithmeticOptions
+
     func validate() throws {
         if reranker != .none, model == nil { throw ValidationError("--reranker \(reranker.rawValue) needs --model") }
         if !(0...65535).contains(port) { throw ValidationError("--port must be in 0...65535") }
@@ -64,7 +66,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         if let generatorName {
             log("loading generator \(generatorName)")
-            backends.generator = try NativeBackends.generator(generatorName)
+            backends.generator = try NativeBackends.generator(generatorName, arithmetic: arithmetic)
         }
         switch reranker {
         case .dense:
