@@ -195,8 +195,8 @@ public enum Kernels {
     }
 
     /// up[r, j] = silu(gate[r, j]) · up[r, j] for a (rows, cols) gate and an
-    /// up with row stride `upStride`: the same rounding as `siluMul`, for an
-    /// MLP whose gate runs a column slice at a time.
+    /// up with row stride `upStride` (the SwiGLU product, for an MLP whose
+    /// gate may run a column slice at a time).
     public static func siluMul(_ gate: UnsafePointer<Float>, into up: UnsafeMutablePointer<Float>,
                                rows: Int, cols: Int, upStride: Int) {
         let pg = UncheckedSendable(gate), pu = UncheckedSendable(up)
@@ -214,27 +214,6 @@ public enum Kernels {
                     u[i] = v / (1 + Foundation.exp(-v)) * u[i]
                     i += 1
                 }
-            }
-        }
-    }
-
-    /// SwiGLU's gate: gate[i] = silu(gate[i]) * up[i].
-    public static func siluMul(_ gate: UnsafeMutablePointer<Float>, _ up: UnsafePointer<Float>, count: Int) {
-        let pg = UncheckedSendable(gate), pu = UncheckedSendable(up)
-        let blocks = (count + 7) / 8
-        Parallel.forEach(0..<blocks, minimumChunk: parallelGrain / 8) { range in
-            var i = range.lowerBound * 8
-            let hi = min(count, range.upperBound * 8)
-            let g = pg.value, u = pu.value
-            while i + 8 <= hi {
-                let v = loadF8(g + i)
-                storeF8(v / (1 + exp8(-v)) * loadF8(u + i), g + i)
-                i += 8
-            }
-            while i < hi {
-                let v = g[i]
-                g[i] = v / (1 + Foundation.exp(-v)) * u[i]
-                i += 1
             }
         }
     }
