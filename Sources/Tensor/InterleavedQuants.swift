@@ -291,6 +291,11 @@ extension InterleavedQuants {
     /// F16C (LLVM merges the four conversions).
     @inline(__always)
     static func halves4(_ p: UnsafeRawPointer) -> SIMD4<Float> {
-        SIMD4(halfToFloat(p, 0), halfToFloat(p, 2), halfToFloat(p, 4), halfToFloat(p, 6))
+        #if LIMRANK_F16C || arch(arm64)
+        // One 8-byte load and one vcvtph2ps, instead of four lane inserts.
+        return SIMD4<Float>(p.loadUnaligned(as: SIMD4<Float16>.self))
+        #else
+        return SIMD4(halfToFloat(p, 0), halfToFloat(p, 2), halfToFloat(p, 4), halfToFloat(p, 6))
+        #endif
     }
 }
