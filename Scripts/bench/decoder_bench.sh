@@ -24,9 +24,9 @@ echo "uptime: $(uptime)" >&2
 ROUNDS=${ROUNDS:-3}
 RESULTS=""
 for r in $(seq "$ROUNDS"); do
-    SWIFT=$("$BIN" bench decoder --model "$GGUF" --prompt-tokens "$P" --gen-tokens "$G" --format json 2>/dev/null)
+    SWIFT=$("$BIN" bench decoder --model "$GGUF" --prompt-tokens "$P" --gen-tokens "$G" --format json)
     LLAMA=$(python3 Scripts/bench/decoder_bench.py "$GGUF" --prompt-tokens "$P" --gen-tokens "$G" --threads 2)
-    SWIFT8=$("$BIN" bench decoder --model "$GGUF" --prompt-tokens "$P" --gen-tokens "$G" --activations int8 --kv-cache f16 --format json 2>/dev/null)
+    SWIFT8=$("$BIN" bench decoder --model "$GGUF" --prompt-tokens "$P" --gen-tokens "$G" --activations int8 --kv-cache f16 --format json)
     echo "round $r limrank f32:      $SWIFT"
     echo "round $r limrank int8/f16: $SWIFT8"
     echo "round $r llama.cpp:        $LLAMA"

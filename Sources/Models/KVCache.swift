@@ -49,7 +49,8 @@ public struct KVCache: Sendable {
     /// Copies n rows of keys/values (n, width) for `layer` at positions count..<count+n.
     /// The caller advances `count` once all layers are written (`commit`).
     mutating func write(layer: Int, keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>, rows n: Int) {
-        if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
+        // A shared buffer (a copied cache) is copied first, its written rows only.
+        if !isKnownUniquelyReferenced(&storage) { storage = prefix(count, capacity: capacity).storage }
         let keys = storage.base + keysOffset(layer), values = keys + valuesDistance
         let start = count * width
         switch precision {
@@ -62,21 +63,13 @@ public struct KVCache: Sendable {
         }
     }
 
-    /// `layer`'s (capacity, width) keys and values in f32; only with `.float32`.
-    func withFloats<R>(layer: Int, _ body: (UnsafePointer<Float>, UnsafePointer<Float>) throws -> R) rethrows -> R {
-        precondition(precision == .float32)
+    /// `layer`'s (capacity, width) keys and values as `T`: Float for an f32
+    /// cache, UInt16 (IEEE half bits) for f16.
+    func withRows<T, R>(layer: Int, as _: T.Type, _ body: (UnsafePointer<T>, UnsafePointer<T>) throws -> R) rethrows -> R {
+        precondition(MemoryLayout<T>.stride == precision.elementBytes, "\(T.self) rows of a \(precision.rawValue) cache")
         let keys = storage.base + keysOffset(layer)
         return try withExtendedLifetime(storage) {
-            try body(keys.assumingMemoryBound(to: Float.self), (keys + valuesDistance).assumingMemoryBound(to: Float.self))
-        }
-    }
-
-    /// `layer`'s (capacity, width) keys and values as halves; only with `.float16`.
-    func withHalves<R>(layer: Int, _ body: (UnsafePointer<UInt16>, UnsafePointer<UInt16>) throws -> R) rethrows -> R {
-        precondition(precision == .float16)
-        let keys = storage.base + keysOffset(layer)
-        return try withExtendedLifetime(storage) {
-            try body(keys.assumingMemoryBound(to: UInt16.self), (keys + valuesDistance).assumingMemoryBound(to: UInt16.self))
+            try body(keys.assumingMemoryBound(to: T.self), (keys + valuesDistance).assumingMemoryBound(to: T.self))
         }
     }
 
@@ -88,11 +81,11 @@ public struct KVCache: Sendable {
                           _ body: (UnsafePointer<Float>, UnsafePointer<Float>, Int) throws -> R) rethrows -> R {
         switch precision {
         case .float32:
-            return try withFloats(layer: layer) { k, v in try body(k + head * D, v + head * D, width) }
+            return try withRows(layer: layer, as: Float.self) { k, v in try body(k + head * D, v + head * D, width) }
         case .float16:
             let k = UnsafeMutablePointer<Float>.allocate(capacity: max(1, 2 * rows * D)), v = k + rows * D
             defer { k.deallocate() }
-            withHalves(layer: layer) { hk, hv in
+            withRows(layer: layer, as: UInt16.self) { hk, hv in
                 for r in 0..<rows {
                     Kernels.fromHalves(hk + r * width + head * D, count: D, into: k + r * D)
                     Kernels.fromHalves(hv + r * width + head * D, count: D, into: v + r * D)
@@ -145,12 +138,6 @@ final class KVStorage: @unchecked Sendable {
         guard let p = calloc(max(1, byteCount), 1) else { fatalError("KV cache: cannot allocate \(byteCount) bytes") }
         base = p
         self.byteCount = byteCount
-    }
-
-    func copy() -> KVStorage {
-        let out = KVStorage(byteCount: byteCount)
-        out.base.copyMemory(from: base, byteCount: byteCount)
-        return out
     }
 
     deinit { free(base) }

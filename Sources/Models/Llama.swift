@@ -357,8 +357,7 @@ public struct LlamaModel: Sendable {
                 var a = 0
                 while a < I {
                     let b = min(I, a + gateSlice)
-                    let gate = b - a == I ? layer.gate : layer.gate.rowSlice(a..<b)
-                    gate.apply(h.p, n: n, into: g.p, activations: decodeActivations)
+                    layer.gate.rowSlice(a..<b).apply(h.p, n: n, into: g.p, activations: decodeActivations)
                     Kernels.siluMul(g.p, into: u.p + a, rows: n, cols: b - a, upStride: I)
                     a = b
                 }
@@ -462,12 +461,12 @@ enum LlamaAttentionKernel {
         guard n > 1 else {
             switch cache.precision {
             case .float32:
-                cache.withFloats(layer: layer) { k, v in
+                cache.withRows(layer: layer, as: Float.self) { k, v in
                     Kernels.attendOne(query: queries, keys: k, values: v, total: total, heads: heads,
                                       kvHeads: kvHeads, headDim: D, scale: scale, probabilities: scores, context: context)
                 }
             case .float16:
-                cache.withHalves(layer: layer) { k, v in
+                cache.withRows(layer: layer, as: UInt16.self) { k, v in
                     Kernels.attendOne(query: queries, halfKeys: k, halfValues: v, total: total,
                                       heads: heads, kvHeads: kvHeads, headDim: D, scale: scale,
                                       probabilities: scores, context: context)

@@ -287,8 +287,7 @@ extension InterleavedQuants {
         return (acc0 + acc1).sum()
     }
 
-    /// Four consecutive IEEE halves as floats, exactly: one `vcvtph2ps` with
-    /// F16C (LLVM merges the four conversions).
+    /// Four consecutive IEEE halves as floats, exactly.
     @inline(__always)
     static func halves4(_ p: UnsafeRawPointer) -> SIMD4<Float> {
         #if LIMRANK_F16C || arch(arm64)
