@@ -21,7 +21,7 @@ let vectorSettings: [SwiftSetting] = {
 }()
 
 // Layers, dependencies pointing down:
-//   CBLAS -> Tensor -> ModelFormats, Tokenizers -> Models
+//   CBLAS -> Tensor -> ModelFormats, Tokenizers, Grammar -> Models -> Training
 //   Datasets -> Retrieval, Evaluation
 //   everything -> LimRankCLI (the `limrank` executable)
 let package = Package(
@@ -32,7 +32,9 @@ let package = Package(
         .library(name: "Tensor", targets: ["Tensor"]),
         .library(name: "ModelFormats", targets: ["ModelFormats"]),
         .library(name: "Tokenizers", targets: ["Tokenizers"]),
+        .library(name: "Grammar", targets: ["Grammar"]),
         .library(name: "Models", targets: ["Models"]),
+        .library(name: "Training", targets: ["Training"]),
         .library(name: "Datasets", targets: ["Datasets"]),
         .library(name: "Retrieval", targets: ["Retrieval"]),
         .library(name: "Evaluation", targets: ["Evaluation"]),
@@ -60,7 +62,12 @@ let package = Package(
         .target(name: "Tensor", dependencies: ["CBLAS"], swiftSettings: vectorSettings),
         .target(name: "ModelFormats", dependencies: ["Tensor"]),
         .target(name: "Tokenizers"),
-        .target(name: "Models", dependencies: ["Tensor", "ModelFormats", "Tokenizers"], swiftSettings: vectorSettings),
+        // Grammars and JSON schemas as byte-level automata for constrained decoding;
+        // no dependency, so the engine stays testable without a model.
+        .target(name: "Grammar"),
+        .target(name: "Models", dependencies: ["Tensor", "ModelFormats", "Tokenizers", "Grammar"], swiftSettings: vectorSettings),
+        // Backward passes, optimisers, LoRA and data loading, beside the forward-only Models.
+        .target(name: "Training", dependencies: ["Tensor", "ModelFormats", "Tokenizers", "Models"], swiftSettings: vectorSettings),
         .target(name: "Datasets"),
         .target(name: "Retrieval", dependencies: ["Datasets"]),
         .target(name: "Evaluation", dependencies: ["Datasets"]),
@@ -82,7 +89,7 @@ let package = Package(
         .executableTarget(
             name: "LimRankCLI",
             dependencies: [
-                "Tensor", "ModelFormats", "Tokenizers", "Models",
+                "Tensor", "ModelFormats", "Tokenizers", "Grammar", "Models", "Training",
                 "Datasets", "Retrieval", "Evaluation", "LanguageModels", "RemoteModels", "Reranking",
                 "Synthesis", "Server",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
