@@ -146,4 +146,33 @@ import Tokenizers
             _ = try await limrank.rerank(query: query, candidates: gradedCandidates([1, 0]))
         }
     }
+
+    @Test func modelsDeclareTheirFormat() throws {
+        let fm = FileManager.default
+        let dir = fm.temporaryDirectory.appendingPathComponent("declared-\(UUID().uuidString)")
+        try fm.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? fm.removeItem(at: dir) }
+        // Nothing said: nil, whatever the directory is called.
+        let plain = dir.appendingPathComponent("limrank-lookalike")
+        try fm.createDirectory(at: plain, withIntermediateDirectories: true)
+        try Data(#"{"model_type": "qwen2"}"#.utf8).write(to: plain.appendingPathComponent("config.json"))
+        #expect(try PointwisePromptFormat.declared(byModelAt: plain) == nil)
+        // Its own name in config.json / adapter_config.json.
+        try Data(#"{"model_type": "qwen2", "_name_or_path": "songtingyu/LimRank"}"#.utf8).write(to: plain.appendingPathComponent("config.json"))
+        #expect(try PointwisePromptFormat.declared(byModelAt: plain) == .limrank)
+        let adapter = dir.appendingPathComponent("adapter")
+        try fm.createDirectory(at: adapter, withIntermediateDirectories: true)
+        try Data(#"{"base_model_name_or_path": "jhu-clsp/rank1-7b"}"#.utf8).write(to: adapter.appendingPathComponent("adapter_config.json"))
+        #expect(try PointwisePromptFormat.declared(byModelAt: adapter) == .limrank)
+        // The sidecar wins, either way, and a wrong value is an error naming the file.
+        try Data(#"{"pointwise_prompt_format": "chatml"}"#.utf8).write(to: adapter.appendingPathComponent("limrank.json"))
+        #expect(try PointwisePromptFormat.declared(byModelAt: adapter) == .chatml)
+        try Data(#"{"pointwise_prompt_format": "alpaca"}"#.utf8).write(to: adapter.appendingPathComponent("limrank.json"))
+        #expect(throws: ModelsError.self) { try PointwisePromptFormat.declared(byModelAt: adapter) }
+        let gguf = dir.appendingPathComponent("m.gguf")
+        try Data(#"{"pointwise_prompt_format": "limrank"}"#.utf8).write(to: dir.appendingPathComponent("m.limrank.json"))
+        #expect(try PointwisePromptFormat.declared(byModelAt: gguf) == .limrank)
+        #expect(PointwisePromptFormat.namesRank1Family("LimRank-7B") && PointwisePromptFormat.namesRank1Family("rank1-32b-awq"))
+        #expect(!PointwisePromptFormat.namesRank1Family("frank1") && !PointwisePromptFormat.namesRank1Family("SmolLM2-135M-Instruct"))
+    }
 }
