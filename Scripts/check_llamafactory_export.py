@@ -6,7 +6,8 @@ For each exported record, LLaMA-Factory (its PyPI package) reads
 dataset_info.json and the data file, converts the record with its aligner and
 renders it with `template: empty` (LimRank's train_configs/limrank.yaml),
 exactly as `llamafactory-cli train` would before training. The decoded
-input_ids must equal LimRank's text for the same example: Rank1's prompt
+input_ids must equal LimRank's text for the same example (and the ids of that
+text encoded in one piece, as inference encodes it): Rank1's prompt
 (`return_prompt`, reproduced in Scripts/fixtures/limrank_prompts.py) followed
 by the target "\\n" + trace + "\\n</think> true|false", built here from
 examples.jsonl independently of the Swift exporter. The labels must mask the
@@ -83,12 +84,15 @@ def main():
         text = tokenizer.decode(ids, skip_special_tokens=False)
         label_ids = [t for t, l in zip(ids, labels) if l != -100]
         learned = tokenizer.decode(label_ids, skip_special_tokens=False)
-        if text != prompt + target or learned != target:
+        # Training encodes prompt and target apart; inference encodes the
+        # whole text at once (the reranker's forced close): same ids needed.
+        joint = tokenizer(prompt + target, add_special_tokens=False).input_ids
+        if text != prompt + target or learned != target or list(ids) != joint:
             mismatches += 1
             if mismatches <= 3:
                 print(f"record {i}: rendered {text!r}\n  expected {prompt + target!r}\n  learned {learned!r}")
     print(f"llamafactory {llamafactory.__version__}: {len(dataset)} records of '{name}' rendered with template 'empty'; "
-          f"{len(dataset) - mismatches} equal LimRank's prompt + target, labels cover exactly the target"
+          f"{len(dataset) - mismatches} equal LimRank's prompt + target (and its ids encoded whole), labels cover exactly the target"
           + ("" if mismatches == 0 else f"; {mismatches} DIFFER"))
     sys.exit(1 if mismatches else 0)
 
