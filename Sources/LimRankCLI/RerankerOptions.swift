@@ -48,7 +48,7 @@ struct RerankerOptions: ParsableArguments {
     @Option(help: "Rerank the top N candidates of each query; the rest keep their first-stage order below them.")
     var depth: Int = 100
 
-    @Option(help: "Cut each passage to this many model tokens (default: 384 pointwise, 200 prp, 100 listwise and icr).")
+    @Option(help: "Cut each passage to this many model tokens (default: 384 pointwise with --prompt-format chatml, uncut with limrank as Rank1 does, 200 prp, 100 listwise and icr).")
     var maxPassageTokens: Int?
 
     @Option(help: ArgumentHelp(
