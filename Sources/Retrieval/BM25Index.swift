@@ -14,25 +14,34 @@ public struct BM25Parameters: Sendable, Hashable, Codable {
     }
 }
 
-/// An inverted index scored with Lucene's BM25 (the Lucene 8+ formula, as
-/// Anserini and bm25s `method="lucene"` use it):
+/// An inverted index scored exactly as Lucene's `BM25Similarity` (Lucene 8+,
+/// as Anserini's `SearchCollection -bm25` uses it):
 ///
 ///     idf(t)      = ln(1 + (N - df + 0.5) / (df + 0.5))
-///     score(t, d) = idf(t) * tf / (tf + k1 * (1 - b + b * |d| / avgdl))
+///     score(t, d) = idf(t) - idf(t) / (1 + tf / (k1 * (1 - b + b * L(d) / avgdl)))
+///                 = idf(t) * tf / (tf + k1 * (1 - b + b * L(d) / avgdl))
 ///     score(q, d) = sum over query terms t (repeats count again) of score(t, d)
 ///
-/// N counts every document, empty ones included, and |d| is the exact number
-/// of terms after analysis. Two deliberate differences from a Lucene index,
-/// both shared with bm25s: Lucene stores |d| lossily in one byte
-/// (`SmallFloat.intToByte4`) and counts only documents that have the field in
-/// N and avgdl. Scores are therefore bm25s's, and agree with Anserini's to
-/// the extent those roundings allow.
+/// with Lucene's collection statistics and roundings:
+/// - N and avgdl count only documents with at least one term after analysis
+///   (Lucene's `docCount` of the field; empty documents have no field);
+/// - L(d) is the document's term count stored lossily in one byte
+///   (`SmallFloat.intToByte4`) and decoded through `BM25Similarity`'s
+///   256-entry table: exact below 40 terms, rounded down to 4 significant
+///   bits above (100 terms read as 96);
+/// - idf, avgdl and the per-norm factor are float32, computed in the order
+///   `BM25Similarity` computes them.
+/// Scores then agree with Lucene's to float32 rounding of the final sum
+/// (Lucene sums a document's term scores in double, we in float; repeated
+/// query terms multiply the term score here, the term weight in Lucene).
+/// Tests/RetrievalTests/LuceneParityTests.swift holds this against Anserini.
 ///
-/// Per-posting scores (`impacts`) are computed once, in `Float` as Lucene and
-/// bm25s do, and summed in `Float` at query time.
+/// Per-posting scores (`impacts`) are computed once and summed in `Float` at
+/// query time.
 ///
 /// Ranking ties are broken by document position in the collection given to
-/// `build` (earlier first), so runs are deterministic.
+/// `build` (earlier first), as Lucene breaks them by index order, so runs
+/// are deterministic.
 public struct BM25Index: Sendable {
     public let parameters: BM25Parameters
     /// Document ids in build order; postings refer to positions in it.
@@ -162,15 +171,23 @@ public struct BM25Index: Sendable {
         parameters: BM25Parameters, documentLengths: [UInt32], postingStarts: [Int],
         postingDocuments: [UInt32], postingFrequencies: [UInt32]
     ) -> [Float] {
-        let n = Double(documentLengths.count)
-        let totalLength = documentLengths.reduce(0) { $0 + Int($1) }
-        let averageLength = n > 0 ? Double(totalLength) / n : 0
-        let k1 = parameters.k1, b = parameters.b
-        // Per-document length normalisation k1 * (1 - b + b * |d| / avgdl).
-        let norms = documentLengths.map { length -> Double in
-            averageLength > 0 ? k1 * (1 - b + b * Double(length) / averageLength) : k1
+        // Lucene's CollectionStatistics of the field: documents with no term have no field.
+        var documentCount = 0, totalLength = 0
+        for length in documentLengths where length > 0 {
+            documentCount += 1
+            totalLength += Int(length)
         }
         var impacts = [Float](repeating: 0, count: postingDocuments.count)
+        guard documentCount > 0 else { return impacts }
+        let n = Double(documentCount)
+        let k1 = Float(parameters.k1), b = Float(parameters.b)
+        let averageLength = Float(Double(totalLength) / n)
+        // BM25Similarity.scorer's cache: 1 / (k1 * ((1 - b) + b * LENGTH_TABLE[norm] / avgdl)), in float.
+        let normInverse = SmallFloat.lengthTable.map { length -> Float in
+            let normalized: Float = b * length / averageLength
+            return 1 / (k1 * ((1 - b) + normalized))
+        }
+        let documentNormInverse = documentLengths.map { normInverse[Int(SmallFloat.intToByte4(Int($0)))] }
         let termCount = postingStarts.count - 1
         impacts.withUnsafeMutableBufferPointer { out in
             let box = UncheckedSendableBox(out)
@@ -178,11 +195,12 @@ public struct BM25Index: Sendable {
                 for t in terms {
                     let lo = postingStarts[t], hi = postingStarts[t + 1]
                     let df = Double(hi - lo)
-                    // bm25s keeps idf in float32 before multiplying; so do we.
-                    let idf = Double(Float(log(1 + (n - df + 0.5) / (df + 0.5))))
+                    let idf = Float(log(1 + (n - df + 0.5) / (df + 0.5)))
                     for p in lo..<hi {
-                        let tf = Double(postingFrequencies[p])
-                        box.value[p] = Float(idf * (tf / (tf + norms[Int(postingDocuments[p])])))
+                        // BM25Scorer.doScore: weight - weight / (1 + freq * normInverse).
+                        let tf = Float(postingFrequencies[p])
+                        let saturation: Float = 1 + tf * documentNormInverse[Int(postingDocuments[p])]
+                        box.value[p] = idf - idf / saturation
                     }
                 }
             }

@@ -42,7 +42,7 @@ import Tokenizers
             for id in p.ids { logits = try model.forward([id], cache: &cache, logits: .last).logits }
             for (id, expected) in zip(p.top_ids, p.top_logits) { worstTop = max(worstTop, abs(logits[id] - expected)) }
             if let full = p.full_logits_index {
-                let expected = try LlamaTests.fullLogits(full, vocab: ref.vocab_size)
+                let expected = try LlamaTests.fullLogits(full, vocab: ref.vocab_size, prompts: ref.prompts.count).values
                 worstFull = max(worstFull, zip(logits, expected).map { abs($0 - $1) }.max() ?? .infinity)
             }
             #expect(logits.withUnsafeBufferPointer { Kernels.argmax($0.baseAddress!, count: $0.count) } == p.top_ids[0], "\(p.text)")

@@ -48,11 +48,18 @@ struct LexicalAttentionModel: AttentionModel {
 }
 
 @Test func calibrationRemovesPositionalBias() {
-    // Two identical-content documents: without calibration the later one wins
-    // on positional bias alone; with it they tie.
-    let attention: [Float] = [0, 0.1, 0.2, 0.3, 0.4]
-    let scores = ICRScoring.scores(attention: attention, calibration: attention, spans: [1..<2, 3..<4])
-    #expect(scores == [0, 0])
+    // Two identical-content documents (tokens 1 and 3, content attention 0.5
+    // each) over a positional bias that grows along the prompt. The
+    // calibration pass (content-free query) sees the bias alone. Without
+    // calibration the later one wins on bias alone; with it they tie at
+    // their content attention. Values are exact in binary.
+    let bias: [Float] = [0, 0.125, 0.25, 0.375, 0.5]
+    let content: [Float] = [0, 0.5, 0, 0.5, 0]
+    let attention = zip(bias, content).map { $0 + $1 }
+    let spans = [1..<2, 3..<4]
+    let uncalibrated = ICRScoring.scores(attention: attention, calibration: [Float](repeating: 0, count: 5), spans: spans)
+    #expect(uncalibrated == [0.625, 0.875])
+    #expect(ICRScoring.scores(attention: attention, calibration: bias, spans: spans) == [0.5, 0.5])
 }
 
 @Test func icrRejectsPromptsOverTheContext() async throws {

@@ -3,12 +3,15 @@ import Foundation
 import Testing
 @testable import Retrieval
 
-/// BM25 straight from the formula over analyzed documents: the plain
-/// reference the index's precomputed, accumulated scores must agree with.
+/// BM25 straight from the formula over analyzed documents, in Double, with
+/// Lucene's statistics: N and avgdl over documents that have terms, and each
+/// length as its one-byte norm decodes (exact below 40 terms, which covers
+/// this corpus). The plain reference the index's precomputed, accumulated
+/// float scores must agree with.
 func referenceBM25(documents: [Document], query: String, parameters: BM25Parameters = .init()) -> [String: Double] {
     let analyzer = EnglishAnalyzer()
     let docs = documents.map { analyzer.terms($0.contents) }
-    let n = Double(docs.count)
+    let n = Double(docs.filter { !$0.isEmpty }.count)
     let avgdl = Double(docs.reduce(0) { $0 + $1.count }) / n
     let queryTerms = analyzer.terms(query)
     var documentFrequency: [String: Double] = [:]
@@ -22,7 +25,7 @@ func referenceBM25(documents: [Document], query: String, parameters: BM25Paramet
             let tf = Double(terms.filter { $0 == q }.count)
             guard tf > 0 else { continue }
             let idf: Double = log(1 + (n - df + 0.5) / (df + 0.5))
-            let length = Double(terms.count) / avgdl
+            let length = Double(SmallFloat.byte4ToInt(SmallFloat.intToByte4(terms.count))) / avgdl
             let norm: Double = parameters.k1 * (1 - parameters.b + parameters.b * length)
             score += idf * tf / (tf + norm)
         }
@@ -121,6 +124,32 @@ let smallCorpus: [Document] = [
         let expected = referenceBM25(documents: Array(docs), query: "t5 t10")
         let order = expected.sorted { $0.value > $1.value || ($0.value == $1.value && Int($0.key.dropFirst())! < Int($1.key.dropFirst())!) }
         #expect(hits.map(\.id) == order.prefix(5).map(\.key))
+    }
+
+    /// Lucene stores a length in one byte: 100 and 96 terms share a norm
+    /// (both read as 96), so the two documents score the same; with exact
+    /// lengths the shorter would win.
+    @Test func lengthsAreLucenesOneByteNorms() {
+        let pad = { (n: Int) in Array(repeating: "pad", count: n).joined(separator: " ") }
+        let docs = [
+            Document(id: "long", text: "target " + pad(99)),
+            Document(id: "short", text: "target " + pad(95)),
+            Document(id: "other", text: "something else entirely"),
+        ]
+        let hits = BM25Index.build(documents: docs).search("target", topK: 10)
+        #expect(hits.map(\.id) == ["long", "short"])
+        #expect(hits.count == 2 && hits[0].score == hits[1].score)
+        let exact = BM25Index.build(documents: [docs[0], Document(id: "short", text: "target " + pad(94))]).search("target", topK: 10)
+        #expect(exact.map(\.id) == ["short", "long"])  // 95 and 100 terms: 88 and 96 after encoding
+    }
+
+    /// Documents without terms have no field in Lucene: they change neither N nor avgdl.
+    @Test func emptyDocumentsDoNotCount() {
+        let plain = BM25Index.build(documents: smallCorpus.filter { !$0.contents.isEmpty })
+        let padded = BM25Index.build(documents: smallCorpus + [Document(id: "e1", text: ""), Document(id: "e2", text: "the of and")])
+        for query in queries {
+            #expect(padded.search(query, topK: 100) == plain.search(query, topK: 100), "\(query)")
+        }
     }
 
     @Test func progressReachesTheTotal() {

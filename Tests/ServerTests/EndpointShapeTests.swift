@@ -146,17 +146,17 @@ import Testing
             let free = try await client.send(.post, "/v1/completions", json: #"{"prompt":"Query: a\nPassage: b","max_tokens":30,"temperature":0}"#)
             try check(free, path: "/v1/completions")
             let freeText = try #require((free.object["choices"] as? [[String: Any]])?.first?["text"] as? String)
-            // Stop at the second character of the greedy answer: the answer is cut before it.
-            if freeText.count >= 3 {
-                let stop = String(freeText.dropFirst(1).prefix(2))
-                let body = #"{"prompt":"Query: a\nPassage: b","max_tokens":30,"temperature":0,"stop":"# + "\(try String(decoding: JSONEncoder().encode(stop), as: UTF8.self))}"
-                let cut = try await client.send(.post, "/v1/completions", json: body)
-                let cutChoice = try #require((cut.object["choices"] as? [[String: Any]])?.first)
-                let cutText = try #require(cutChoice["text"] as? String)
-                #expect(freeText.hasPrefix(cutText))
-                #expect(!cutText.contains(stop))
-                #expect(cutChoice["finish_reason"] as? String == "stop")
-            }
+            // Stop at the two characters after the first of the greedy answer: the answer is cut
+            // right before their first occurrence. The test model's answer must be long enough.
+            try #require(freeText.count >= 3, "greedy answer too short to test stop strings: \(freeText.debugDescription)")
+            let stop = String(freeText.dropFirst(1).prefix(2))
+            let stopAt = try #require(freeText.range(of: stop))
+            let body = #"{"prompt":"Query: a\nPassage: b","max_tokens":30,"temperature":0,"stop":"# + "\(try String(decoding: JSONEncoder().encode(stop), as: UTF8.self))}"
+            let cut = try await client.send(.post, "/v1/completions", json: body)
+            let cutChoice = try #require((cut.object["choices"] as? [[String: Any]])?.first)
+            let cutText = try #require(cutChoice["text"] as? String)
+            #expect(cutText == String(freeText[..<stopAt.lowerBound]))
+            #expect(cutChoice["finish_reason"] as? String == "stop")
             let sampled = #"{"prompt":"hello","max_tokens":20,"temperature":1.0,"seed":42,"logprobs":2}"#
             let a = try await client.send(.post, "/v1/completions", json: sampled)
             let b = try await client.send(.post, "/v1/completions", json: sampled)

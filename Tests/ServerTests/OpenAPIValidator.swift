@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 
 /// Checks a decoded JSON value against a schema of the server's OpenAPI
 /// document: `$ref`, `type`, `required`, `properties`, `items`, `oneOf`,
@@ -39,17 +40,25 @@ struct OpenAPIValidator: @unchecked Sendable {
         if !messages.isEmpty { throw ValidationFailure(messages: messages) }
     }
 
-    private func resolve(_ schema: [String: Any]) -> [String: Any] {
-        guard let ref = schema["$ref"] as? String, ref.hasPrefix("#/") else { return schema }
-        var node: Any = document
+    /// The schema a `$ref` points to, followed to the end; nil when a
+    /// reference does not resolve (a renamed or missing schema), which
+    /// `check` reports instead of accepting anything.
+    private func resolve(_ schema: [String: Any], depth: Int = 0) -> [String: Any]? {
+        guard let ref = schema["$ref"] as? String else { return schema }
+        guard ref.hasPrefix("#/"), depth < 32 else { return nil }
+        var node: Any? = document
         for part in ref.dropFirst(2).split(separator: "/") {
-            node = (node as? [String: Any])?[String(part)] ?? [:]
+            node = (node as? [String: Any])?[String(part)]
         }
-        return resolve(node as? [String: Any] ?? [:])
+        guard let target = node as? [String: Any] else { return nil }
+        return resolve(target, depth: depth + 1)
     }
 
     private func check(_ value: Any, _ rawSchema: [String: Any], path: String, into messages: inout [String]) {
-        let schema = resolve(rawSchema)
+        guard let schema = resolve(rawSchema) else {
+            messages.append("\(path): unresolvable $ref \(rawSchema["$ref"] as? String ?? "?")")
+            return
+        }
         if value is NSNull {
             if schema["nullable"] as? Bool != true { messages.append("\(path): null not allowed") }
             return
@@ -108,4 +117,22 @@ struct OpenAPIValidator: @unchecked Sendable {
 /// JSONSerialization boxes booleans in their own NSNumber subclass.
 private func isBoolean(_ value: Any) -> Bool {
     value is Bool && String(describing: type(of: value)).contains("Boolean") || type(of: value) == Bool.self
+}
+
+@Test func unresolvableReferencesAreErrors() throws {
+    let validator = try OpenAPIValidator(json: #"""
+        {"components": {"schemas": {"Renamed": {"type": "object", "required": ["id"]},
+                                    "Alias": {"$ref": "#/components/schemas/Renamed"}}}}
+        """#)
+    let value: [String: Any] = ["id": "x"]
+    try validator.validate(value, against: validator.schema(named: "Renamed"))
+    try validator.validate(value, against: validator.schema(named: "Alias"))
+    #expect(throws: OpenAPIValidator.ValidationFailure.self) { try validator.validate(value, against: validator.schema(named: "Original")) }
+    #expect(throws: OpenAPIValidator.ValidationFailure.self) {
+        try validator.validate(value, against: ["$ref": "https://example.com/schema.json"])
+    }
+    // A reference inside a schema is checked too, not only at the top.
+    #expect(throws: OpenAPIValidator.ValidationFailure.self) {
+        try validator.validate(["items": [value]], against: ["type": "object", "properties": ["items": ["type": "array", "items": ["$ref": "#/components/schemas/Gone"]]]])
+    }
 }

@@ -206,7 +206,6 @@ actor FlakyModel: LanguageModel {
         let checkpoint = try #require(try store.loadCheckpoint())
         let pool = try store.readLines(SyntheticExample.self, from: store.pool)
         #expect(Set(pool.map(\.index)) == Set(checkpoint.completed))
-        #expect(!checkpoint.completed.isEmpty || pool.isEmpty)
     }
 
     @Test func unwritableDirectoryIsAClearError() {

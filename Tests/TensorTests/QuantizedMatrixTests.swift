@@ -113,7 +113,9 @@ func interleavedLayoutIsBitExactAndDotsAgree(type: GGMLType) throws {
     // A width that is not whole groups keeps ggml's layout.
     let odd = try QuantizedMatrix(type: type, rows: 2, cols: 96, bytes: randomMatrixBytes(type, rows: 2, cols: 96, rng: &rng))
     #expect(type == .q8_0 ? odd.canInterleave : !odd.canInterleave)
-    #expect(!odd.interleaved().interleaved().dequantize().data.isEmpty)
+    // Interleaving is idempotent and never changes the values.
+    #expect(odd.interleaved().isInterleaved == odd.canInterleave)
+    #expect(odd.interleaved().interleaved().dequantize().data == odd.dequantize().data)
 }
 
 /// 8-bit decode activations. With activations that are exact multiples of

@@ -1,11 +1,15 @@
 import Foundation
+import Synchronization
 
 /// Locates the large assets tests may use: the Cranfield data and the shipped
 /// models. They are never committed; `Scripts/setup.sh` puts them in place.
 ///
 /// A test that needs one is enabled when the asset exists. With
-/// `LIMRANK_REQUIRE_ASSETS=1` (set by `Scripts/test.sh`, and so in CI) it is
-/// always enabled, so a missing asset fails loudly instead of skipping.
+/// `LIMRANK_REQUIRE_ASSETS=1` (or `true`, `yes`; set by `Scripts/test.sh`,
+/// and so in CI) it is always enabled, so a missing asset fails loudly
+/// instead of skipping. Skips are never silent: each is counted, and when
+/// the test process exits it prints how many real-asset tests were skipped
+/// and which missing files caused it.
 public enum Assets {
     public static var repoRoot: URL {
         // .../Tests/TestSupport/Assets.swift -> repo root
@@ -34,12 +38,42 @@ public enum Assets {
         modelsDirectory.appendingPathComponent("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
     }
 
+    /// `LIMRANK_REQUIRE_ASSETS` is 1, true or yes (any case).
     public static var required: Bool {
-        ProcessInfo.processInfo.environment["LIMRANK_REQUIRE_ASSETS"] == "1"
+        let value = ProcessInfo.processInfo.environment["LIMRANK_REQUIRE_ASSETS"]?.lowercased() ?? ""
+        return ["1", "true", "yes"].contains(value)
     }
 
-    /// For `@Test(.enabled(if: Assets.enabled(Assets.cranfield)))`.
+    /// For `@Test(.enabled(if: Assets.enabled(Assets.cranfield)))`. Swift
+    /// Testing evaluates it once per test, when it plans the test; a `false`
+    /// is recorded as one skipped test.
     public static func enabled(_ url: URL) -> Bool {
-        required || FileManager.default.fileExists(atPath: url.path)
+        if required || FileManager.default.fileExists(atPath: url.path) { return true }
+        Skips.record(url.path)
+        return false
+    }
+}
+
+/// Real-asset tests skipped in this process, by missing path; reported at exit.
+enum Skips {
+    static let counts = Mutex<[String: Int]>([:])
+    /// Registers the exit report the first time a skip is recorded.
+    static let report: Void = {
+        atexit {
+            let counts = Skips.counts.withLock { $0 }
+            let total = counts.values.reduce(0, +)
+            guard total > 0 else { return }
+            var message = "\(total) real-asset test\(total == 1 ? " was" : "s were") SKIPPED because assets are missing:\n"
+            for (path, count) in counts.sorted(by: { $0.key < $1.key }) {
+                message += "  \(count) need \(path)\n"
+            }
+            message += "Run Scripts/setup.sh to fetch them; set LIMRANK_REQUIRE_ASSETS=1 to make a missing asset fail.\n"
+            FileHandle.standardError.write(Data(message.utf8))
+        }
+    }()
+
+    static func record(_ path: String) {
+        _ = report
+        counts.withLock { $0[path, default: 0] += 1 }
     }
 }
