@@ -110,6 +110,7 @@ let package = Package(
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
         .testTarget(name: "SynthesisTests", dependencies: ["TestSupport", "Synthesis", "Datasets", "LanguageModels", "Reranking"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TrainingTests", dependencies: ["TestSupport", "Training", "Models", "ModelFormats", "Tensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "LimRankCLI"]),
     ],
     swiftLanguageModes: [.v6]
