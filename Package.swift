@@ -110,7 +110,6 @@ let package = Package(
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
         .testTarget(name: "SynthesisTests", dependencies: ["TestSupport", "Synthesis", "Datasets", "LanguageModels", "Reranking"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "TrainingTests", dependencies: ["TestSupport", "Training", "Models", "ModelFormats", "Tensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "LimRankCLI"]),
         .testTarget(name: "TrainingTests", dependencies: ["TestSupport", "Training", "Models", "ModelFormats", "Tensor", "Tokenizers"], resources: [.copy("Fixtures")]),
     ],
