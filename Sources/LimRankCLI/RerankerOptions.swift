@@ -54,6 +54,8 @@ struct RerankerOptions: ParsableArguments {
     @Option(help: "Pointwise only: let the model reason for up to N tokens before the true/false answer (0 answers at once).")
     var reasoningTokens: Int = 0
 
+    @OptionGroup var adapterOption: AdapterOption
+
     @Option(help: "Listwise only: passages per window.")
     var window: Int = 20
 
@@ -150,7 +152,7 @@ struct RerankerOptions: ParsableArguments {
         }
         if noCache { return base }
         let file = cache.map { URL(fileURLWithPath: $0) } ?? Self.defaultCache
-        let fingerprint = settings + "|" + Self.modelFingerprint(url)
+        let fingerprint = settings + "|" + Self.modelFingerprint(url) + adapterOption.fingerprint
         return CachedReranker(base: base, fingerprint: fingerprint, store: try RankingCache(url: file))
     }
 
@@ -158,7 +160,10 @@ struct RerankerOptions: ParsableArguments {
         guard url.pathExtension.lowercased() == "gguf" else {
             throw ValidationError("--reranker \(reranker?.rawValue ?? "") needs a decoder LLM as a .gguf file; \(url.path) is not one")
         }
-        return try NativeLanguageModel(gguf: url)
+        guard adapterOption.adapter != nil else { return try NativeLanguageModel(gguf: url) }
+        var generator = try TextGenerator(gguf: url)
+        try adapterOption.apply(to: &generator.model)
+        return NativeLanguageModel(generator: generator)
     }
 
     static var defaultCache: URL {

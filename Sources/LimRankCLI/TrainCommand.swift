@@ -14,7 +14,7 @@ import Training
 struct TrainCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Fine-tune a reranker: a BERT cross-encoder (or LoRA SFT of a decoder).",
+        abstract: "Fine-tune a reranker: a BERT cross-encoder, or LoRA SFT of a decoder (LimRank's recipe).",
         discussion: """
         Data: a JSON Lines file, either `limrank synthesize`'s examples.jsonl ({"query", \
         "instruction", "positives": [{"text"}], "negatives": [{"text"}]}: one pair per passage, \
@@ -22,7 +22,11 @@ struct TrainCommand: AsyncParsableCommand {
         or a BEIR-style directory with qrels/train.tsv (grade > 0 relevant, 0 not).
         Checkpoints go to OUT/checkpoints every --checkpoint-every steps; after a crash, the same \
         command with --resume continues and ends with the same weights as an uninterrupted run.
-        """)
+        --method lora also reads LLaMA-Factory exports (`limrank synthesize --export sharegpt|alpaca`, \
+        .json or .jsonl) whose targets carry the reasoning; labelled pairs become LimRank's prompt with \
+        an empty reasoning. It writes a PEFT adapter (use it with --adapter, or `limrank train merge`).
+        """,
+        subcommands: [TrainMergeCommand.self])
 
     enum Method: String, ExpressibleByArgument, CaseIterable {
         case crossEncoder = "cross-encoder"
@@ -35,8 +39,8 @@ struct TrainCommand: AsyncParsableCommand {
     @Option(help: "Training data: a .jsonl file or a BEIR directory with qrels/train.tsv.")
     var data: String
 
-    @Option(help: "Base model: short name, cache entry or directory (cross-encoder: a BERT safetensors directory).")
-    var model = "minilm"
+    @Option(help: "Base model: short name, cache entry or directory (cross-encoder: a BERT safetensors directory, default minilm; lora: a Llama/Qwen2/Qwen3 GGUF or safetensors directory, default smollm2).")
+    var model: String?
 
     @Option(help: "Output directory (the trained model, checkpoints/, training_summary.json).")
     var out: String
@@ -47,29 +51,29 @@ struct TrainCommand: AsyncParsableCommand {
     @Option(help: "Stop after this many optimizer steps (overrides --epochs).")
     var maxSteps: Int?
 
-    @Option(help: "Examples per micro-batch.")
-    var batchSize = 16
+    @Option(help: "Examples per micro-batch (default 16; lora 1).")
+    var batchSize: Int?
 
-    @Option(help: "Micro-batches per optimizer step.")
-    var gradAccum = 1
+    @Option(help: "Micro-batches per optimizer step (default 1; lora 8).")
+    var gradAccum: Int?
 
-    @Option(help: "Peak learning rate.")
-    var lr: Float = 2e-5
+    @Option(help: "Peak learning rate (default 2e-5; lora 3e-5, LimRank's).")
+    var lr: Float?
 
-    @Option(help: "Learning-rate schedule after warmup: linear, cosine or constant.")
-    var scheduler: String = "linear"
+    @Option(help: "Learning-rate schedule after warmup: linear, cosine or constant (default linear; lora cosine).")
+    var scheduler: String?
 
-    @Option(help: "Fraction of the steps spent warming up linearly from 0.")
-    var warmupRatio = 0.1
+    @Option(help: "Fraction of the steps spent warming up linearly from 0 (default 0.1; lora 0.03).")
+    var warmupRatio: Double?
 
-    @Option(help: "AdamW decoupled weight decay (not on biases and LayerNorm weights).")
-    var weightDecay: Float = 0.01
+    @Option(help: "AdamW decoupled weight decay, not on biases and LayerNorm weights (default 0.01; lora 0, the Trainer's).")
+    var weightDecay: Float?
 
     @Option(help: "Gradient clipping: largest global L2 norm.")
     var maxGradNorm: Float = 1
 
-    @Option(help: "Longest tokenized pair; longer passages are truncated (the query never is).")
-    var maxSeq = 256
+    @Option(help: "Longest tokenized pair; longer passages are truncated, never the query or (lora) the answer (default 256; lora 2500, LimRank's cutoff).")
+    var maxSeq: Int?
 
     @Option(help: "Seed of shuffling, the validation split and the new head.")
     var seed: UInt64 = 12345
@@ -83,15 +87,18 @@ struct TrainCommand: AsyncParsableCommand {
     @Option(help: "Fraction of the examples held out for a validation loss.")
     var validationFraction = 0.01
 
+    @OptionGroup(title: "LoRA (--method lora)") var lora: LoRATrainOptions
+
     /// Sleeps after each step: lets tests kill a run mid-way on any machine.
     @Option(help: .hidden)
     var stepDelayMs = 0
 
     func validate() throws {
-        guard LearningRateSchedule.Kind(rawValue: scheduler) != nil else {
+        if let scheduler, LearningRateSchedule.Kind(rawValue: scheduler) == nil {
             throw ValidationError("--scheduler must be linear, cosine or constant, got \(scheduler)")
         }
-        guard maxSeq > 3 else { throw ValidationError("--max-seq must be more than 3") }
+        if let maxSeq, maxSeq <= 3 { throw ValidationError("--max-seq must be more than 3") }
+        if method != .lora, lora.isSet { throw ValidationError("--rank, --alpha, --dropout, --target-modules and --no-recompute are for --method lora") }
     }
 
     func run() async throws {
@@ -99,8 +106,7 @@ struct TrainCommand: AsyncParsableCommand {
         case .crossEncoder:
             try trainCrossEncoder()
         case .lora:
-            // LoRA SFT of decoders: filled in by the train-lora branch.
-            throw ValidationError("--method lora is not implemented in this build")
+            try trainLoRA()
         }
     }
 
@@ -108,12 +114,12 @@ struct TrainCommand: AsyncParsableCommand {
         var o = CrossEncoderTrainingOptions()
         o.epochs = epochs
         o.maxSteps = maxSteps
-        o.batchSize = batchSize
-        o.gradientAccumulation = gradAccum
-        o.learningRate = lr
-        o.schedule = LearningRateSchedule.Kind(rawValue: scheduler) ?? .linear
-        o.warmupRatio = warmupRatio
-        o.weightDecay = weightDecay
+        o.batchSize = batchSize ?? 16
+        o.gradientAccumulation = gradAccum ?? 1
+        o.learningRate = lr ?? 2e-5
+        o.schedule = LearningRateSchedule.Kind(rawValue: scheduler ?? "linear") ?? .linear
+        o.warmupRatio = warmupRatio ?? 0.1
+        o.weightDecay = weightDecay ?? 0.01
         o.maxGradientNorm = maxGradNorm
         o.seed = seed
         o.checkpointEvery = checkpointEvery
@@ -132,12 +138,12 @@ struct TrainCommand: AsyncParsableCommand {
             throw ValidationError("\(checkpoints.path) holds checkpoints of an earlier run: pass --resume to continue it, or choose another --out")
         }
         do {
-            let base = try ModelStore().resolve(model)
+            let base = try ModelStore().resolve(model ?? "minilm")
             let pairs = try Self.readPairs(data)
             Log.write("read \(pairs.count) pairs (\(pairs.filter(\.relevant).count) relevant) from \(data)")
             let tokenizer = try Tokenizer(directory: base)
             let bert = try BERTModel(directory: base)
-            let maxSequence = min(maxSeq, bert.configuration.maxPositionEmbeddings)
+            let maxSequence = min(maxSeq ?? 256, bert.configuration.maxPositionEmbeddings)
             let (examples, truncated) = try CrossEncoderData.encode(pairs, tokenizer: tokenizer, maxSequence: maxSequence)
             if !truncated.isEmpty {
                 let sample = truncated.prefix(5).map { "\($0.file):\($0.line)" }.joined(separator: ", ")
