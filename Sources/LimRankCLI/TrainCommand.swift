@@ -33,17 +33,21 @@ struct TrainCommand: AsyncParsableCommand {
         case lora
     }
 
-    @Option(help: "cross-encoder or lora.")
-    var method: Method
+    // Optional so that `limrank train merge` parses without them; run() requires them.
+    @Option(name: .customLong("method"), help: "cross-encoder or lora (required).")
+    var methodOption: Method?
+    var method: Method { methodOption ?? .crossEncoder }
 
-    @Option(help: "Training data: a .jsonl file or a BEIR directory with qrels/train.tsv.")
-    var data: String
+    @Option(name: .customLong("data"), help: "Training data: a .jsonl file or a BEIR directory with qrels/train.tsv (required).")
+    var dataOption: String?
+    var data: String { dataOption ?? "" }
 
     @Option(help: "Base model: short name, cache entry or directory (cross-encoder: a BERT safetensors directory, default minilm; lora: a Llama/Qwen2/Qwen3 GGUF or safetensors directory, default smollm2).")
     var model: String?
 
-    @Option(help: "Output directory (the trained model, checkpoints/, training_summary.json).")
-    var out: String
+    @Option(name: .customLong("out"), help: "Output directory (the trained model, checkpoints/, training_summary.json) (required).")
+    var outOption: String?
+    var out: String { outOption ?? "" }
 
     @Option(help: "Passes over the training data.")
     var epochs = 1
@@ -102,6 +106,9 @@ struct TrainCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        for (flag, value) in [("--method <method>", methodOption as Any?), ("--data <data>", dataOption), ("--out <out>", outOption)] where value == nil {
+            throw ValidationError("Missing expected argument '\(flag)'")
+        }
         switch method {
         case .crossEncoder:
             try trainCrossEncoder()

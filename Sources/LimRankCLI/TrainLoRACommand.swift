@@ -153,18 +153,16 @@ struct TrainMergeCommand: ParsableCommand {
         commandName: "merge",
         abstract: "Merge a PEFT LoRA adapter into its base decoder and write f32 safetensors (transformers' names) + config.json.")
 
-    @Option(help: "Base decoder: short name, .gguf file or safetensors directory.")
-    var model = "smollm2"
+    /// `--model` (default smollm2) and `--out` are `train`'s own options.
+    @ParentCommand var train: TrainCommand
 
-    @Option(help: "PEFT adapter directory (adapter_config.json + adapter_model.safetensors).")
+    @Option(help: "PEFT adapter directory (adapter_config.json + adapter_model.safetensors). Also give --model (the base, default smollm2) and --out.")
     var adapter: String
 
-    @Option(help: "Output directory.")
-    var out: String
-
     func run() throws {
+        guard let out = train.outOption else { throw ValidationError("Missing expected argument '--out <out>'") }
         do {
-            let base = try ModelStore().resolve(model)
+            let base = try ModelStore().resolve(train.model ?? "smollm2")
             let (decoder, _) = try DecoderLoading.load(base)
             let lora = try LoRAAdapter(directory: URL(fileURLWithPath: adapter), model: decoder.configuration)
             let weights = LlamaTrainingWeights(model: decoder)

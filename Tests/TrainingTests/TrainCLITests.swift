@@ -3,7 +3,7 @@ import Testing
 @testable import Training
 
 /// `limrank train --method cross-encoder` as a subprocess on the tiny model:
-/// kill -9 mid-run and --resume, bad input messages, the lora placeholder.
+/// kill -9 mid-run and --resume, bad input messages (LoRA: LoRATrainCLITests).
 @Suite(.serialized) struct TrainCLITests {
     static var binary: URL {
         Bundle.module.bundleURL.deletingLastPathComponent().appendingPathComponent("limrank")
@@ -90,11 +90,5 @@ import Testing
         let l = try Self.run(Self.common(long, out: out) + ["--max-steps", "1", "--validation-fraction", "0"])
         #expect(l.status == 0, "\(l.stderr)")
         #expect(l.stderr.contains("passages were truncated (\(long.path):1)"), "\(l.stderr)")
-    }
-
-    @Test func loraIsNotImplementedYet() throws {
-        let out = CrossEncoderTrainerTests.temporaryDirectory()
-        let r = try Self.run(["train", "--method", "lora", "--data", try Self.dataFile().path, "--out", out.path])
-        #expect(r.status != 0 && r.stderr.contains("not implemented in this build"), "\(r.stderr)")
     }
 }
