@@ -11,7 +11,7 @@ struct BenchTrainCommand: ParsableCommand {
         commandName: "train",
         abstract: "Training throughput (forward + backward + optimizer): tokens/s and peak RSS.")
 
-    @Option(help: "cross-encoder (lora: see the LoRA branch).")
+    @Option(help: "cross-encoder, or lora (LoRA SFT of a decoder; --model minilm then means smollm2).")
     var method: TrainCommand.Method = .crossEncoder
 
     @Option(help: "Short name, cache entry or safetensors directory.")
@@ -31,10 +31,13 @@ struct BenchTrainCommand: ParsableCommand {
 
     func validate() throws {
         guard seq > 3, batch > 0, steps > 0 else { throw ValidationError("--seq (> 3), --batch and --steps must be positive") }
-        guard method == .crossEncoder else { throw ValidationError("bench train --method lora is not implemented in this build") }
     }
 
+    @Flag(help: "lora: keep every layer's activations instead of recomputing them in the backward pass.")
+    var noRecompute = false
+
     func run() throws {
+        if method == .lora { return try runLoRA() }
         let url: URL
         let bert: BERTModel
         do {

@@ -196,3 +196,34 @@ struct AdapterOption: ParsableArguments {
         return "|adapter:" + RerankerOptions.modelFingerprint(URL(fileURLWithPath: adapter).appendingPathComponent(LoRAAdapter.weightsFileName))
     }
 }
+
+extension BenchTrainCommand {
+    /// `bench train --method lora`: see `LoRABenchmark`.
+    func runLoRA() throws {
+        let name = model == "minilm" ? "smollm2" : model
+        let url: URL, decoder: LlamaModel
+        do {
+            url = try ModelStore().resolve(name)
+            (decoder, _) = try DecoderLoading.load(url)
+        } catch let error as ModelsError {
+            throw ValidationError(error.description)
+        }
+        guard seq <= decoder.configuration.maxPositionEmbeddings else {
+            throw ValidationError("--seq \(seq) exceeds the model's \(decoder.configuration.maxPositionEmbeddings) positions")
+        }
+        let weights = LlamaTrainingWeights(model: decoder)
+        let r = try LoRABenchmark.run(weights: weights, seq: seq, batch: batch, steps: steps, recompute: !noRecompute)
+        let rss = Self.peakRSSMiB()
+        let rate = Double(r.tokens) / r.seconds
+        if format == .json {
+            let json: [String: Any] = ["engine": "limrank", "method": "lora", "model": url.lastPathComponent, "batch": batch, "seq": seq,
+                                       "steps": steps, "seconds": r.seconds, "tokens_per_second": rate, "peak_rss_mib": rss,
+                                       "recompute": !noRecompute, "losses": r.losses.map(Double.init),
+                                       "threads": ProcessInfo.processInfo.activeProcessorCount]
+            print(String(decoding: try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys]), as: UTF8.self))
+        } else {
+            print(String(format: "limrank LoRA train bench: %@ batch %d x seq %d, %d steps in %.2fs: %.0f tokens/s (%.3f steps/s), peak RSS %.0f MiB",
+                         url.lastPathComponent, batch, seq, steps, r.seconds, rate, Double(steps) / r.seconds, rss))
+        }
+    }
+}
