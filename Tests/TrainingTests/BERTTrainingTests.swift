@@ -14,6 +14,10 @@ import Tensor
     static let minimumGradientCosine: Double = 0.999
     /// Relative gap to PyTorch's loss after each of the 20 AdamW steps (the 1e-3).
     static let curveRelativeTolerance: Float = 1e-3
+    /// Gradients that are zero in exact arithmetic (attention key biases: a
+    /// constant added to a softmax row) come out as f32 noise on both sides;
+    /// below this norm both must simply be that small (cosine is meaningless).
+    static let zeroGradientNorm: Double = 1e-6
 
     static var fixtures: URL { Bundle.module.url(forResource: "Fixtures", withExtension: nil)! }
     static var tiny: URL { fixtures.appendingPathComponent("tiny-bert-train") }
@@ -71,11 +75,16 @@ import Tensor
         for slot in model.parameters.slots {
             let expected = try #require(r.gradients[slot.name], "PyTorch has no \(slot.name)")
             let ours = gradients[slot.offset..<(slot.offset + slot.count)]
+            let n1 = ours.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+            let n2 = expected.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+            if n2 < Self.zeroGradientNorm {
+                #expect(slot.name.contains("attention.self.key.bias"), "\(slot.name): unexpectedly zero gradient in PyTorch")
+                #expect(n1 < Self.zeroGradientNorm, "\(slot.name): norm \(n1), PyTorch's is \(n2)")
+                continue
+            }
             let c = Self.cosine(ours, expected)
             #expect(c >= Self.minimumGradientCosine, "\(slot.name): cosine \(c)")
             // Norms agree too (a cosine alone would accept a scaled gradient).
-            let n1 = ours.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
-            let n2 = expected.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
             #expect(abs(n1 - n2) <= 1e-3 * max(n2, 1e-6), "\(slot.name): norm \(n1) vs \(n2)")
         }
     }
