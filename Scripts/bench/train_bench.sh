@@ -21,7 +21,7 @@ print(f"limrank {s['tokens_per_second']:.0f} tok/s, peak RSS {s['peak_rss_mib']:
 print(f"pytorch {t['tokens_per_second']:.0f} tok/s, peak RSS {t['peak_rss_mib']:.0f} MiB")
 print(f"ratio limrank/pytorch {s['tokens_per_second']/t['tokens_per_second']:.2f}x tokens/s, "
       f"{s['peak_rss_mib']/t['peak_rss_mib']:.2f}x peak RSS")
-print("first losses (same batch, same start): limrank", [round(x, 4) for x in s['losses'][:3]],
+print("first losses (same batch; the new heads are initialised by different RNGs): limrank", [round(x, 4) for x in s['losses'][:3]],
       "pytorch", [round(x, 4) for x in t['losses'][:3]])
 PY
 uptime

@@ -88,6 +88,9 @@ struct TrainCommand: AsyncParsableCommand {
     @Flag(help: "Continue from the newest checkpoint in OUT/checkpoints.")
     var resume = false
 
+    @Option(help: "Dropout probability (hidden, attention and classifier) while training; default: the base model's config.json (0.1 for MiniLM). 0 turns it off.")
+    var dropout: Float?
+
     @Option(help: "Fraction of the examples held out for a validation loss.")
     var validationFraction = 0.01
 
@@ -161,12 +164,19 @@ struct TrainCommand: AsyncParsableCommand {
             var rng = TrainingRNG(seed: seed, stream: 0x4845_4144)  // "HEAD"
             if bert.classifier == nil { Log.write("initialising a new classification head (N(0, 0.02²) weights, zero bias)") }
             if bert.pooler == nil { Log.write("the base model has no pooler: initialising one (N(0, 0.02²) weights, zero bias)") }
-            let trainable = try BERTTraining(model: bert, rng: &rng)
+            var trainable = try BERTTraining(model: bert, rng: &rng)
+            if let dropout {
+                guard dropout >= 0, dropout < 1 else { throw ValidationError("--dropout must be in [0, 1), got \(dropout)") }
+                trainable.dropout = BERTDropout(hidden: dropout, attention: dropout, classifier: dropout)
+            } else {
+                trainable.dropout = try BERTDropout.load(from: base.appendingPathComponent("config.json"))
+            }
             var trainer = try CrossEncoderTrainer(
                 model: trainable, training: training, validation: validation, options: options,
                 runFacts: ["data": URL(fileURLWithPath: data).standardizedFileURL.path, "examples": "\(examples.count)",
                            "model": base.standardizedFileURL.path, "max_seq": "\(maxSequence)",
-                           "validation_fraction": "\(validationFraction)"])
+                           "validation_fraction": "\(validationFraction)",
+                           "dropout": "\(trainable.dropout.hidden)/\(trainable.dropout.attention)/\(trainable.dropout.classifier)"])
             let total = options.totalSteps(examples: training.count)
             Log.write("training \(training.count) examples (\(validation.count) held out), \(total) steps of \(options.examplesPerStep)")
             let summary = try trainer.train(checkpointDirectory: checkpoints, resume: resume,

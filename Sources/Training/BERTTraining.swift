@@ -26,11 +26,57 @@ public struct BERTTrainingExample: Sendable, Equatable {
     }
 }
 
+/// Dropout probabilities of BERT in training mode (transformers' BertModel:
+/// after the embeddings, on attention probabilities, on both sublayer outputs
+/// before their residual, and before the classifier). Inverted dropout: kept
+/// values are scaled by 1/(1−p).
+public struct BERTDropout: Sendable, Equatable, Decodable {
+    public var hidden: Float
+    public var attention: Float
+    public var classifier: Float
+
+    public init(hidden: Float = 0, attention: Float = 0, classifier: Float? = nil) {
+        self.hidden = hidden
+        self.attention = attention
+        self.classifier = classifier ?? hidden
+    }
+
+    public static let none = BERTDropout()
+
+    enum CodingKeys: String, CodingKey {
+        case hidden = "hidden_dropout_prob", attention = "attention_probs_dropout_prob", classifier = "classifier_dropout"
+    }
+
+    /// transformers' defaults (0.1, 0.1; classifier_dropout null means the hidden one).
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let hidden = try c.decodeIfPresent(Float.self, forKey: .hidden) ?? 0.1
+        self.init(hidden: hidden, attention: try c.decodeIfPresent(Float.self, forKey: .attention) ?? 0.1,
+                  classifier: try c.decodeIfPresent(Float.self, forKey: .classifier))
+    }
+
+    /// The dropout a checkpoint directory's config.json declares.
+    public static func load(from url: URL) throws -> BERTDropout {
+        guard let data = FileManager.default.contents(atPath: url.path) else {
+            throw TrainingError.unsupportedModel("cannot read \(url.path)")
+        }
+        do {
+            return try JSONDecoder().decode(BERTDropout.self, from: data)
+        } catch {
+            throw TrainingError.unsupportedModel("\(url.path): \(error)")
+        }
+    }
+
+    public var isActive: Bool { hidden > 0 || attention > 0 || classifier > 0 }
+}
+
 /// The trainable BERT cross-encoder: configuration plus its parameters, laid
 /// out flat under transformers' key names.
 public struct BERTTraining: Sendable {
     public let configuration: BERTConfiguration
     public var parameters: FlatParameters
+    /// Applied in `lossAndGradients` when a mask seed is given; never in `logits`.
+    public var dropout: BERTDropout = .none
     let layerSlots: [LayerSlots]
     let slots: ModelSlots
 
@@ -167,32 +213,37 @@ public struct BERTTraining: Sendable {
     /// Logits of a batch (forward only).
     public func logits(_ batch: Batch) -> [Float] {
         var scratch = [Float]()
-        return run(batch, backward: false, lossScale: 1, gradients: &scratch)
+        return run(batch, backward: false, lossScale: 1, dropoutSeed: nil, gradients: &scratch)
     }
 
     /// Forward and backward over one (micro-)batch: returns the mean BCE loss
     /// and the logits, and ADDS the gradient of `lossScale · loss` into
     /// `gradients` (same layout as `parameters.values`), so micro-batches
     /// accumulate. Use lossScale = 1/micro-batches for an averaged step.
-    public func lossAndGradients(_ batch: Batch, lossScale: Float = 1, gradients: inout [Float]) -> (loss: Float, logits: [Float]) {
+    ///
+    /// `dropoutSeed` draws this call's dropout masks (`dropout`; none when nil):
+    /// derive it from (run seed, step, micro-batch) so a resumed run draws the same.
+    public func lossAndGradients(_ batch: Batch, lossScale: Float = 1, dropoutSeed: UInt64? = nil,
+                                 gradients: inout [Float]) -> (loss: Float, logits: [Float]) {
         precondition(gradients.count == parameters.count, "gradient buffer does not match the parameters")
-        let logits = run(batch, backward: true, lossScale: lossScale, gradients: &gradients)
+        let logits = run(batch, backward: true, lossScale: lossScale, dropoutSeed: dropoutSeed, gradients: &gradients)
         return (Self.binaryCrossEntropy(logits: logits, labels: batch.labels), logits)
     }
 
     // MARK: - Forward and backward
 
-    private func run(_ batch: Batch, backward: Bool, lossScale: Float, gradients: inout [Float]) -> [Float] {
+    private func run(_ batch: Batch, backward: Bool, lossScale: Float, dropoutSeed: UInt64?, gradients: inout [Float]) -> [Float] {
         let T = batch.tokenCount, B = batch.sequences.count
         guard T > 0, B > 0 else { return [] }
         return parameters.values.withUnsafeBufferPointer { pv in
             let P = pv.baseAddress!
             if backward {
                 return gradients.withUnsafeMutableBufferPointer { gv in
-                    Pass(model: self, batch: batch, P: P).run(gradients: gv.baseAddress!, lossScale: lossScale)
+                    Pass(model: self, batch: batch, P: P, dropoutSeed: dropout.isActive ? dropoutSeed : nil)
+                        .run(gradients: gv.baseAddress!, lossScale: lossScale)
                 }
             }
-            return Pass(model: self, batch: batch, P: P).run(gradients: nil, lossScale: lossScale)
+            return Pass(model: self, batch: batch, P: P, dropoutSeed: nil).run(gradients: nil, lossScale: lossScale)
         }
     }
 }
@@ -208,6 +259,22 @@ final class Scratch {
     }
     deinit { pointer.deallocate() }
     func zero() { pointer.update(repeating: 0, count: count) }
+
+    /// Inverted-dropout mask: 0 with probability p, else 1/(1−p).
+    static func mask(_ count: Int, probability p: Float, rng: inout TrainingRNG) -> Scratch? {
+        guard p > 0 else { return nil }
+        let m = Scratch(count)
+        let keep = 1 / (1 - p), threshold = Double(p)
+        for i in 0..<count { m.pointer[i] = rng.nextUnit() < threshold ? 0 : keep }
+        return m
+    }
+}
+
+/// x[i] *= mask[i] when there is a mask.
+private func applyMask(_ x: UnsafeMutablePointer<Float>, _ mask: Scratch?, count: Int) {
+    guard let mask else { return }
+    let m = mask.pointer
+    for i in 0..<count { x[i] *= m[i] }
 }
 
 /// One forward (and optionally backward) pass, holding the activations.
@@ -219,9 +286,13 @@ private struct Pass {
     /// Start of each sequence's (heads, n, n) block in a layer's probabilities.
     let probabilityOffsets: [Int]
     let probabilityCount: Int
+    let dropout: BERTDropout
+    let dropoutSeed: UInt64?
 
-    init(model: BERTTraining, batch: BERTTraining.Batch, P: UnsafePointer<Float>) {
+    init(model: BERTTraining, batch: BERTTraining.Batch, P: UnsafePointer<Float>, dropoutSeed: UInt64?) {
         self.model = model
+        self.dropout = dropoutSeed == nil ? .none : model.dropout
+        self.dropoutSeed = dropoutSeed
         self.batch = batch
         self.P = P
         let c = model.configuration
@@ -249,6 +320,8 @@ private struct Pass {
         let normalized1: Scratch, inverseStd1: Scratch, hidden1: Scratch  // attention LayerNorm
         let intermediate: Scratch  // (T, I) before GELU
         let normalized2: Scratch, inverseStd2: Scratch  // output LayerNorm
+        /// Dropout masks: attention probabilities, attention output, feed-forward output.
+        let attentionMask: Scratch?, attentionOutputMask: Scratch?, outputMask: Scratch?
     }
 
     func run(gradients G: UnsafeMutablePointer<Float>?, lossScale: Float) -> [Float] {
@@ -271,10 +344,13 @@ private struct Pass {
         var hidden = Scratch(T * H)
         BackwardKernels.layerNormForward(e0, rows: T, cols: H, gamma: P + s.embeddingNormWeight, beta: P + s.embeddingNormBias,
                                          epsilon: eps, output: hidden.pointer, normalized: normalized0.pointer, inverseStd: inverseStd0.pointer)
+        var rng = TrainingRNG(seed: dropoutSeed ?? 0, stream: 0x4452_4F50)  // "DROP"
+        let embeddingMask = Scratch.mask(T * H, probability: dropout.hidden, rng: &rng)
+        applyMask(hidden.pointer, embeddingMask, count: T * H)
         var saved: [LayerActivations] = []
         let activation = Scratch(T * I)  // GELU output
         for l in 0..<layers {
-            let a = forwardLayer(l, input: hidden, gelu: activation, epsilon: eps)
+            let a = forwardLayer(l, input: hidden, gelu: activation, epsilon: eps, rng: &rng)
             if G != nil { saved.append(a.saved) }
             hidden = a.output
         }
@@ -287,10 +363,14 @@ private struct Pass {
         for b in 0..<B {
             for c in 0..<H { pooled.pointer[b * H + c] = Foundation.tanh(pooled.pointer[b * H + c] + P[s.poolerBias + c]) }
         }
+        let classifierMask = Scratch.mask(B * H, probability: dropout.classifier, rng: &rng)
+        let dropped = Scratch(B * H)  // the classifier's input
+        dropped.pointer.update(from: pooled.pointer, count: B * H)
+        applyMask(dropped.pointer, classifierMask, count: B * H)
         var logits = [Float](repeating: 0, count: B)
         for b in 0..<B {
             var z: Float = 0
-            for c in 0..<H { z += pooled.pointer[b * H + c] * P[s.classifierWeight + c] }
+            for c in 0..<H { z += dropped.pointer[b * H + c] * P[s.classifierWeight + c] }
             logits[b] = z + P[s.classifierBias]
         }
         guard let G else { return logits }
@@ -304,9 +384,10 @@ private struct Pass {
             G[s.classifierBias] += dz
             for c in 0..<H {
                 let p = pooled.pointer[b * H + c]
-                G[s.classifierWeight + c] += dz * p
+                G[s.classifierWeight + c] += dz * dropped.pointer[b * H + c]
+                let m = classifierMask.map { $0.pointer[b * H + c] } ?? 1
                 // tanh′ = 1 − tanh².
-                dPooled.pointer[b * H + c] = dz * P[s.classifierWeight + c] * (1 - p * p)
+                dPooled.pointer[b * H + c] = dz * P[s.classifierWeight + c] * m * (1 - p * p)
             }
         }
         let dFirst = Scratch(B * H)
@@ -321,7 +402,8 @@ private struct Pass {
         for l in stride(from: layers - 1, through: 0, by: -1) {
             backwardLayer(l, saved[l], dHidden: dHidden, G: G, work: work)
         }
-        // Embedding LayerNorm, then scatter into the three tables.
+        // Embedding dropout and LayerNorm, then scatter into the three tables.
+        applyMask(dHidden.pointer, embeddingMask, count: T * H)
         let dEmbedded = work.dA
         BackwardKernels.layerNormBackward(dHidden.pointer, normalized: normalized0.pointer, inverseStd: inverseStd0.pointer,
                                           gamma: P + s.embeddingNormWeight, rows: T, cols: H, dx: dEmbedded.pointer,
@@ -343,7 +425,7 @@ private struct Pass {
         return logits
     }
 
-    func forwardLayer(_ l: Int, input: Scratch, gelu activation: Scratch, epsilon: Float)
+    func forwardLayer(_ l: Int, input: Scratch, gelu activation: Scratch, epsilon: Float, rng: inout TrainingRNG)
         -> (output: Scratch, saved: LayerActivations) {
         let w = model.layerSlots[l]
         let x = input.pointer
@@ -353,12 +435,15 @@ private struct Pass {
         EncoderKernels.addBias(qkv.pointer, rows: T, cols: ld, bias: P + w.qkvBias)
         let probabilities = Scratch(probabilityCount)
         let context = Scratch(T * H)
-        attentionForward(qkv: qkv.pointer, probabilities: probabilities.pointer, context: context.pointer)
+        let attentionMask = Scratch.mask(probabilityCount, probability: dropout.attention, rng: &rng)
+        attentionForward(qkv: qkv.pointer, probabilities: probabilities.pointer, mask: attentionMask, context: context.pointer)
+        let attentionOutputMask = Scratch.mask(T * H, probability: dropout.hidden, rng: &rng)
+        let outputMask = Scratch.mask(T * H, probability: dropout.hidden, rng: &rng)
         // Output projection + bias + residual, LayerNorm.
         let sum = Scratch(T * H)
         BLAS.sgemm(transB: true, m: T, n: H, k: H, a: context.pointer, lda: H, b: P + w.attentionOutputWeight, ldb: H,
                    c: sum.pointer, ldc: H)
-        addBiasResidual(sum.pointer, bias: P + w.attentionOutputBias, residual: x, cols: H)
+        addBiasResidual(sum.pointer, bias: P + w.attentionOutputBias, mask: attentionOutputMask, residual: x, cols: H)
         let normalized1 = Scratch(T * H), inverseStd1 = Scratch(T), hidden1 = Scratch(T * H)
         BackwardKernels.layerNormForward(sum.pointer, rows: T, cols: H, gamma: P + w.attentionNormWeight, beta: P + w.attentionNormBias,
                                          epsilon: epsilon, output: hidden1.pointer, normalized: normalized1.pointer,
@@ -371,29 +456,38 @@ private struct Pass {
         BackwardKernels.gelu(intermediate.pointer, into: activation.pointer, count: T * I)
         BLAS.sgemm(transB: true, m: T, n: H, k: I, a: activation.pointer, lda: I, b: P + w.outputWeight, ldb: I,
                    c: sum.pointer, ldc: H)
-        addBiasResidual(sum.pointer, bias: P + w.outputBias, residual: hidden1.pointer, cols: H)
+        addBiasResidual(sum.pointer, bias: P + w.outputBias, mask: outputMask, residual: hidden1.pointer, cols: H)
         let normalized2 = Scratch(T * H), inverseStd2 = Scratch(T), output = Scratch(T * H)
         BackwardKernels.layerNormForward(sum.pointer, rows: T, cols: H, gamma: P + w.outputNormWeight, beta: P + w.outputNormBias,
                                          epsilon: epsilon, output: output.pointer, normalized: normalized2.pointer,
                                          inverseStd: inverseStd2.pointer)
         return (output, LayerActivations(input: input, qkv: qkv, probabilities: probabilities, context: context,
                                          normalized1: normalized1, inverseStd1: inverseStd1, hidden1: hidden1,
-                                         intermediate: intermediate, normalized2: normalized2, inverseStd2: inverseStd2))
+                                         intermediate: intermediate, normalized2: normalized2, inverseStd2: inverseStd2,
+                                         attentionMask: attentionMask, attentionOutputMask: attentionOutputMask, outputMask: outputMask))
     }
 
-    /// x[t, c] += bias[c] + residual[t, c].
-    func addBiasResidual(_ x: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, residual: UnsafePointer<Float>, cols: Int) {
+    /// x[t, c] = (x[t, c] + bias[c])·mask[t, c] + residual[t, c].
+    func addBiasResidual(_ x: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, mask: Scratch?,
+                         residual: UnsafePointer<Float>, cols: Int) {
+        let m = mask?.pointer
         Parallel.forEach(0..<T, minimumChunk: 64) { range in
             for t in range {
                 let row = x + t * cols, r = residual + t * cols
-                for c in 0..<cols { row[c] += bias[c] + r[c] }
+                if let m {
+                    let mr = m + t * cols
+                    for c in 0..<cols { row[c] = (row[c] + bias[c]) * mr[c] + r[c] }
+                } else {
+                    for c in 0..<cols { row[c] += bias[c] + r[c] }
+                }
             }
         }
     }
 
     /// Per sequence and head: P = softmax(QKᵀ/√d), context = P·V.
-    func attentionForward(qkv: UnsafeMutablePointer<Float>, probabilities: UnsafeMutablePointer<Float>,
+    func attentionForward(qkv: UnsafeMutablePointer<Float>, probabilities: UnsafeMutablePointer<Float>, mask: Scratch?,
                           context: UnsafeMutablePointer<Float>) {
+        let maskBase = mask?.pointer
         let ld = 3 * H, H = self.H, headDim = self.headDim, heads = self.heads
         let scale = 1 / Float(headDim).squareRoot()
         let sequences = batch.sequences, offsets = probabilityOffsets
@@ -406,16 +500,28 @@ private struct Pass {
                 BLAS.sgemm(transB: true, m: n, n: n, k: headDim, alpha: scale, a: base + h * headDim, lda: ld,
                            b: base + H + h * headDim, ldb: ld, c: p, ldc: n)
                 for r in 0..<n { EncoderKernels.softmaxRow(p + r * n, count: n) }
-                BLAS.sgemm(m: n, n: headDim, k: n, a: p, lda: n, b: base + 2 * H + h * headDim, ldb: ld,
+                var weights = UnsafePointer(p)
+                var dropped: UnsafeMutablePointer<Float>?
+                if let maskBase {
+                    let d = UnsafeMutablePointer<Float>.allocate(capacity: n * n)
+                    let m = maskBase + offsets[b] + h * n * n
+                    for i in 0..<(n * n) { d[i] = p[i] * m[i] }
+                    weights = UnsafePointer(d)
+                    dropped = d
+                }
+                BLAS.sgemm(m: n, n: headDim, k: n, a: weights, lda: n, b: base + 2 * H + h * headDim, ldb: ld,
                            c: context + seq.lowerBound * H + h * headDim, ldc: H)
+                dropped?.deallocate()
             }
         }
     }
 
     final class BackwardWork {
         let dA: Scratch, dContext: Scratch, dQKV: Scratch, dIntermediate: Scratch, activation: Scratch, dScores: Scratch
+        let dDense: Scratch
         init(T: Int, H: Int, I: Int, probabilities: Int) {
             dA = Scratch(T * H)
+            dDense = Scratch(T * H)
             dContext = Scratch(T * H)
             dQKV = Scratch(T * 3 * H)
             dIntermediate = Scratch(T * I)
@@ -431,9 +537,15 @@ private struct Pass {
         BackwardKernels.layerNormBackward(dHidden.pointer, normalized: a.normalized2.pointer, inverseStd: a.inverseStd2.pointer,
                                           gamma: P + w.outputNormWeight, rows: T, cols: H, dx: dOut.pointer,
                                           dGamma: G + w.outputNormWeight, dBeta: G + w.outputNormBias)
-        // Output dense over the recomputed GELU.
+        // Output dense (through its dropout) over the recomputed GELU.
         BackwardKernels.gelu(a.intermediate.pointer, into: work.activation.pointer, count: T * I)
-        BackwardKernels.linearBackward(dy: dOut.pointer, input: work.activation.pointer, weight: P + w.outputWeight, rows: T,
+        var dDense = dOut
+        if a.outputMask != nil {
+            dDense = work.dDense
+            dDense.pointer.update(from: dOut.pointer, count: T * H)
+            applyMask(dDense.pointer, a.outputMask, count: T * H)
+        }
+        BackwardKernels.linearBackward(dy: dDense.pointer, input: work.activation.pointer, weight: P + w.outputWeight, rows: T,
                                        inFeatures: I, outFeatures: H, dWeight: G + w.outputWeight, dBias: G + w.outputBias,
                                        dx: work.dIntermediate.pointer)
         BackwardKernels.geluBackward(work.dIntermediate.pointer, input: a.intermediate.pointer, into: work.dIntermediate.pointer, count: T * I)
@@ -448,7 +560,13 @@ private struct Pass {
         BackwardKernels.layerNormBackward(dHidden1.pointer, normalized: a.normalized1.pointer, inverseStd: a.inverseStd1.pointer,
                                           gamma: P + w.attentionNormWeight, rows: T, cols: H, dx: dSum.pointer,
                                           dGamma: G + w.attentionNormWeight, dBeta: G + w.attentionNormBias)
-        BackwardKernels.linearBackward(dy: dSum.pointer, input: a.context.pointer, weight: P + w.attentionOutputWeight, rows: T,
+        var dAttentionDense = dSum
+        if a.attentionOutputMask != nil {
+            dAttentionDense = work.dDense
+            dAttentionDense.pointer.update(from: dSum.pointer, count: T * H)
+            applyMask(dAttentionDense.pointer, a.attentionOutputMask, count: T * H)
+        }
+        BackwardKernels.linearBackward(dy: dAttentionDense.pointer, input: a.context.pointer, weight: P + w.attentionOutputWeight, rows: T,
                                        inFeatures: H, outFeatures: H, dWeight: G + w.attentionOutputWeight,
                                        dBias: G + w.attentionOutputBias, dx: work.dContext.pointer)
         attentionBackward(a, dContext: work.dContext.pointer, dQKV: work.dQKV.pointer, dScores: work.dScores.pointer)
@@ -466,6 +584,7 @@ private struct Pass {
         let scale = 1 / Float(headDim).squareRoot()
         let sequences = batch.sequences, offsets = probabilityOffsets
         let qkv = a.qkv.pointer, probabilities = a.probabilities.pointer
+        let maskBase = a.attentionMask?.pointer
         Parallel.forEach(0..<(sequences.count * heads)) { items in
             for item in items {
                 let b = item / heads, h = item % heads
@@ -474,7 +593,17 @@ private struct Pass {
                 let p = probabilities + offsets[b] + h * n * n, ds = dScores + offsets[b] + h * n * n
                 let dc = dContext + seq.lowerBound * H + h * headDim
                 BLAS.sgemm(transB: true, m: n, n: n, k: headDim, a: dc, lda: H, b: base + 2 * H + h * headDim, ldb: ld, c: ds, ldc: n)
-                BLAS.sgemm(transA: true, m: n, n: headDim, k: n, a: p, lda: n, b: dc, ldb: H, c: dBase + 2 * H + h * headDim, ldc: ld)
+                if let maskBase {
+                    // Through the dropout: dV = (P∘M)ᵀ·dC, dP = dP′∘M.
+                    let m = maskBase + offsets[b] + h * n * n
+                    let d = UnsafeMutablePointer<Float>.allocate(capacity: n * n)
+                    for i in 0..<(n * n) { d[i] = p[i] * m[i] }
+                    BLAS.sgemm(transA: true, m: n, n: headDim, k: n, a: d, lda: n, b: dc, ldb: H, c: dBase + 2 * H + h * headDim, ldc: ld)
+                    d.deallocate()
+                    for i in 0..<(n * n) { ds[i] *= m[i] }
+                } else {
+                    BLAS.sgemm(transA: true, m: n, n: headDim, k: n, a: p, lda: n, b: dc, ldb: H, c: dBase + 2 * H + h * headDim, ldc: ld)
+                }
                 BackwardKernels.softmaxBackwardRows(ds, probabilities: p, rows: n, cols: n)
                 BLAS.sgemm(m: n, n: headDim, k: n, alpha: scale, a: ds, lda: n, b: base + H + h * headDim, ldb: ld,
                            c: dBase + h * headDim, ldc: ld)

@@ -165,10 +165,12 @@ public struct CrossEncoderTrainer: Sendable {
             let indices = order.nextBatch(size: options.examplesPerStep).indices
             gradients.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
             var stepLoss = 0.0, stepTokens = 0
-            for range in GradientAccumulator.microBatchRanges(count: indices.count, size: options.batchSize) {
+            for (micro, range) in GradientAccumulator.microBatchRanges(count: indices.count, size: options.batchSize).enumerated() {
                 let batch = try model.batch(range.map { training[indices[$0]] })
                 let share = Float(range.count) / Float(indices.count)
-                let (loss, _) = model.lossAndGradients(batch, lossScale: share, gradients: &gradients)
+                // Dropout masks from (seed, step, micro-batch): a resumed run draws the same ones.
+                var maskRNG = TrainingRNG(seed: options.seed, stream: 0x4D41_534B_0000_0000 | UInt64(step) << 16 | UInt64(micro))
+                let (loss, _) = model.lossAndGradients(batch, lossScale: share, dropoutSeed: maskRNG.next(), gradients: &gradients)
                 stepLoss += Double(loss) * Double(share)
                 stepTokens += batch.tokenCount
             }

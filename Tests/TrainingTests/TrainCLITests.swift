@@ -19,7 +19,7 @@ import Testing
         process.executableURL = binary
         process.arguments = arguments
         let errors = CrossEncoderTrainerTests.temporaryDirectory().appendingPathComponent("stderr.txt")
-        FileManager.default.createFile(atPath: errors.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errors.path, contents: nil)
         process.standardError = try FileHandle(forWritingTo: errors)
         process.standardOutput = FileHandle.nullDevice
         try process.run()
