@@ -103,7 +103,8 @@ let package = Package(
         .testTarget(name: "DatasetsTests", dependencies: ["TestSupport", "Datasets"], resources: [.copy("Fixtures")]),
         .testTarget(name: "RetrievalTests", dependencies: ["TestSupport", "Retrieval", "Datasets"], resources: [.copy("Fixtures")]),
         .testTarget(name: "EvaluationTests", dependencies: ["TestSupport", "Evaluation", "Datasets"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "RerankingTests", dependencies: ["Reranking", "Datasets", "LanguageModels"]),
+        .testTarget(name: "RerankingTests", dependencies: ["TestSupport", "Reranking", "Datasets", "LanguageModels", "Models", "Tokenizers"],
+                    resources: [.copy("Fixtures")]),
         .testTarget(name: "ServerTests", dependencies: [
             "TestSupport", "Server", "LanguageModels", "RemoteModels", "Reranking", "Models", "Synthesis",
             .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -72,3 +72,27 @@ public enum BRIGHTDataset {
         return collection
     }
 }
+
+extension BRIGHTDataset {
+    /// Rank1's per-subset query templates for BRIGHT (its `prompts.py`, keys
+    /// `BrightRetrieval_<subset>`, used by LimRank's evaluation unchanged):
+    /// `FILL_QUERY_HERE` stands for the query. Subsets without their own take
+    /// `defaultRank1QueryTemplate`. Golden copy: `Scripts/fixtures/limrank_prompts.py`.
+    public static let rank1QueryTemplates: [String: String] = [
+        "aops": "Find different but similar math problems to FILL_QUERY_HERE\n\nA document is relevant if it uses the same class of functions and shares **any** overlapping techniques.",
+        "theoremqa_questions": "Find a passage which uses the same mathematical process as this one: FILL_QUERY_HERE",
+        "theoremqa_theorems": "Find a passage which uses the same mathematical process as this one: FILL_QUERY_HERE",
+        "leetcode": "I am looking to find different problems that share similar data structures (of any kind) or algorithms (e.g. DFS, DP, sorting, traversals, etc.). I am looking for problems that share one or both of these similarities to this:\n    \nFILL_QUERY_HERE\n\nDoes this passage share any similarities? e.g. if there was a textbook on leetcode problems, this would be in the same book even though it could be in a different chapter. \n\n\n",
+        "pony": "I will use the programming language pony. Problem: FILL_QUERY_HERE\n\nBut to solve the problem above, I need to know things about pony. A passage is relevant if it contains docs that match **any** part (even basic parts) of the code I will have to write for the above program.",
+    ]
+
+    /// Rank1's `BrightRetrieval` template: the StackExchange subsets
+    /// (biology, earth_science, economics, psychology, robotics,
+    /// stackoverflow, sustainable_living).
+    public static let defaultRank1QueryTemplate = "Can you find background information about the concepts used to answer the question:\n\nFILL_QUERY_HERE\n\nA passage is relevant if it contains background information about a **sub-concept** that someone might cite/link to when answering the above question."
+
+    /// The template Rank1 uses for `subset`.
+    public static func rank1QueryTemplate(subset: String) -> String {
+        rank1QueryTemplates[subset] ?? defaultRank1QueryTemplate
+    }
+}

@@ -72,7 +72,9 @@ public struct NativeStreamingGenerator: StreamingTextGenerator, TokenCounter {
                     // multi-token characters come out once complete.
                     let decoded = generator.tokenizer.decode(tokens)
                     var text = ""
-                    if !decoded.hasSuffix("\u{FFFD}"), decoded.hasPrefix(emitted) {
+                    // The budget's last token takes whatever is left, an
+                    // unfinished character included (as the whole decode has it).
+                    if !decoded.hasSuffix("\u{FFFD}") || count == budget, decoded.hasPrefix(emitted) {
                         text = String(decoded.dropFirst(emitted.count))
                         emitted = decoded
                     }

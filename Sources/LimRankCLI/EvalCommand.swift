@@ -129,7 +129,7 @@ struct EvalCommand: AsyncParsableCommand {
         }
         if let keptIDs { scored.rankings = scored.rankings.filter { keptIDs.contains($0.key) } }
         var reranking: RerankDriver.Outcome?
-        if let reranker = try rerankerOptions.make() {
+        if let reranker = try rerankerOptions.make(brightSubset: datasetOptions.dataset == .bright ? datasetOptions.subset : nil) {
             let outcome = try await RerankDriver.rerank(scored, collection: collection, reranker: reranker, depth: rerankerOptions.depth)
             scored = outcome.run
             reranking = outcome

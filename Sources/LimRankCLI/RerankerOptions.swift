@@ -48,11 +48,23 @@ struct RerankerOptions: ParsableArguments {
     @Option(help: "Rerank the top N candidates of each query; the rest keep their first-stage order below them.")
     var depth: Int = 100
 
-    @Option(help: "Cut each passage to this many model tokens (default: 384 pointwise, 200 prp, 100 listwise and icr).")
+    @Option(help: "Cut each passage to this many model tokens (default: 384 pointwise with --prompt-format chatml, uncut with limrank as Rank1 does, 200 prp, 100 listwise and icr).")
     var maxPassageTokens: Int?
 
-    @Option(help: "Pointwise only: let the model reason for up to N tokens before the true/false answer (0 answers at once).")
-    var reasoningTokens: Int = 0
+    @Option(help: ArgumentHelp(
+        "Pointwise only: let the model reason for up to N tokens before the true/false answer (0 answers at once). Default: 0 with --prompt-format chatml, 8192 (Rank1's budget) with limrank.",
+        valueName: "n"))
+    var reasoningTokens: Int?
+
+    @Option(help: ArgumentHelp(
+        "Pointwise only: limrank (Rank1/LimRank's raw prompt ending in <think>, no chat template; /v1/completions for servers) or chatml (system message and chat template, for instruction models). Default: what the model declares (a LimRank/Rank1 checkpoint, or limrank.json), else chatml.",
+        valueName: "format"))
+    var promptFormat: PointwisePromptFormat?
+
+    @Option(help: ArgumentHelp(
+        "Pointwise only: a query template with FILL_QUERY_HERE (Rank1's per-dataset prompts), or 'none'. Default: Rank1's template for BRIGHT subsets, none elsewhere.",
+        valueName: "text"))
+    var queryTemplate: String?
 
     @OptionGroup var adapterOption: AdapterOption
 
@@ -80,7 +92,13 @@ struct RerankerOptions: ParsableArguments {
     func validate() throws {
         guard depth > 0 else { throw ValidationError("--depth must be at least 1") }
         if let maxPassageTokens, maxPassageTokens < 1 { throw ValidationError("--max-passage-tokens must be at least 1") }
-        guard reasoningTokens >= 0 else { throw ValidationError("--reasoning-tokens must be >= 0") }
+        if let reasoningTokens, reasoningTokens < 0 { throw ValidationError("--reasoning-tokens must be >= 0") }
+        if reranker != .pointwise, promptFormat != nil || queryTemplate != nil || reasoningTokens != nil {
+            throw ValidationError("--prompt-format, --query-template and --reasoning-tokens are for --reranker pointwise")
+        }
+        if let queryTemplate, queryTemplate != "none", !queryTemplate.contains(PointwisePrompt.queryPlaceholder) {
+            throw ValidationError("--query-template must contain \(PointwisePrompt.queryPlaceholder) (or be 'none')")
+        }
         guard window >= 2 else { throw ValidationError("--window must be at least 2") }
         guard step >= 1, step <= window else { throw ValidationError("--step must be between 1 and --window") }
         guard prpTopK >= 1 else { throw ValidationError("--prp-top-k must be at least 1") }
@@ -101,14 +119,20 @@ struct RerankerOptions: ParsableArguments {
         return (parts[0], parts.count > 1 ? parts[1] : "default")
     }
 
-    func make() throws -> (any Reranker)? {
+    /// `subset`: the BRIGHT subset being reranked, whose Rank1 query template applies.
+    func make(brightSubset subset: String? = nil) throws -> (any Reranker)? {
         guard let kind = reranker, let name = modelName else { return nil }
         if let server = serverModel {
             let remote = try OpenAICompatibleModel(OpenAICompatibleConfiguration(baseURL: server.baseURL, model: server.model, apiKeyVariable: apiKeyEnv))
             let base: any Reranker
+            var pointwiseTag = ""
             switch kind {
             case .pointwise:
-                base = PointwiseLLMReranker(model: remote, maxPassageTokens: maxPassageTokens ?? 384, reasoningTokens: reasoningTokens)
+                // A server's model is declared by the name it is served under (vLLM: songtingyu/LimRank).
+                let format = promptFormat ?? (PointwisePromptFormat.namesRank1Family(server.model) ? .limrank : .chatml)
+                let r = pointwise(remote, format: format, brightSubset: subset)
+                pointwiseTag = "|\(r.format.rawValue)|\(r.versionTag)"
+                base = r
             case .prp:
                 base = PairwiseReranker(model: remote, variant: prpVariant == .allpairs ? .allPairs : .slidingWindow(topK: prpTopK),
                                         maxPassageTokens: maxPassageTokens ?? 200)
@@ -118,7 +142,8 @@ struct RerankerOptions: ParsableArguments {
                 throw ValidationError("--reranker \(kind.rawValue) runs in process only; give a local model, not a server URL")
             }
             if noCache { return base }
-            let fingerprint = "\(kind.rawValue)|\(name)|\(maxPassageTokens ?? 0)|\(reasoningTokens)|\(window)/\(step)|\(prpVariant)/\(prpTopK)"
+            // The prompt version is part of the key (it was not before session 4).
+            let fingerprint = "\(kind.rawValue)|\(name)|\(maxPassageTokens ?? 0)|\(reasoningTokens ?? 0)|\(window)/\(step)|\(prpVariant)/\(prpTopK)" + pointwiseTag
             return CachedReranker(base: base, fingerprint: fingerprint, store: try RankingCache(url: cache.map { URL(fileURLWithPath: $0) } ?? Self.defaultCache))
         }
         let url = try ModelStore().resolve(name)
@@ -131,10 +156,14 @@ struct RerankerOptions: ParsableArguments {
         case .crossEncoder:
             base = CrossEncoderReranker(scorer: try NativeEncoder(directory: url))
         case .pointwise:
-            let r = PointwiseLLMReranker(model: try llm(url), maxPassageTokens: maxPassageTokens ?? 384, reasoningTokens: reasoningTokens)
+            let declared = try PointwisePromptFormat.declared(byModelAt: url)
+            let format = promptFormat ?? declared ?? .chatml
+            if promptFormat == nil { Log.write("pointwise prompt format: \(format.rawValue)" + (declared == nil ? " (the model declares none)" : " (declared by the model)")) }
+            let r = pointwise(try llm(url), format: format, brightSubset: subset)
             // "match:normalized": answers are read as every token spelling them
             // (since session 2); the tag keeps older cached scores from being reused.
-            settings += "|\(r.template.versionTag)|\(r.maxPassageTokens)|\(r.reasoningTokens)|match:normalized"
+            settings += "|\(r.versionTag)|\(r.maxPassageTokens ?? 0)|\(r.reasoningTokens)|"
+                + (format == .chatml ? "match:normalized" : "match:first-token")
             base = r
         case .prp:
             let variant: PairwiseReranker.Variant = prpVariant == .allpairs ? .allPairs : .slidingWindow(topK: prpTopK)
@@ -156,12 +185,43 @@ struct RerankerOptions: ParsableArguments {
         return CachedReranker(base: base, fingerprint: fingerprint, store: try RankingCache(url: file))
     }
 
-    private func llm(_ url: URL) throws -> NativeLanguageModel {
-        guard url.pathExtension.lowercased() == "gguf" else {
-            throw ValidationError("--reranker \(reranker?.rawValue ?? "") needs a decoder LLM as a .gguf file; \(url.path) is not one")
+    /// The pointwise reranker with this format's defaults: Rank1 cuts no
+    /// passage and reasons up to 8192 tokens; the chat layout keeps the
+    /// project's 384-token passages and answers at once (an untuned
+    /// instruction model gains nothing from reasoning, and it is slow).
+    func pointwise(_ model: any LanguageModel, format: PointwisePromptFormat, brightSubset: String?) -> PointwiseLLMReranker {
+        let template: String?
+        switch queryTemplate {
+        case "none"?: template = nil
+        case let given?: template = given
+        case nil: template = brightSubset.map { BRIGHTDataset.rank1QueryTemplate(subset: $0) }
         }
-        guard adapterOption.adapter != nil else { return try NativeLanguageModel(gguf: url) }
-        var generator = try TextGenerator(gguf: url)
+        return PointwiseLLMReranker(
+            model: model, format: format, queryTemplate: template,
+            maxPassageTokens: maxPassageTokens ?? (format == .limrank ? nil : 384),
+            reasoningTokens: reasoningTokens ?? (format == .limrank ? Self.rank1ReasoningTokens : 0))
+    }
+
+    /// Rank1's `max_output_tokens`.
+    static let rank1ReasoningTokens = 8192
+
+    private func llm(_ url: URL) throws -> NativeLanguageModel {
+        var generator: TextGenerator
+        if url.pathExtension.lowercased() == "gguf" {
+            guard adapterOption.adapter != nil else { return try NativeLanguageModel(gguf: url) }
+            generator = try TextGenerator(gguf: url)
+        } else {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ValidationError("--reranker \(reranker?.rawValue ?? "") needs a decoder LLM (a .gguf file or a checkpoint directory); \(url.path) is neither")
+            }
+            do {
+                generator = try TextGenerator(directory: url)
+            } catch let error as ModelsError {
+                throw ValidationError("\(url.path): \(error.description)")
+            }
+        }
+        // --adapter: a PEFT LoRA adapter merged into the weights at load.
         try adapterOption.apply(to: &generator.model)
         return NativeLanguageModel(generator: generator)
     }
@@ -226,3 +286,5 @@ enum RerankDriver {
             + change.queries.map { renamed($0, BM25Runs.changedSuffix) }
     }
 }
+
+extension PointwisePromptFormat: ExpressibleByArgument {}

@@ -108,6 +108,11 @@ struct SynthesizeExport: AsyncParsableCommand {
     @Flag(name: .customLong("with-reasoning"), help: "Put each passage's reasoning trace before the answer (needs \"reasoning_traces\": true).")
     var withReasoning = false
 
+    @Option(help: ArgumentHelp(
+        "sharegpt/alpaca only: limrank (LimRank's raw prompt ending in <think>, no system; train with LLaMA-Factory template: empty) or chatml (system message + user turn; a ChatML template).",
+        valueName: "format"))
+    var promptFormat: PointwisePromptFormat = .limrank
+
     func validate() throws {
         guard SyntheticDataExporter.Format(rawValue: format) != nil else {
             throw ValidationError("--format must be one of: \(SyntheticDataExporter.Format.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -122,8 +127,14 @@ struct SynthesizeExport: AsyncParsableCommand {
             source = source.appendingPathComponent("examples.jsonl")
         }
         let examples = try SyntheticDataExporter.readExamples(source)
-        let written = try SyntheticDataExporter.export(examples, format: chosen, to: URL(fileURLWithPath: out), withReasoning: withReasoning)
+        let written = try SyntheticDataExporter.export(examples, format: chosen, to: URL(fileURLWithPath: out), withReasoning: withReasoning,
+                                                       promptFormat: promptFormat)
         FileHandle.standardError.write(Data("export: \(examples.count) examples -> \(written) \(chosen == .beir ? "queries" : "records") in \(out)\n".utf8))
+        if chosen != .beir {
+            let info = URL(fileURLWithPath: out).deletingLastPathComponent().appendingPathComponent("dataset_info.json")
+            FileHandle.standardError.write(Data(("export: LLaMA-Factory dataset '\(SyntheticDataExporter.datasetName(URL(fileURLWithPath: out)))' in \(info.path)"
+                + " (template: \(promptFormat == .limrank ? "empty" : "the model's ChatML, e.g. qwen"))\n").utf8))
+        }
     }
 }
 

@@ -88,7 +88,7 @@ struct TrainCommand: AsyncParsableCommand {
     @Flag(help: "Continue from the newest checkpoint in OUT/checkpoints.")
     var resume = false
 
-    @Option(help: "Dropout probability (hidden, attention and classifier) while training; default: the base model's config.json (0.1 for MiniLM). 0 turns it off.")
+    @Option(help: "Dropout probability (hidden, attention and classifier) while training; default: the base model's config.json (0.1 for MiniLM). 0 turns it off. lora: the LoRA dropout, default 0 (only 0 is implemented).")
     var dropout: Float?
 
     @Option(help: "Fraction of the examples held out for a validation loss.")
@@ -105,7 +105,7 @@ struct TrainCommand: AsyncParsableCommand {
             throw ValidationError("--scheduler must be linear, cosine or constant, got \(scheduler)")
         }
         if let maxSeq, maxSeq <= 3 { throw ValidationError("--max-seq must be more than 3") }
-        if method != .lora, lora.isSet { throw ValidationError("--rank, --alpha, --dropout, --target-modules and --no-recompute are for --method lora") }
+        if method != .lora, lora.isSet { throw ValidationError("--rank, --alpha, --target-modules, --no-recompute and --eval-every are for --method lora") }
     }
 
     func run() async throws {

@@ -13,9 +13,6 @@ struct LoRATrainOptions: ParsableArguments {
     @Option(help: "LoRA alpha (scaling alpha / r).")
     var alpha: Float?
 
-    @Option(help: "LoRA dropout (only 0, LimRank's, is implemented).")
-    var dropout: Float?
-
     @Option(help: "Comma-separated linear layers to adapt: q,k,v,o,gate,up,down (or their *_proj names).")
     var targetModules: String?
 
@@ -25,9 +22,10 @@ struct LoRATrainOptions: ParsableArguments {
     @Option(help: "Validation loss every N optimizer steps (0: at the end only).")
     var evalEvery = 0
 
-    var isSet: Bool { rank != nil || alpha != nil || dropout != nil || targetModules != nil || noRecompute || evalEvery != 0 }
+    var isSet: Bool { rank != nil || alpha != nil || targetModules != nil || noRecompute || evalEvery != 0 }
 
-    func configuration() throws -> LoRAConfiguration {
+    /// `dropout`: train's --dropout (LoRA dropout; only 0, LimRank's, is implemented).
+    func configuration(dropout: Float?) throws -> LoRAConfiguration {
         var targets = LoRATarget.allCases
         if let targetModules {
             targets = []
@@ -105,7 +103,7 @@ extension TrainCommand {
             Log.write("read \(records.count) examples from \(data): \(lengths.reduce(0, +)) tokens, longest \(lengths.max() ?? 0), \(sequences.reduce(0) { $0 + $1.targetCount }) answer tokens")
 
             var options = LoRAFineTuning.Options(
-                lora: try lora.configuration(), learningRate: lr ?? 3e-5,
+                lora: try lora.configuration(dropout: dropout), learningRate: lr ?? 3e-5,
                 schedule: LearningRateSchedule.Kind(rawValue: scheduler ?? "cosine") ?? .cosine,
                 warmupRatio: warmupRatio ?? 0.03, epochs: epochs, maxSteps: maxSteps,
                 batchSize: batchSize ?? 1, gradientAccumulation: gradAccum ?? 8,

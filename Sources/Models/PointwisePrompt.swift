@@ -192,7 +192,7 @@ extension PointwisePromptFormat {
     }
 
     /// "LimRank", "songtingyu/LimRank-7B", "rank1-7b", "jhu-clsp/rank1-32b-awq".
-    static func namesRank1Family(_ name: String) -> Bool {
+    public static func namesRank1Family(_ name: String) -> Bool {
         let words = name.lowercased().split(whereSeparator: { "/-_ .".contains($0) })
         return words.contains { $0 == "limrank" || $0 == "rank1" }
     }

@@ -435,3 +435,126 @@ private struct ErrorEnvelope: Decodable {
     struct Body: Decodable { var message: String }
     var error: Body
 }
+
+// MARK: Raw prompts (/v1/completions with the prompt string as it is)
+
+/// Raw prompts go to /v1/completions whatever `rawPromptFormat` says: the
+/// string is the whole prompt, as vLLM, llama.cpp's server and `limrank
+/// serve` take it. Scoring reads the top alternatives first; a candidate
+/// missing from them is scored exactly by `continuationLogProbability`,
+/// which sends `prompt + candidate` with `echo` and reads the log-probability
+/// the server gives the candidate's own tokens (vLLM, OpenAI's legacy
+/// completions, llama-cpp-python and `limrank serve` support it).
+extension OpenAICompatibleModel: RawPromptLanguageModel {
+    public func complete(rawPrompt: String, maxTokens: Int, stop: [String]) async throws -> RawCompletion {
+        if maxTokens < 1 { throw LanguageModelError.invalidInput("maxTokens must be at least 1, got \(maxTokens)") }
+        let body = RawCompletionBody(model: configuration.model, prompt: rawPrompt, max_tokens: maxTokens, temperature: 0,
+                                     logprobs: nil, echo: nil, stop: stop.isEmpty ? nil : stop)
+        let response: RawCompletionResponse = try await post("/completions", body)
+        guard let choice = response.choices.first else {
+            throw LanguageModelError.malformedResponse(endpoint: url("/completions"), reason: "no choices")
+        }
+        // vLLM names the stop string in `stop_reason` (a token id or null
+        // for end-of-sequence); servers without it report "stop" for both.
+        let stopped: Bool
+        switch choice.stop_reason {
+        case .absent: stopped = choice.finish_reason == "stop"
+        case .string(let s): stopped = choice.finish_reason == "stop" && stop.contains(s)
+        case .other: stopped = false
+        }
+        return RawCompletion(text: choice.text, stoppedOnString: stopped)
+    }
+
+    public func nextTokenLogProbabilities(rawPrompt: String, candidates: [String]) async throws -> [Double?] {
+        if candidates.isEmpty { throw LanguageModelError.invalidInput("no candidate tokens to score") }
+        let body = RawCompletionBody(model: configuration.model, prompt: rawPrompt, max_tokens: 1, temperature: 0,
+                                     logprobs: max(1, configuration.topLogProbabilities), echo: nil, stop: nil)
+        let response: RawCompletionResponse = try await post("/completions", body)
+        guard let logprobs = response.choices.first?.logprobs else {
+            throw LanguageModelError.noLogProbabilities(endpoint: url("/completions"), model: configuration.model)
+        }
+        var alternatives = (logprobs.top_logprobs?.first ?? nil).map { $0.map { TokenLogProbability(token: $0.key, logProbability: $0.value) } } ?? []
+        if let token = logprobs.tokens?.first, let value = logprobs.token_logprobs?.first ?? nil {
+            alternatives.append(TokenLogProbability(token: token, logProbability: value))
+        }
+        return CandidateTokenMatching.logProbabilities(of: candidates, in: alternatives, rule: .exact)
+    }
+
+    public func continuationLogProbability(rawPrompt: String, continuation: String) async throws -> Double {
+        guard !continuation.isEmpty else { throw LanguageModelError.invalidInput("empty continuation") }
+        let full = rawPrompt + continuation
+        let body = RawCompletionBody(model: configuration.model, prompt: full, max_tokens: 1, temperature: 0,
+                                     logprobs: 1, echo: true, stop: nil)
+        let endpoint = url("/completions")
+        let response: RawCompletionResponse = try await post("/completions", body)
+        guard let logprobs = response.choices.first?.logprobs, let tokens = logprobs.tokens,
+              let values = logprobs.token_logprobs, let offsets = logprobs.text_offset,
+              tokens.count == values.count, tokens.count == offsets.count else {
+            throw LanguageModelError.noLogProbabilities(endpoint: endpoint, model: configuration.model)
+        }
+        // Offsets count characters (code points in vLLM, which the prompts
+        // here share with Swift's Characters: ASCII tags and answers).
+        let start = rawPrompt.unicodeScalars.count, end = full.unicodeScalars.count
+        guard offsets.contains(start) else {
+            throw LanguageModelError.malformedResponse(
+                endpoint: endpoint, reason: "no echoed token starts where '\(continuation)' does (it merges with the prompt's last token)")
+        }
+        var text = ""
+        var total = 0.0
+        for i in tokens.indices where offsets[i] >= start && offsets[i] < end {
+            guard let value = values[i] else {
+                throw LanguageModelError.malformedResponse(endpoint: endpoint, reason: "echoed token \(i) has no log-probability")
+            }
+            text += tokens[i]
+            total += value
+        }
+        guard text == continuation else {
+            throw LanguageModelError.malformedResponse(
+                endpoint: endpoint, reason: "echoed tokens spell '\(text)' where '\(continuation)' was sent")
+        }
+        return total
+    }
+}
+
+private struct RawCompletionBody: Encodable {
+    var model: String
+    var prompt: String
+    var max_tokens: Int
+    var temperature: Double
+    var logprobs: Int?
+    var echo: Bool?
+    var stop: [String]?
+}
+
+private struct RawCompletionResponse: Decodable {
+    struct Choice: Decodable {
+        struct LogProbs: Decodable {
+            var tokens: [String]?
+            var token_logprobs: [Double?]?
+            var top_logprobs: [[String: Double]?]?
+            var text_offset: [Int]?
+        }
+        var text: String
+        var logprobs: LogProbs?
+        var finish_reason: String?
+        /// vLLM: the matched stop string, a stop token id, or null (end of sequence).
+        enum StopReason { case absent, string(String), other }
+        var stop_reason: StopReason
+
+        enum CodingKeys: String, CodingKey { case text, logprobs, finish_reason, stop_reason }
+        init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            text = try c.decode(String.self, forKey: .text)
+            logprobs = try c.decodeIfPresent(LogProbs.self, forKey: .logprobs)
+            finish_reason = try c.decodeIfPresent(String.self, forKey: .finish_reason)
+            if !c.contains(.stop_reason) {
+                stop_reason = .absent
+            } else if let s = try? c.decode(String.self, forKey: .stop_reason) {
+                stop_reason = .string(s)
+            } else {
+                stop_reason = .other
+            }
+        }
+    }
+    var choices: [Choice]
+}

@@ -163,7 +163,8 @@ struct ChatCompletion: Encodable, Sendable {
 
 struct CompletionLogProbs: Encodable, Sendable {
     var tokens: [String] = []
-    var token_logprobs: [Double] = []
+    /// Null for an echoed prompt's first token, as OpenAI writes it.
+    var token_logprobs: [Double?] = []
     var top_logprobs: [[String: Double]] = []
     var text_offset: [Int] = []
 

@@ -112,7 +112,11 @@ struct CompletionsController<Context: RequestContext>: Sendable {
     func completion(_ request: Request) async throws -> Response {
         let body = try await reader.decode(CompletionRequest.self, from: request)
         let generator = try served("/v1/completions", model: body.model)
-        if body.echo == true { throw ServerError.badRequest("'echo' is not supported", param: "echo") }
+        let echo = body.echo ?? false
+        if echo, body.stream ?? false { throw ServerError.badRequest("'echo' is not supported with 'stream'", param: "echo") }
+        if echo, !(generator is any PromptScoringGenerator) {
+            throw ServerError.badRequest("'echo' is not supported by this model", param: "echo")
+        }
         if body.suffix != nil { throw ServerError.badRequest("'suffix' is not supported", param: "suffix") }
         guard case .text(let prompt) = body.prompt else { throw ServerError.badRequest("'prompt' is required", param: "prompt") }
         if prompt.isEmpty { throw ServerError.badRequest("'prompt' must not be empty", param: "prompt") }
@@ -143,11 +147,23 @@ struct CompletionsController<Context: RequestContext>: Sendable {
                 }
             }
         }
+        // `echo`: the prompt's own tokens and log-probabilities come first.
+        var echoed: (text: String, logprobs: CompletionLogProbs, offset: Int)?
+        if echo, let scorer = generator as? any PromptScoringGenerator {
+            do {
+                echoed = try await Self.echo(prompt, scorer)
+            } catch {
+                await gate.leave()
+                throw error
+            }
+        }
         let output = try await collectReleasingGate(generator, generation)
-        var offset = 0
-        let logprobs = wantLogprobs ? CompletionLogProbs(output.tokens, offset: &offset) : nil
+        var offset = echoed?.offset ?? 0
+        var logprobs = wantLogprobs ? CompletionLogProbs(output.tokens, offset: &offset) : nil
+        if let echoed, let generated = logprobs { logprobs = echoed.logprobs.appending(generated) }
         return try json(Completion(id: id, created: created, model: model,
-                                   choices: [CompletionChoice(text: output.text, logprobs: logprobs, finish_reason: output.reason)],
+                                   choices: [CompletionChoice(text: (echoed?.text ?? "") + output.text, logprobs: logprobs,
+                                                              finish_reason: output.reason)],
                                    usage: WireUsage(output.usage)))
     }
 

@@ -119,7 +119,7 @@ enum OpenAPIDocument {
         "choices": {"type": "array", "items": {"type": "object", "required": ["index", "text", "finish_reason", "logprobs"], "properties": {
           "index": {"type": "integer"}, "text": {"type": "string"},
           "logprobs": {"type": "object", "nullable": true, "required": ["tokens", "token_logprobs", "top_logprobs", "text_offset"], "properties": {
-            "tokens": {"type": "array", "items": {"type": "string"}}, "token_logprobs": {"type": "array", "items": {"type": "number"}},
+            "tokens": {"type": "array", "items": {"type": "string"}}, "token_logprobs": {"type": "array", "items": {"type": "number", "nullable": true}},
             "top_logprobs": {"type": "array", "items": {"type": "object", "additionalProperties": {"type": "number"}}},
             "text_offset": {"type": "array", "items": {"type": "integer"}}}},
           "finish_reason": {"type": "string", "nullable": true, "enum": ["stop", "length"]}}}},

@@ -57,9 +57,13 @@ public struct ScriptedLanguageModel: LanguageModel {
             if roll.nextUnit() < judgeNoise { relevant.toggle() }
             json = "{\"relevant\": \(relevant), \"reason\": \"" + (relevant ? "It explains the cause the searcher needs." : "It shares the topic but does not answer the need.") + "\"}"
         } else if task.contains("{\"reasoning\":") {
-            let label = Self.between(task, "Judgement: the passage is ", ".")
-            json = Self.object(["reasoning": "The searcher needs the mechanism behind the situation they describe, not a definition. "
-                + "The passage is \(label) because of what it explains and what it leaves out."])
+            // The teacher is not told the label (ReasoningTraceStage): it judges as the judge does.
+            let q = Self.field("Query", in: task)
+            let passage = Self.line(after: "Passage:", in: task)
+            let relevant = (0..<8).contains { Self.positive(query: q, k: $0) == passage }
+            let label = relevant ? "relevant" : "not relevant"
+            json = "{\"reasoning\": \"The searcher needs the mechanism behind the situation they describe, not a definition. "
+                + "The passage is \(label) because of what it explains and what it leaves out.\", \"relevant\": \(relevant)}"
         } else {
             return "I am not sure what you are asking."
         }

@@ -1,4 +1,5 @@
 import Foundation
+import Models
 import Reranking
 
 /// Turns `examples.jsonl` into training data for the pointwise reranker
@@ -10,7 +11,10 @@ public enum SyntheticDataExporter {
     }
 
     /// One supervised (query, passage) -> "true"/"false" example, rendered
-    /// with the reranker's own prompt so training and inference agree.
+    /// with the reranker's own prompt (`PointwisePrompt`) so training and
+    /// inference agree. In the `.limrank` format `system` is empty and `user`
+    /// is the raw prompt ending in `<think>`; `answer` is the target that
+    /// follows it (`"\n" + trace + "\n</think> true|false"`).
     public struct PointwiseExample: Sendable, Hashable {
         public var system: String
         public var user: String
@@ -26,28 +30,34 @@ public enum SyntheticDataExporter {
         return try SynthesisStore.readJSONLines(SyntheticExample.self, from: url)
     }
 
-    /// Positives answer "true", negatives "false". With `withReasoning`, the
-    /// answer is preceded by the passage's trace in the `<think>` block the
-    /// reranker's reasoning mode reads; examples without traces are an error.
-    public static func pointwise(_ examples: [SyntheticExample], template: PromptTemplate = PointwiseLLMReranker.defaultTemplate,
+    /// Positives answer " true", negatives " false", after the passage's
+    /// trace (`withReasoning`; examples without traces are an error) or an
+    /// empty one (the reranker's forced close with no reasoning budget).
+    public static func pointwise(_ examples: [SyntheticExample], format: PointwisePromptFormat = .limrank,
                                  withReasoning: Bool = false) throws -> [PointwiseExample] {
+        let prompt = PointwisePrompt(format: format)
         var out: [PointwiseExample] = []
         for example in examples {
             let labelled = example.positives.map { ($0, true) } + example.negatives.map { ($0, false) }
             for (passage, relevant) in labelled {
-                let messages = template.render(["query": example.queryWithInstruction, "passage": passage.text])
-                let system = messages.first { $0.role == .system }?.content ?? ""
-                let user = messages.last { $0.role == .user }?.content ?? ""
-                var answer = relevant ? "true" : "false"
+                var reasoning = ""
                 if withReasoning {
                     guard let trace = passage.reasoning, !trace.isEmpty else {
                         throw SynthesisError.invalidParameter(
                             name: "--with-reasoning", reason: "passage \(passage.id) has no reasoning trace (synthesize with \"reasoning_traces\": true)")
                     }
-                    // The reranker forces "<think>\n" + trace + "\n</think>\n" before the answer.
-                    answer = "<think>\n" + trace + "\n</think>\n" + answer
+                    reasoning = trace
                 }
-                out.append(PointwiseExample(system: system, user: user, answer: answer, exampleID: example.id, passageID: passage.id))
+                let system: String, user: String
+                switch prompt.prompt(query: example.query, instruction: example.instruction, passage: passage.text) {
+                case .raw(let text):
+                    (system, user) = ("", text)
+                case .chat(let messages):
+                    system = messages.first { $0.role == .system }?.content ?? ""
+                    user = messages.last { $0.role == .user }?.content ?? ""
+                }
+                out.append(PointwiseExample(system: system, user: user, answer: prompt.trainingTarget(reasoning: reasoning, relevant: relevant),
+                                            exampleID: example.id, passageID: passage.id))
             }
         }
         return out
@@ -137,19 +147,64 @@ public enum SyntheticDataExporter {
     }
 
     /// Writes `examples` in `format` to `output` (a file for the chat layouts,
-    /// a directory for BEIR) and returns how many records it wrote.
+    /// a directory for BEIR) and returns how many records it wrote. The chat
+    /// layouts also get a `dataset_info.json` beside them (see `datasetInfo`).
     @discardableResult
-    public static func export(_ examples: [SyntheticExample], format: Format, to output: URL, withReasoning: Bool = false) throws -> Int {
+    public static func export(_ examples: [SyntheticExample], format: Format, to output: URL, withReasoning: Bool = false,
+                              promptFormat: PointwisePromptFormat = .limrank) throws -> Int {
         switch format {
         case .beir:
             try writeBEIR(examples, to: output)
             return examples.count
         case .sharegpt, .alpaca:
-            let pairs = try pointwise(examples, withReasoning: withReasoning)
+            let pairs = try pointwise(examples, format: promptFormat, withReasoning: withReasoning)
             let data = format == .sharegpt ? try shareGPT(pairs) : try alpaca(pairs)
-            let store = try SynthesisStore(directory: output.deletingLastPathComponent())
+            let directory = output.deletingLastPathComponent()
+            let store = try SynthesisStore(directory: directory)
             try store.writeAtomically(data, to: output)
+            let infoURL = directory.appendingPathComponent("dataset_info.json")
+            let info = try datasetInfo(merging: infoURL, name: datasetName(output), file: output.lastPathComponent,
+                                       format: format, promptFormat: promptFormat)
+            try store.writeAtomically(info, to: infoURL)
             return pairs.count
         }
+    }
+
+    /// The dataset's name in dataset_info.json: the file name without its extension.
+    public static func datasetName(_ output: URL) -> String {
+        output.deletingPathExtension().lastPathComponent
+    }
+
+    /// LLaMA-Factory's `dataset_info.json` entry for an export, merged into
+    /// the file at `url` when one is there (other datasets are kept). Alpaca
+    /// maps instruction/input/output (and system for chatml); ShareGPT maps
+    /// conversations and system with its default human/gpt tags. Train with
+    /// `template: empty` for the limrank format (as LimRank's `limrank.yaml`),
+    /// and with the model's ChatML template (`qwen` for Qwen) for chatml.
+    public static func datasetInfo(merging url: URL, name: String, file: String, format: Format,
+                                   promptFormat: PointwisePromptFormat) throws -> Data {
+        var all: [String: Any] = [:]
+        if let data = FileManager.default.contents(atPath: url.path) {
+            guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+                throw SynthesisError.readFailed(path: url.path, reason: "not a JSON object; move it away or fix it")
+            }
+            all = object
+        }
+        var entry: [String: Any] = ["file_name": file]
+        switch format {
+        case .alpaca:
+            var columns = ["prompt": "instruction", "query": "input", "response": "output"]
+            if promptFormat == .chatml { columns["system"] = "system" }
+            entry["columns"] = columns
+        case .sharegpt:
+            entry["formatting"] = "sharegpt"
+            var columns = ["messages": "conversations"]
+            if promptFormat == .chatml { columns["system"] = "system" }
+            entry["columns"] = columns
+        case .beir:
+            break
+        }
+        all[name] = entry
+        return try JSONSerialization.data(withJSONObject: all, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
     }
 }

@@ -43,7 +43,7 @@ import Reranking
         let examples = [Self.example(0), Self.example(1, instruction: "Only causes count.")]
         let dir = try temporaryDirectory()
         let out = dir.appendingPathComponent("train.json")
-        let written = try SyntheticDataExporter.export(examples, format: .sharegpt, to: out)
+        let written = try SyntheticDataExporter.export(examples, format: .sharegpt, to: out, promptFormat: .chatml)
         #expect(written == 6)
         let records = try JSONDecoder().decode([ShareGPT].self, from: Data(contentsOf: out))
         #expect(records.count == 6)
@@ -52,7 +52,8 @@ import Reranking
         for example in examples {
             for (passage, answer) in example.positives.map({ ($0, "true") }) + example.negatives.map({ ($0, "false") }) {
                 let record = records[k]
-                let query = example.instruction.isEmpty ? example.query : example.query + "\n" + example.instruction
+                // Rank1's join: a space between query and instruction.
+                let query = example.instruction.isEmpty ? example.query : example.query + " " + example.instruction
                 #expect(record.system == template.system)
                 #expect(record.conversations.count == 2)
                 #expect(record.conversations[0].from == "human")
@@ -62,29 +63,50 @@ import Reranking
                 Passage: \(passage.text)
                 """)
                 #expect(record.conversations[1].from == "gpt")
-                #expect(record.conversations[1].value == answer)
+                #expect(record.conversations[1].value == "<think>\n\n</think> " + answer)
                 k += 1
             }
         }
     }
 
-    @Test func alpacaLayout() throws {
+    /// The default export is LimRank's: the raw prompt ending in <think> as
+    /// the instruction, no system, the target `"\n" + trace + "\n</think> true|false"`,
+    /// and a dataset_info.json that maps exactly those columns.
+    @Test func alpacaLayoutIsLimRanks() throws {
         let dir = try temporaryDirectory()
-        let out = dir.appendingPathComponent("train.json")
-        try SyntheticDataExporter.export([Self.example(3)], format: .alpaca, to: out)
+        let out = dir.appendingPathComponent("limrank_train.json")
+        try SyntheticDataExporter.export([Self.example(3, traces: true)], format: .alpaca, to: out, withReasoning: true)
         let records = try JSONDecoder().decode([Alpaca].self, from: Data(contentsOf: out))
-        #expect(records.map(\.output) == ["true", "false", "false"])
-        #expect(records.allSatisfy { $0.input == "" && $0.system == PointwiseLLMReranker.defaultTemplate.system })
-        #expect(records[0].instruction.hasSuffix("Query: why does bread 3 collapse\nPassage: Overproofing exhausts sugars {3}."))
+        #expect(records.map(\.output) == ["\nIt names the cause.\n</think> true", "\nHistory is not a cause.\n</think> false",
+                                         "\nSize is beside the point.\n</think> false"])
+        #expect(records.allSatisfy { $0.input == "" && $0.system == "" })
+        #expect(records[0].instruction == """
+            Determine if the following passage is relevant to the query. Answer only with 'true' or 'false'.
+            Query: why does bread 3 collapse
+            Passage: Overproofing exhausts sugars {3}.
+            <think>
+            """)
+        let info = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("dataset_info.json"))) as? [String: Any]
+        let entry = try #require(info?["limrank_train"] as? [String: Any])
+        #expect(entry["file_name"] as? String == "limrank_train.json")
+        #expect(entry["columns"] as? [String: String] == ["prompt": "instruction", "query": "input", "response": "output"])
+        // A second export into the same folder keeps the first entry.
+        try SyntheticDataExporter.export([Self.example(4)], format: .sharegpt, to: dir.appendingPathComponent("chat.json"), promptFormat: .chatml)
+        let both = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("dataset_info.json"))) as? [String: Any]
+        #expect(Set(both?.keys.map { $0 } ?? []) == ["limrank_train", "chat"])
+        #expect((both?["chat"] as? [String: Any])?["formatting"] as? String == "sharegpt")
     }
 
-    @Test func reasoningGoesInTheThinkBlock() throws {
+    @Test func reasoningGoesBeforeTheClosingTag() throws {
         let pairs = try SyntheticDataExporter.pointwise([Self.example(0, traces: true)], withReasoning: true)
         #expect(pairs.map(\.answer) == [
-            "<think>\nIt names the cause.\n</think>\ntrue",
-            "<think>\nHistory is not a cause.\n</think>\nfalse",
-            "<think>\nSize is beside the point.\n</think>\nfalse",
+            "\nIt names the cause.\n</think> true",
+            "\nHistory is not a cause.\n</think> false",
+            "\nSize is beside the point.\n</think> false",
         ])
+        #expect(pairs.allSatisfy { $0.user.hasSuffix("\n<think>") && $0.system.isEmpty })
+        let chat = try SyntheticDataExporter.pointwise([Self.example(0, traces: true)], format: .chatml, withReasoning: true)
+        #expect(chat[0].answer == "<think>\nIt names the cause.\n</think> true")
         #expect(throws: SynthesisError.self) { try SyntheticDataExporter.pointwise([Self.example(0)], withReasoning: true) }
     }
 

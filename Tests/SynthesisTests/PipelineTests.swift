@@ -233,7 +233,7 @@ actor FlakyModel: LanguageModel {
         #expect(examples.allSatisfy { ($0.positives + $0.negatives).allSatisfy { $0.reasoning?.isEmpty == false } })
         #expect(Set(examples.map(\.seed.domain)).isSubset(of: ["bicycle maintenance", "hydrology", "query optimisation in SQL databases"]))
         let pairs = try SyntheticDataExporter.pointwise(examples, withReasoning: true)
-        #expect(pairs.allSatisfy { $0.answer.hasPrefix("<think>\n") })
+        #expect(pairs.allSatisfy { $0.answer.hasPrefix("\n") && ($0.answer.hasSuffix("\n</think> true") || $0.answer.hasSuffix("\n</think> false")) })
     }
 
     /// A kill can leave a low item unfinished while later ones were accepted
