@@ -112,6 +112,7 @@ let package = Package(
         ]),
         .testTarget(name: "SynthesisTests", dependencies: ["TestSupport", "Synthesis", "Datasets", "LanguageModels", "Reranking"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "LimRankCLI"]),
+        .testTarget(name: "TrainingTests", dependencies: ["TestSupport", "Training", "Models", "ModelFormats", "Tensor", "Tokenizers"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -34,6 +34,8 @@ struct GenerateCommand: ParsableCommand {
 
     @OptionGroup var arithmetic: DecoderArithmeticOptions
 
+    @OptionGroup var adapterOption: AdapterOption
+
     @Option(help: "text or json")
     var format: DecoderOutputFormat = .text
 
@@ -53,6 +55,7 @@ struct GenerateCommand: ParsableCommand {
             }
             var generator = try TextGenerator(gguf: url)
             arithmetic.apply(to: &generator.model)
+            try adapterOption.apply(to: &generator.model)
             result = try generator.generate(
                 prompt: prompt, chat: chat,
                 parameters: GenerationParameters(

@@ -13,10 +13,11 @@ enum NativeBackends {
         }
     }
 
-    static func generator(_ name: String, arithmetic: DecoderArithmeticOptions) throws -> any StreamingTextGenerator {
+    static func generator(_ name: String, arithmetic: DecoderArithmeticOptions, adapter: AdapterOption? = nil) throws -> any StreamingTextGenerator {
         do {
             var generator = try TextGenerator(gguf: try ModelStore().resolve(name))
             arithmetic.apply(to: &generator.model)
+            try adapter?.apply(to: &generator.model)
             return NativeStreamingGenerator(generator)
         } catch let error as ModelsError {
             throw ValidationError(error.description)

@@ -66,6 +66,8 @@ struct RerankerOptions: ParsableArguments {
         valueName: "text"))
     var queryTemplate: String?
 
+    @OptionGroup var adapterOption: AdapterOption
+
     @Option(help: "Listwise only: passages per window.")
     var window: Int = 20
 
@@ -179,7 +181,7 @@ struct RerankerOptions: ParsableArguments {
         }
         if noCache { return base }
         let file = cache.map { URL(fileURLWithPath: $0) } ?? Self.defaultCache
-        let fingerprint = settings + "|" + Self.modelFingerprint(url)
+        let fingerprint = settings + "|" + Self.modelFingerprint(url) + adapterOption.fingerprint
         return CachedReranker(base: base, fingerprint: fingerprint, store: try RankingCache(url: file))
     }
 
@@ -204,16 +206,24 @@ struct RerankerOptions: ParsableArguments {
     static let rank1ReasoningTokens = 8192
 
     private func llm(_ url: URL) throws -> NativeLanguageModel {
-        if url.pathExtension.lowercased() == "gguf" { return try NativeLanguageModel(gguf: url) }
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
+        var generator: TextGenerator
+        if url.pathExtension.lowercased() == "gguf" {
+            guard adapterOption.adapter != nil else { return try NativeLanguageModel(gguf: url) }
+            generator = try TextGenerator(gguf: url)
+        } else {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ValidationError("--reranker \(reranker?.rawValue ?? "") needs a decoder LLM (a .gguf file or a checkpoint directory); \(url.path) is neither")
+            }
             do {
-                return NativeLanguageModel(generator: try TextGenerator(directory: url))
+                generator = try TextGenerator(directory: url)
             } catch let error as ModelsError {
                 throw ValidationError("\(url.path): \(error.description)")
             }
         }
-        throw ValidationError("--reranker \(reranker?.rawValue ?? "") needs a decoder LLM (a .gguf file or a checkpoint directory); \(url.path) is neither")
+        // --adapter: a PEFT LoRA adapter merged into the weights at load.
+        try adapterOption.apply(to: &generator.model)
+        return NativeLanguageModel(generator: generator)
     }
 
     static var defaultCache: URL {

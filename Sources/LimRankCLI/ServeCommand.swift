@@ -47,6 +47,8 @@ struct ServeCommand: AsyncParsableCommand {
 
     @OptionGroup var arithmetic: DecoderArithmeticOptions
 
+    @OptionGroup var adapterOption: AdapterOption
+
     func validate() throws {
         if reranker != .none, model == nil { throw ValidationError("--reranker \(reranker.rawValue) needs --model") }
         if !(0...65535).contains(port) { throw ValidationError("--port must be in 0...65535") }
@@ -66,7 +68,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         if let generatorName {
             log("loading generator \(generatorName)")
-            backends.generator = try NativeBackends.generator(generatorName, arithmetic: arithmetic)
+            backends.generator = try NativeBackends.generator(generatorName, arithmetic: arithmetic, adapter: adapterOption)
         }
         switch reranker {
         case .dense:

@@ -1,0 +1,51 @@
+import Foundation
+
+/// The order examples are visited in: a fresh shuffle each epoch, drawn from
+/// its own stream of the run seed, so the position (epoch, offset) is all a
+/// checkpoint needs to continue exactly where an interrupted run stopped.
+public struct DataOrder: Sendable, Hashable, Codable {
+    public let seed: UInt64
+    public let count: Int
+    public let shuffle: Bool
+    /// Current epoch (0-based) and the next offset in its order.
+    public private(set) var epoch: Int
+    public private(set) var offset: Int
+
+    public init(count: Int, seed: UInt64, shuffle: Bool = true, epoch: Int = 0, offset: Int = 0) throws {
+        guard count > 0 else { throw TrainingError.invalidParameter(name: "examples", reason: "no example to order") }
+        guard epoch >= 0, offset >= 0, offset <= count else {
+            throw TrainingError.invalidParameter(name: "data position", reason: "epoch \(epoch), offset \(offset) of \(count)")
+        }
+        self.count = count
+        self.seed = seed
+        self.shuffle = shuffle
+        self.epoch = epoch
+        self.offset = offset
+    }
+
+    /// The visiting order of `epoch`.
+    public func order(epoch: Int) -> [Int] {
+        guard shuffle else { return Array(0..<count) }
+        var rng = TrainingRNG(seed: seed, stream: 0x5348_5546 &+ UInt64(epoch))  // "SHUF" + epoch
+        return rng.permutation(count)
+    }
+
+    /// The next `size` example indices; a batch never spans two epochs (the
+    /// last batch of an epoch may be short, as a DataLoader with drop_last=False).
+    public mutating func nextBatch(size: Int) -> (epoch: Int, indices: [Int]) {
+        precondition(size > 0)
+        if offset >= count {
+            epoch += 1
+            offset = 0
+        }
+        let order = order(epoch: epoch)
+        let end = min(offset + size, count)
+        let batch = Array(order[offset..<end])
+        let e = epoch
+        offset = end
+        return (e, batch)
+    }
+
+    /// Optimizer steps per epoch for a batch size (short last batch included).
+    public func batchesPerEpoch(size: Int) -> Int { (count + size - 1) / size }
+}

@@ -1,0 +1,310 @@
+import Foundation
+import Models
+import Tensor
+
+/// One training sequence: token ids and which of them are targets
+/// (`targets[i]` true when token i is predicted from position i − 1 and
+/// counts in the loss: the answer tokens of SFT).
+public struct TrainingSequence: Sendable, Equatable {
+    public var tokens: [Int]
+    public var targets: [Bool]
+
+    public init(tokens: [Int], targets: [Bool]) {
+        self.tokens = tokens
+        self.targets = targets
+    }
+
+    /// Tokens that count in the loss (the first token never does: nothing predicts it).
+    public var targetCount: Int { targets.dropFirst().reduce(0) { $0 + ($1 ? 1 : 0) } }
+}
+
+/// Forward and backward passes of a Llama-family decoder (Llama, Qwen2 with
+/// q/k/v biases, Qwen3 with q/k RMSNorm) with LoRA on its linear layers, for
+/// supervised fine-tuning: frozen f32 base weights, gradients for the LoRA
+/// A and B matrices only, loss = token cross-entropy at the target tokens.
+///
+/// Every projection is an sgemm over all n positions of a sequence (OpenBLAS,
+/// split over cores by `BLAS.sgemm`); a sequence runs on its own (no padding).
+/// Memory: with `recompute` (the default) only each layer's input (n, hidden)
+/// is kept through the forward pass and a layer's activations are recomputed
+/// just before its backward (gradient checkpointing per layer: ~1.3x the
+/// arithmetic, activation memory of one layer instead of all). The vocabulary
+/// projection — the largest activation, (n, vocab) — runs only at target
+/// positions, in chunks of `logitChunk` rows.
+public struct LlamaLoRATrainer: Sendable {
+    public var weights: LlamaTrainingWeights
+    public var recompute: Bool
+    public var logitChunk: Int
+
+    public init(weights: LlamaTrainingWeights, recompute: Bool = true, logitChunk: Int = 128) {
+        self.weights = weights
+        self.recompute = recompute
+        self.logitChunk = max(1, logitChunk)
+    }
+
+    public var configuration: LlamaConfiguration { weights.configuration }
+
+    /// The sum of target-token cross-entropies and their count, without gradients.
+    public func loss(_ sequence: TrainingSequence, lora: LoRAParameters) throws -> (sum: Double, count: Int) {
+        try run(sequence, lora: lora, gradients: nil, lossScale: 0)
+    }
+
+    /// Runs forward and backward over one sequence: returns the sum of its
+    /// target-token cross-entropies and their count, and adds the gradient of
+    /// `lossScale` · that sum to `gradients` (so a batch whose targets number
+    /// N uses lossScale = 1/N for the mean over the batch).
+    public func accumulateGradients(_ sequence: TrainingSequence, lora: LoRAParameters, lossScale: Float,
+                                    into gradients: LoRAParameters) throws -> (sum: Double, count: Int) {
+        try run(sequence, lora: lora, gradients: gradients, lossScale: lossScale)
+    }
+
+    /// Logits (n, vocab) of every position (tests and round trips).
+    public func logits(_ tokens: [Int], lora: LoRAParameters?) throws -> [Float] {
+        try validate(tokens)
+        let c = configuration, n = tokens.count, H = c.hiddenSize
+        var x = embed(tokens)
+        for l in 0..<c.numHiddenLayers {
+            let tape = forwardLayer(l, input: x, n: n, lora: lora)
+            x = tape.output
+        }
+        let hn = FloatBuffer(copying: x.p, count: n * H)
+        Kernels.rmsNorm(hn.p, rows: n, cols: H, weight: weights.finalNorm.p, eps: c.rmsNormEps)
+        let out = FloatBuffer(count: n * c.vocabSize)
+        BLAS.sgemm(transB: true, m: n, n: c.vocabSize, k: H, a: hn.p, lda: H, b: weights.head.p, ldb: H, c: out.p, ldc: c.vocabSize)
+        return out.array
+    }
+
+    // MARK: - Implementation
+
+    func validate(_ tokens: [Int]) throws {
+        let c = configuration
+        guard !tokens.isEmpty else { throw TrainingError.invalidParameter(name: "sequence", reason: "no tokens") }
+        guard tokens.count <= c.maxPositionEmbeddings else {
+            throw TrainingError.invalidParameter(name: "sequence", reason: "\(tokens.count) tokens exceed the model's \(c.maxPositionEmbeddings) positions")
+        }
+        for (i, t) in tokens.enumerated() where t < 0 || t >= c.vocabSize {
+            throw TrainingError.invalidParameter(name: "sequence", reason: "token id \(t) at \(i) is outside the vocabulary of \(c.vocabSize)")
+        }
+    }
+
+    func embed(_ tokens: [Int]) -> FloatBuffer {
+        let H = configuration.hiddenSize
+        let x = FloatBuffer(count: tokens.count * H)
+        for (i, t) in tokens.enumerated() { (x.p + i * H).update(from: weights.embeddings.p + t * H, count: H) }
+        return x
+    }
+
+    func run(_ sequence: TrainingSequence, lora: LoRAParameters, gradients: LoRAParameters?, lossScale: Float) throws -> (sum: Double, count: Int) {
+        let tokens = sequence.tokens
+        try validate(tokens)
+        guard sequence.targets.count == tokens.count else {
+            throw TrainingError.invalidParameter(name: "sequence", reason: "\(sequence.targets.count) target flags for \(tokens.count) tokens")
+        }
+        let c = configuration, n = tokens.count, H = c.hiddenSize, L = c.numHiddenLayers
+        // Positions t whose next token is a target.
+        let positions = (0..<(n - 1)).filter { sequence.targets[$0 + 1] }
+        guard !positions.isEmpty else { return (0, 0) }
+
+        var inputs: [FloatBuffer] = []  // layer inputs, kept for the backward pass
+        var tapes: [LayerTape] = []
+        var x = embed(tokens)
+        for l in 0..<L {
+            let tape = forwardLayer(l, input: x, n: n, lora: lora)
+            if gradients != nil {
+                inputs.append(x)
+                if !recompute { tapes.append(tape) }
+            }
+            x = tape.output
+        }
+        let dx = gradients == nil ? nil : FloatBuffer(count: n * H)
+        let sum = lossHead(x: x, tokens: tokens, positions: positions, scale: lossScale, dx: dx)
+        guard let gradients, let dx else { return (sum, positions.count) }
+        for l in stride(from: L - 1, through: 0, by: -1) {
+            let tape = recompute ? forwardLayer(l, input: inputs[l], n: n, lora: lora) : tapes[l]
+            if !recompute { tapes.removeLast() }
+            backwardLayer(l, tape: tape, dOut: dx, lora: lora, gradients: gradients)
+        }
+        return (sum, positions.count)
+    }
+
+    /// Final norm, vocabulary projection and cross-entropy at `positions`;
+    /// writes d(scale · loss)/dx into dx's rows when given.
+    func lossHead(x: FloatBuffer, tokens: [Int], positions: [Int], scale: Float, dx: FloatBuffer?) -> Double {
+        let c = configuration, H = c.hiddenSize, V = c.vocabSize
+        let chunk = min(logitChunk, positions.count)
+        let rowsIn = FloatBuffer(count: chunk * H), normed = FloatBuffer(count: chunk * H)
+        let logits = FloatBuffer(count: chunk * V), dNormed = FloatBuffer(count: chunk * H), dRows = FloatBuffer(count: chunk * H)
+        var total: Double = 0
+        var start = 0
+        while start < positions.count {
+            let part = Array(positions[start..<min(positions.count, start + chunk)])
+            let m = part.count
+            for (i, t) in part.enumerated() { (rowsIn.p + i * H).update(from: x.p + t * H, count: H) }
+            normed.p.update(from: rowsIn.p, count: m * H)
+            Kernels.rmsNorm(normed.p, rows: m, cols: H, weight: weights.finalNorm.p, eps: c.rmsNormEps)
+            BLAS.sgemm(transB: true, m: m, n: V, k: H, a: normed.p, lda: H, b: weights.head.p, ldb: H, c: logits.p, ldc: V)
+            total += DecoderBackwardKernels.crossEntropy(logits: logits.p, rows: m, vocab: V, targets: part.map { tokens[$0 + 1] }, scale: scale)
+            if let dx {
+                BLAS.sgemm(m: m, n: H, k: V, a: logits.p, lda: V, b: weights.head.p, ldb: H, c: dNormed.p, ldc: H)
+                DecoderBackwardKernels.rmsNorm(x: rowsIn.p, dy: dNormed.p, weight: weights.finalNorm.p, rows: m, cols: H,
+                                        eps: c.rmsNormEps, dx: dRows.p, accumulate: false)
+                for (i, t) in part.enumerated() {
+                    let d = dx.p + t * H, s = dRows.p + i * H
+                    for j in 0..<H { d[j] += s[j] }
+                }
+            }
+            start += m
+        }
+        return total
+    }
+
+    /// What a layer's backward needs from its forward.
+    final class LayerTape {
+        let input: FloatBuffer
+        var h1, q, k, v, probabilities, context, middle, h2, gate, up, act, output: FloatBuffer
+        /// Qwen3: queries and keys before their per-head RMSNorm.
+        var qRaw: FloatBuffer?, kRaw: FloatBuffer?
+        /// x·Aᵀ of each adapted projection (n, rank).
+        var loraInputs: [LoRATarget: FloatBuffer] = [:]
+
+        init(input: FloatBuffer, n: Int, c: LlamaConfiguration) {
+            self.input = input
+            let H = c.hiddenSize, qW = c.numAttentionHeads * c.headDim, kvW = c.numKeyValueHeads * c.headDim, I = c.intermediateSize
+            h1 = FloatBuffer(count: n * H)
+            q = FloatBuffer(count: n * qW)
+            k = FloatBuffer(count: n * kvW)
+            v = FloatBuffer(count: n * kvW)
+            probabilities = FloatBuffer(count: c.numAttentionHeads * n * n)
+            context = FloatBuffer(count: n * qW)
+            middle = FloatBuffer(count: n * H)
+            h2 = FloatBuffer(count: n * H)
+            gate = FloatBuffer(count: n * I)
+            up = FloatBuffer(count: n * I)
+            act = FloatBuffer(count: n * I)
+            output = FloatBuffer(count: n * H)
+        }
+    }
+
+    /// y[n, out] = x Wᵀ + b + scaling · (x Aᵀ) Bᵀ, keeping x Aᵀ in the tape.
+    func linear(_ l: Int, _ t: LoRATarget, x: UnsafePointer<Float>, n: Int, bias: FloatBuffer?,
+                y: UnsafeMutablePointer<Float>, lora: LoRAParameters?, tape: LayerTape?) {
+        let layer = weights.layers[l]
+        let (out, inF) = t.shape(configuration)
+        if let bias { for r in 0..<n { (y + r * out).update(from: bias.p, count: out) } }
+        BLAS.sgemm(transB: true, m: n, n: out, k: inF, a: x, lda: inF, b: layer.weight(t).p, ldb: inF,
+                   beta: bias == nil ? 0 : 1, c: y, ldc: out)
+        guard let lora, let s = lora.slot(layer: l, target: t) else { return }
+        let r = lora.configuration.rank
+        let xa = FloatBuffer(count: n * r)
+        BLAS.sgemm(transB: true, m: n, n: r, k: inF, a: x, lda: inF, b: s.a.p, ldb: inF, c: xa.p, ldc: r)
+        BLAS.sgemm(transB: true, m: n, n: out, k: r, alpha: lora.configuration.scaling, a: xa.p, lda: r,
+                   b: s.b.p, ldb: r, beta: 1, c: y, ldc: out)
+        tape?.loraInputs[t] = xa
+    }
+
+    /// dx (+)= dy W + scaling · (dy B) A; gradients of A and B accumulate.
+    func linearBackward(_ l: Int, _ t: LoRATarget, dy: UnsafePointer<Float>, x: UnsafePointer<Float>, n: Int,
+                        dx: UnsafeMutablePointer<Float>, accumulate: Bool,
+                        lora: LoRAParameters, gradients: LoRAParameters, tape: LayerTape) {
+        let (out, inF) = t.shape(configuration)
+        BLAS.sgemm(m: n, n: inF, k: out, a: dy, lda: out, b: weights.layers[l].weight(t).p, ldb: inF,
+                   beta: accumulate ? 1 : 0, c: dx, ldc: inF)
+        guard let s = lora.slot(layer: l, target: t), let g = gradients.slot(layer: l, target: t),
+              let xa = tape.loraInputs[t] else { return }
+        let r = lora.configuration.rank, scaling = lora.configuration.scaling
+        // dB += scaling · dyᵀ (x Aᵀ)
+        BLAS.sgemm(transA: true, m: out, n: r, k: n, alpha: scaling, a: dy, lda: out, b: xa.p, ldb: r,
+                   beta: 1, c: g.b.p, ldc: r)
+        let dyB = FloatBuffer(count: n * r)
+        BLAS.sgemm(m: n, n: r, k: out, a: dy, lda: out, b: s.b.p, ldb: r, c: dyB.p, ldc: r)
+        // dA += scaling · (dy B)ᵀ x
+        BLAS.sgemm(transA: true, m: r, n: inF, k: n, alpha: scaling, a: dyB.p, lda: r, b: x, ldb: inF,
+                   beta: 1, c: g.a.p, ldc: inF)
+        // dx += scaling · (dy B) A
+        BLAS.sgemm(m: n, n: inF, k: r, alpha: scaling, a: dyB.p, lda: r, b: s.a.p, ldb: inF,
+                   beta: 1, c: dx, ldc: inF)
+    }
+
+    func forwardLayer(_ l: Int, input: FloatBuffer, n: Int, lora: LoRAParameters?) -> LayerTape {
+        let c = configuration, layer = weights.layers[l]
+        let H = c.hiddenSize, D = c.headDim, heads = c.numAttentionHeads, kvHeads = c.numKeyValueHeads
+        let qW = heads * D, kvW = kvHeads * D, I = c.intermediateSize
+        let t = LayerTape(input: input, n: n, c: c)
+        let positions = Array(0..<n)
+        t.h1.p.update(from: input.p, count: n * H)
+        Kernels.rmsNorm(t.h1.p, rows: n, cols: H, weight: layer.inputNorm.p, eps: c.rmsNormEps)
+        linear(l, .q, x: t.h1.p, n: n, bias: layer.qBias, y: t.q.p, lora: lora, tape: t)
+        linear(l, .k, x: t.h1.p, n: n, bias: layer.kBias, y: t.k.p, lora: lora, tape: t)
+        linear(l, .v, x: t.h1.p, n: n, bias: layer.vBias, y: t.v.p, lora: lora, tape: t)
+        if let qn = layer.qNorm, let kn = layer.kNorm {
+            t.qRaw = FloatBuffer(copying: t.q.p, count: n * qW)
+            t.kRaw = FloatBuffer(copying: t.k.p, count: n * kvW)
+            Kernels.rmsNorm(t.q.p, rows: n * heads, cols: D, weight: qn.p, eps: c.rmsNormEps)
+            Kernels.rmsNorm(t.k.p, rows: n * kvHeads, cols: D, weight: kn.p, eps: c.rmsNormEps)
+        }
+        Kernels.rope(t.q.p, tokens: n, heads: heads, headDim: D, positions: positions, theta: c.ropeTheta, layout: .neox)
+        Kernels.rope(t.k.p, tokens: n, heads: kvHeads, headDim: D, positions: positions, theta: c.ropeTheta, layout: .neox)
+        let scale = 1 / Float(D).squareRoot(), group = heads / kvHeads
+        for h in 0..<heads {
+            let g = h / group
+            let s = t.probabilities.p + h * n * n
+            BLAS.sgemm(transB: true, m: n, n: n, k: D, alpha: scale, a: t.q.p + h * D, lda: qW,
+                       b: t.k.p + g * D, ldb: kvW, c: s, ldc: n)
+            Kernels.softmax(s, rows: n, cols: n, mask: .causal(offset: 0))
+            BLAS.sgemm(m: n, n: D, k: n, a: s, lda: n, b: t.v.p + g * D, ldb: kvW, c: t.context.p + h * D, ldc: qW)
+        }
+        linear(l, .o, x: t.context.p, n: n, bias: nil, y: t.middle.p, lora: lora, tape: t)
+        for i in 0..<(n * H) { t.middle.p[i] += input.p[i] }
+        t.h2.p.update(from: t.middle.p, count: n * H)
+        Kernels.rmsNorm(t.h2.p, rows: n, cols: H, weight: layer.postNorm.p, eps: c.rmsNormEps)
+        linear(l, .gate, x: t.h2.p, n: n, bias: nil, y: t.gate.p, lora: lora, tape: t)
+        linear(l, .up, x: t.h2.p, n: n, bias: nil, y: t.up.p, lora: lora, tape: t)
+        t.act.p.update(from: t.up.p, count: n * I)
+        Kernels.siluMul(t.gate.p, into: t.act.p, rows: n, cols: I, upStride: I)
+        linear(l, .down, x: t.act.p, n: n, bias: nil, y: t.output.p, lora: lora, tape: t)
+        for i in 0..<(n * H) { t.output.p[i] += t.middle.p[i] }
+        return t
+    }
+
+    /// dOut: d loss / d layer output on entry, d loss / d layer input on return.
+    func backwardLayer(_ l: Int, tape t: LayerTape, dOut: FloatBuffer, lora: LoRAParameters, gradients: LoRAParameters) {
+        let c = configuration, layer = weights.layers[l]
+        let n = t.input.count / c.hiddenSize
+        let H = c.hiddenSize, D = c.headDim, heads = c.numAttentionHeads, kvHeads = c.numKeyValueHeads
+        let qW = heads * D, kvW = kvHeads * D, I = c.intermediateSize
+        // MLP
+        let dAct = FloatBuffer(count: n * I)
+        linearBackward(l, .down, dy: dOut.p, x: t.act.p, n: n, dx: dAct.p, accumulate: false, lora: lora, gradients: gradients, tape: t)
+        let dGate = FloatBuffer(count: n * I), dUp = FloatBuffer(count: n * I)
+        DecoderBackwardKernels.siluMul(gate: t.gate.p, up: t.up.p, da: dAct.p, count: n * I, dGate: dGate.p, dUp: dUp.p)
+        let dh = FloatBuffer(count: n * max(H, qW))
+        linearBackward(l, .gate, dy: dGate.p, x: t.h2.p, n: n, dx: dh.p, accumulate: false, lora: lora, gradients: gradients, tape: t)
+        linearBackward(l, .up, dy: dUp.p, x: t.h2.p, n: n, dx: dh.p, accumulate: true, lora: lora, gradients: gradients, tape: t)
+        // dOut becomes d loss / d middle.
+        DecoderBackwardKernels.rmsNorm(x: t.middle.p, dy: dh.p, weight: layer.postNorm.p, rows: n, cols: H, eps: c.rmsNormEps,
+                                dx: dOut.p, accumulate: true)
+        // Attention
+        let dContext = FloatBuffer(count: n * qW)
+        linearBackward(l, .o, dy: dOut.p, x: t.context.p, n: n, dx: dContext.p, accumulate: false, lora: lora, gradients: gradients, tape: t)
+        let dq = FloatBuffer(count: n * qW), dk = FloatBuffer(count: n * kvW), dv = FloatBuffer(count: n * kvW)
+        let scratch = FloatBuffer(count: n * n)
+        DecoderBackwardKernels.attention(q: t.q.p, k: t.k.p, v: t.v.p, probabilities: t.probabilities.p, dContext: dContext.p,
+                                  n: n, heads: heads, kvHeads: kvHeads, headDim: D, scale: 1 / Float(D).squareRoot(),
+                                  dq: dq.p, dk: dk.p, dv: dv.p, scratch: scratch.p)
+        let positions = Array(0..<n)
+        DecoderBackwardKernels.rope(dq.p, tokens: n, heads: heads, headDim: D, positions: positions, theta: c.ropeTheta, layout: .neox)
+        DecoderBackwardKernels.rope(dk.p, tokens: n, heads: kvHeads, headDim: D, positions: positions, theta: c.ropeTheta, layout: .neox)
+        if let qn = layer.qNorm, let kn = layer.kNorm, let qRaw = t.qRaw, let kRaw = t.kRaw {
+            let dqRaw = FloatBuffer(count: n * qW), dkRaw = FloatBuffer(count: n * kvW)
+            DecoderBackwardKernels.rmsNorm(x: qRaw.p, dy: dq.p, weight: qn.p, rows: n * heads, cols: D, eps: c.rmsNormEps, dx: dqRaw.p, accumulate: false)
+            DecoderBackwardKernels.rmsNorm(x: kRaw.p, dy: dk.p, weight: kn.p, rows: n * kvHeads, cols: D, eps: c.rmsNormEps, dx: dkRaw.p, accumulate: false)
+            dq.p.update(from: dqRaw.p, count: n * qW)
+            dk.p.update(from: dkRaw.p, count: n * kvW)
+        }
+        linearBackward(l, .q, dy: dq.p, x: t.h1.p, n: n, dx: dh.p, accumulate: false, lora: lora, gradients: gradients, tape: t)
+        linearBackward(l, .k, dy: dk.p, x: t.h1.p, n: n, dx: dh.p, accumulate: true, lora: lora, gradients: gradients, tape: t)
+        linearBackward(l, .v, dy: dv.p, x: t.h1.p, n: n, dx: dh.p, accumulate: true, lora: lora, gradients: gradients, tape: t)
+        DecoderBackwardKernels.rmsNorm(x: t.input.p, dy: dh.p, weight: layer.inputNorm.p, rows: n, cols: H, eps: c.rmsNormEps,
+                                dx: dOut.p, accumulate: true)
+    }
+}

@@ -1,0 +1,56 @@
+import Foundation
+import ModelFormats
+import Models
+import Tensor
+
+extension LlamaTrainingWeights {
+    /// Writes base + (alpha/r)·B·A as an f32 safetensors checkpoint with
+    /// transformers' names (model.safetensors) and its config.json, loadable by
+    /// `LlamaForCausalLM`/`Qwen2ForCausalLM`/`Qwen3ForCausalLM.from_pretrained`
+    /// and by limrank as a directory model. Q/K rows are already in HF order.
+    /// The tokenizer is not written (a GGUF base keeps it in the GGUF).
+    public static func writeMerged(_ weights: LlamaTrainingWeights, adapter: LoRAAdapter, to directory: URL) throws {
+        let c = weights.configuration
+        try adapter.validate(against: c, file: "adapter")
+        var deltas: [String: [Float]] = [:]
+        for p in adapter.pairs { deltas["model.layers.\(p.layer).\(p.target.parentName).\(p.target.moduleName).weight"] = adapter.delta(p) }
+        var tensors: [(name: String, tensor: Tensor)] = []
+        func add(_ name: String, _ b: FloatBuffer, _ shape: [Int]) {
+            var data = b.array
+            if let d = deltas[name] { for i in 0..<data.count { data[i] += d[i] } }
+            tensors.append((name, Tensor(shape: shape, data: data)))
+        }
+        add("model.embed_tokens.weight", weights.embeddings, [c.vocabSize, c.hiddenSize])
+        for (i, l) in weights.layers.enumerated() {
+            let p = "model.layers.\(i)."
+            add(p + "input_layernorm.weight", l.inputNorm, [c.hiddenSize])
+            add(p + "post_attention_layernorm.weight", l.postNorm, [c.hiddenSize])
+            for t in LoRATarget.allCases {
+                let (rows, cols) = t.shape(c)
+                add(p + "\(t.parentName).\(t.moduleName).weight", l.weight(t), [rows, cols])
+            }
+            for (name, b) in [("q_proj.bias", l.qBias), ("k_proj.bias", l.kBias), ("v_proj.bias", l.vBias),
+                              ("q_norm.weight", l.qNorm), ("k_norm.weight", l.kNorm)] {
+                if let b { add(p + "self_attn." + name, b, [b.count]) }
+            }
+        }
+        add("model.norm.weight", weights.finalNorm, [c.hiddenSize])
+        if let head = weights.outputHead { add("lm_head.weight", head, [c.vocabSize, c.hiddenSize]) }
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try SafeTensorsWriter.write(tensors, metadata: ["format": "pt"], to: directory.appendingPathComponent("model.safetensors"))
+        let architecture = ["llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM"][c.modelType] ?? "LlamaForCausalLM"
+        var config: [String: Any] = [
+            "architectures": [architecture], "model_type": c.modelType, "vocab_size": c.vocabSize,
+            "hidden_size": c.hiddenSize, "intermediate_size": c.intermediateSize, "num_hidden_layers": c.numHiddenLayers,
+            "num_attention_heads": c.numAttentionHeads, "num_key_value_heads": c.numKeyValueHeads, "head_dim": c.headDim,
+            "max_position_embeddings": c.maxPositionEmbeddings, "rms_norm_eps": Double(c.rmsNormEps),
+            "rope_theta": Double(c.ropeTheta), "tie_word_embeddings": weights.outputHead == nil,
+            "attention_bias": weights.layers.first?.qBias != nil && c.modelType != "qwen2", "hidden_act": "silu",
+            "torch_dtype": "float32",
+        ]
+        if let bos = c.bosTokenId { config["bos_token_id"] = bos }
+        if let eos = c.eosTokenIds.first { config["eos_token_id"] = c.eosTokenIds.count == 1 ? eos : c.eosTokenIds }
+        try SafeTensorsWriter.writeAtomically(try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys]),
+                                              to: directory.appendingPathComponent("config.json"))
+    }
+}
