@@ -93,74 +93,29 @@ struct BenchDecoderCommand: ParsableCommand {
         "Give three keywords about aircraft wing flutter and rate their relevance, as JSON.",
     ]
 
-    /// Decode tokens/s with and without the grammar of --json-schema: the
-    /// same prompts, greedy, `genTokens` tokens each (a completed grammar
-    /// starts over, so both kinds decode the same count), kinds alternating
-    /// so that machine load affects both alike; medians over `rounds`.
-    /// Each constrained run builds a fresh constraint, so its grammar-state
-    /// walks are paid inside the timing, as a served request pays them.
+    /// Decode tokens/s with and without the grammar of --json-schema (see
+    /// `ConstrainedDecodeBenchmark`); medians over `rounds` alternating rounds.
     func runConstrained() throws {
         guard let grammar = try GenerateCommand.loadGrammar(jsonSchema: jsonSchema, grammar: nil) else { return }
-        let url = try ModelStore().resolve(model)
-        guard url.pathExtension == "gguf" else { throw ValidationError("--json-schema needs a .gguf model (it carries the tokenizer)") }
-        var generator = try TextGenerator(gguf: url)
+        let url: URL
+        var generator: TextGenerator
+        do {
+            url = try ModelStore().resolve(model)
+            guard url.pathExtension == "gguf" else { throw ValidationError("--json-schema needs a .gguf model (it carries the tokenizer)") }
+            generator = try TextGenerator(gguf: url)
+        } catch let error as ModelsError {
+            throw ValidationError(error.description)
+        }
         arithmetic.apply(to: &generator.model)
         let log = { (s: String) in FileHandle.standardError.write(Data("[bench decoder] \(s)\n".utf8)) }
-        let clock = ContinuousClock()
-        var t = clock.now
-        _ = generator.makeConstraint(for: grammar)
-        log("token trie of \(generator.model.vocabularySize) tokens built in \(fmt(seconds(clock.now - t))) s")
         let prompts = Self.constrainedPrompts.map { generator.promptTokens($0, chat: true) }
-        _ = try generator.model.forward(Array(prompts[0].prefix(16)), logits: .last)
-        var rates: [Bool: [Double]] = [false: [], true: []]
-        var samples: [String] = []
-        for round in 0..<rounds {
-            for constrained in [false, true] {
-                var tokens = 0
-                var elapsed = 0.0
-                for (p, prompt) in prompts.enumerated() {
-                    var cache = generator.model.makeCache(capacity: prompt.count + genTokens)
-                    var logits = try generator.model.prefill(prompt, cache: &cache)
-                    let constraint = constrained ? generator.makeConstraint(for: grammar) : nil
-                    var output: [Int] = []
-                    t = clock.now
-                    for step in 0..<genTokens {
-                        if let constraint {
-                            if constraint.isComplete {
-                                if round == 0, samples.count == p { samples.append(generator.tokenizer.decode(output)) }
-                                constraint.reset()
-                            }
-                            try constraint.mask(&logits)
-                        }
-                        var next = logits.withUnsafeBufferPointer { Kernels.argmax($0.baseAddress!, count: $0.count) }
-                        if let constraint {
-                            if generator.endOfSequenceIDs.contains(next) {
-                                // The grammar accepted and the model chose to end: start over.
-                                constraint.reset()
-                                var again = logits
-                                for id in generator.endOfSequenceIDs where id < again.count { again[id] = -.infinity }
-                                next = again.withUnsafeBufferPointer { Kernels.argmax($0.baseAddress!, count: $0.count) }
-                                if !constraint.isAllowed(next) { next = (0..<again.count).first(where: constraint.isAllowed) ?? next }
-                            }
-                            constraint.accept(next)
-                        }
-                        output.append(next)
-                        if step + 1 < genTokens { logits = try generator.model.forward([next], cache: &cache, logits: .last).logits }
-                    }
-                    elapsed += seconds(clock.now - t)
-                    tokens += genTokens
-                }
-                let rate = Double(tokens) / elapsed
-                rates[constrained, default: []].append(rate)
-                log("round \(round + 1): \(constrained ? "constrained" : "free") \(fmt(rate)) tok/s")
-            }
-        }
-        func median(_ xs: [Double]) -> Double {
-            let s = xs.sorted()
-            return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
-        }
-        let free = median(rates[false]!), constrained = median(rates[true]!)
-        for sample in samples { log("sample: \(sample)") }
+        log("\(url.lastPathComponent): \(prompts.count) chat prompts x \(genTokens) tokens, \(rounds) rounds, \(Parallel.threadCount) threads, schema \(jsonSchema ?? "")")
+        let bench = ConstrainedDecodeBenchmark(generator: generator, grammar: grammar, prompts: prompts, tokens: genTokens, rounds: rounds)
+        let result = try bench.run(log: log)
+        log("token trie: \(result.trieNodes) nodes, built in \(fmt(result.trieSeconds)) s")
+        for sample in result.samples { log("sample: \(sample)") }
+        let free = ConstrainedDecodeBenchmark.median(result.unconstrained)
+        let constrained = ConstrainedDecodeBenchmark.median(result.constrained)
         switch format {
         case .json:
             print("{\"unconstrained_tokens_per_s\": \(fmt(free)), \"constrained_tokens_per_s\": \(fmt(constrained)), \"ratio\": \(fmt(constrained / free)), \"rounds\": \(rounds)}")

@@ -23,7 +23,8 @@ import Tokenizers
 
     static let configuration = ServerConfiguration(port: 0, maxGenerationTokens: 120)
 
-    static let schema = #"{"type": "object", "properties": {"answer": {"enum": ["yes", "no"]}, "n": {"type": "integer"}}, "required": ["n", "answer"], "additionalProperties": false}"#
+    /// Keys come out in the order of `properties` (read from the raw body), not of `required`.
+    static let schema = #"{"type": "object", "properties": {"n": {"type": "integer"}, "answer": {"enum": ["yes", "no"]}}, "required": ["answer", "n"], "additionalProperties": false}"#
 
     @Test func jsonSchemaConstrainsBothEndpoints() async throws {
         let app = try makeApp(Self.configuration, backends: ServerBackends(generator: try Self.tinyNativeGenerator()))
@@ -37,7 +38,6 @@ import Tokenizers
             #expect(choice?["finish_reason"] as? String == "stop")
             let content = (choice?["message"] as? [String: Any])?["content"] as? String ?? ""
             let answer = try JSONSerialization.jsonObject(with: Data(content.utf8)) as? [String: Any]
-            // Keys in the schema's order: "n" before "answer".
             #expect(content.range(of: "\"n\"")!.lowerBound < content.range(of: "\"answer\"")!.lowerBound, "\(content)")
             #expect(["yes", "no"].contains(answer?["answer"] as? String ?? ""), "\(content)")
             #expect(answer?["n"] is Int, "\(content)")
@@ -58,11 +58,11 @@ import Tokenizers
         let app = try makeApp(Self.configuration, backends: ServerBackends(generator: try Self.tinyNativeGenerator()))
         try await app.test(.router) { client in
             let cut = try await client.send(.post, "/v1/completions", json: #"""
-                {"prompt": "x", "max_tokens": 3, "temperature": 0, "response_format": {"type": "json_object"}}
+                {"prompt": "x", "max_tokens": 1, "temperature": 0, "response_format": {"type": "json_object"}}
                 """#)
             let choice = (cut.object["choices"] as? [[String: Any]])?.first
             #expect(choice?["finish_reason"] as? String == "length")
-            #expect((choice?["text"] as? String)?.hasPrefix("{") == true, "\(cut.text)")
+            #expect(choice?["text"] as? String == "{", "\(cut.text)")
             let grammar = try await client.send(.post, "/v1/completions", json: #"""
                 {"prompt": "x", "max_tokens": 20, "temperature": 0, "grammar": "root ::= (\"ab\" | \"cd\") [0-9]"}
                 """#)
