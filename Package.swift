@@ -71,7 +71,7 @@ let package = Package(
         .target(name: "Datasets"),
         .target(name: "Retrieval", dependencies: ["Datasets"]),
         .target(name: "Evaluation", dependencies: ["Datasets"]),
-        .target(name: "LanguageModels", dependencies: ["Models"]),
+        .target(name: "LanguageModels", dependencies: ["Models", "Grammar"]),
         // The HTTP backend lives apart so that only what talks to servers
         // compiles swift-nio and BoringSSL.
         .target(name: "RemoteModels", dependencies: [
@@ -110,6 +110,7 @@ let package = Package(
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
         .testTarget(name: "SynthesisTests", dependencies: ["TestSupport", "Synthesis", "Datasets", "Retrieval", "LanguageModels", "Reranking"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "GrammarTests", dependencies: ["TestSupport", "Grammar", "Models", "Tokenizers", "LanguageModels"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "LimRankCLI"]),
     ],
     swiftLanguageModes: [.v6]

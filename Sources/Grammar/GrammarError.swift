@@ -12,6 +12,12 @@ public enum GrammarError: Error, Sendable, Equatable, CustomStringConvertible {
     case unsupportedSchema(pointer: String, reason: String)
     /// A schema that is not valid JSON or not a schema at all.
     case invalidSchema(source: String, reason: String)
+    /// A rule that can reach itself before consuming any input (directly,
+    /// or through rules and repetitions that may match nothing).
+    case leftRecursion(rule: String, source: String)
+    /// Constrained decoding reached a state where no token of the vocabulary
+    /// continues the text (the grammar needs bytes no token spells).
+    case noAllowedToken(source: String, text: String)
 
     public var description: String {
         switch self {
@@ -23,6 +29,10 @@ public enum GrammarError: Error, Sendable, Equatable, CustomStringConvertible {
             return "JSON schema at '\(pointer)': \(reason)"
         case let .invalidSchema(source, reason):
             return "\(source): not a usable JSON schema: \(reason)"
+        case let .leftRecursion(rule, source):
+            return "\(source): rule '\(rule)' is left-recursive (it can call itself before matching a character); rewrite it with repetition"
+        case let .noAllowedToken(source, text):
+            return "\(source): no token of the vocabulary continues the output after \(text.debugDescription)"
         }
     }
 }

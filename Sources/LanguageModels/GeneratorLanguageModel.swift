@@ -36,7 +36,7 @@ public struct GeneratorLanguageModel: LanguageModel {
         if !request.assistantPrefix.isEmpty { turns.append(ChatMessage(.assistant, request.assistantPrefix)) }
         return try await generator.generateAll(TextGenerationRequest(
             prompt: .chat(turns), maxTokens: request.maxTokens, temperature: request.temperature,
-            seed: request.seed, stop: request.stop)).text
+            seed: request.seed, stop: request.stop, responseFormat: request.responseFormat)).text
     }
 
     public func truncate(_ text: String, maxTokens: Int) async throws -> String {

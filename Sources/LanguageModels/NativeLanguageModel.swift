@@ -91,7 +91,7 @@ public struct NativeLanguageModel: LanguageModel, AttentionModel, TokenUsageRepo
         let parameters = GenerationParameters(
             maxTokens: request.maxTokens,
             sampling: SamplingParameters(temperature: request.temperature, topP: 1, seed: request.seed),
-            stop: request.stop)
+            stop: request.stop, grammar: try request.responseFormat.map(generator.grammar(for:)))
         let result = try generator.generate(tokens: tokens, parameters: parameters)
         return (result.text, TokenUsage(promptTokens: tokens.count, completionTokens: result.tokens.count))
     }

@@ -47,13 +47,25 @@ public struct NativeStreamingGenerator: StreamingTextGenerator, TokenCounter {
                 let sampling = SamplingParameters(temperature: request.temperature, topP: request.topP, seed: request.seed)
                 try sampling.validate()
                 var sampler = Sampler(sampling)
+                // Constrained decoding masks a copy, so the reported
+                // log-probabilities stay the model's own.
+                let constraint = try request.responseFormat.map { generator.makeConstraint(for: try generator.grammar(for: $0)) }
                 var logits = try generator.model.prefill(prompt, cache: &cache)
                 var tokens: [Int] = []
                 var emitted = ""
                 var count = 0
                 while count < budget {
                     try Task.checkCancellation()
-                    let next = sampler.sample(logits)
+                    let next: Int
+                    if let constraint {
+                        if constraint.isComplete { break }
+                        var masked = logits
+                        try constraint.mask(&masked)
+                        next = sampler.sample(masked)
+                        constraint.accept(next)
+                    } else {
+                        next = sampler.sample(logits)
+                    }
                     if generator.endOfSequenceIDs.contains(next) {
                         continuation.yield(.finished(.stop, TokenUsage(promptTokens: prompt.count, completionTokens: count)))
                         continuation.finish()
@@ -79,10 +91,12 @@ public struct NativeStreamingGenerator: StreamingTextGenerator, TokenCounter {
                     continuation.yield(.token(GeneratedToken(id: next, text: text,
                                                               logProbability: Double(logits[next]) - logNormaliser,
                                                               topLogProbabilities: top)))
-                    if count == budget { break }
+                    if count == budget || constraint?.isComplete == true { break }
                     logits = try generator.model.forward([next], cache: &cache, logits: .last).logits
                 }
-                continuation.yield(.finished(.length, TokenUsage(promptTokens: prompt.count, completionTokens: count)))
+                // A grammar that completed ends like an end-of-sequence token.
+                let reason: FinishReason = constraint?.isComplete == true ? .stop : .length
+                continuation.yield(.finished(reason, TokenUsage(promptTokens: prompt.count, completionTokens: count)))
                 continuation.finish()
             } catch {
                 continuation.finish(throwing: error)

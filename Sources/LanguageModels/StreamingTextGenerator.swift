@@ -23,9 +23,13 @@ public struct TextGenerationRequest: Sendable, Hashable {
     public var stop: [String]
     /// How many alternatives to report with each token's log-probability (0: none).
     public var topLogProbabilities: Int
+    /// When set, the generated text must have this shape (constrained decoding).
+    public var responseFormat: ResponseFormat?
 
     public init(prompt: GenerationPrompt, maxTokens: Int, temperature: Double = 0, topP: Double = 1,
-                seed: UInt64 = 0, stop: [String] = [], topLogProbabilities: Int = 0) {
+                seed: UInt64 = 0, stop: [String] = [], topLogProbabilities: Int = 0,
+                responseFormat: ResponseFormat? = nil) {
+        self.responseFormat = responseFormat
         self.prompt = prompt
         self.maxTokens = maxTokens
         self.temperature = temperature

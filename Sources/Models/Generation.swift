@@ -1,4 +1,5 @@
 import Foundation
+import Grammar
 import ModelFormats
 import Tensor
 import Tokenizers
@@ -12,13 +13,19 @@ public struct GenerationParameters: Sendable, Equatable {
     public var stop: [String]
     /// End at the model's end-of-sequence token(s) (not included in the output).
     public var stopAtEndOfSequence: Bool
+    /// When set, only tokens that keep the output a prefix of a sentence of
+    /// this grammar are sampled, and generation ends (`.endOfSequence`) as
+    /// soon as the output is complete and nothing may follow. A run cut off
+    /// by `maxTokens` ends with `.length` and its text may not parse.
+    public var grammar: Grammar?
 
     public init(maxTokens: Int, sampling: SamplingParameters = .greedy, stop: [String] = [],
-                stopAtEndOfSequence: Bool = true) {
+                stopAtEndOfSequence: Bool = true, grammar: Grammar? = nil) {
         self.maxTokens = maxTokens
         self.sampling = sampling
         self.stop = stop
         self.stopAtEndOfSequence = stopAtEndOfSequence
+        self.grammar = grammar
     }
 }
 
@@ -44,6 +51,8 @@ public struct TextGenerator: Sendable {
     public var chatTemplate: ChatTemplate
     public var endOfSequenceIDs: Set<Int>
     public var identifier: String
+    /// The token trie for constrained decoding, built on first use and shared by copies.
+    public let constrainedVocabulary = ConstrainedVocabulary()
 
     public init(model: LlamaModel, tokenizer: Tokenizer, chatTemplate: ChatTemplate = .chatML,
                 endOfSequenceIDs: Set<Int>, identifier: String) {
@@ -88,7 +97,10 @@ public struct TextGenerator: Sendable {
 
     /// Prefills `prompt` in one batch, then decodes one token at a time.
     /// `onToken` sees each new id as it is chosen (for streaming / progress).
+    /// `constraint` (reset here; reuse one across runs to keep its caches)
+    /// takes the place of `parameters.grammar`.
     public func generate(tokens prompt: [Int], parameters: GenerationParameters,
+                         constraint given: TokenConstraint? = nil,
                          onToken: ((Int) -> Void)? = nil) throws -> GenerationResult {
         guard !prompt.isEmpty else { throw ModelsError.invalidInput("empty prompt") }
         guard parameters.maxTokens >= 0 else {
@@ -104,15 +116,31 @@ public struct TextGenerator: Sendable {
         guard budget > 0 else { return result }
         var cache = model.makeCache(capacity: prompt.count + budget)
         var sampler = Sampler(parameters.sampling)
+        let constraint = given ?? parameters.grammar.map { makeConstraint(for: $0) }
+        constraint?.reset()
+        if constraint?.isComplete == true {
+            result.finishReason = .endOfSequence
+            return result
+        }
         var logits = try model.prefill(prompt, cache: &cache)
         while result.tokens.count < budget {
+            try constraint?.mask(&logits)
             let next = sampler.sample(logits)
-            if parameters.stopAtEndOfSequence, endOfSequenceIDs.contains(next) {
+            if parameters.stopAtEndOfSequence || constraint != nil, endOfSequenceIDs.contains(next) {
                 result.finishReason = .endOfSequence
                 break
             }
             result.tokens.append(next)
             onToken?(next)
+            if let constraint {
+                guard constraint.accept(next) else {
+                    throw ModelsError.invalidInput("constrained decoding sampled token \(next), which \(constraint.matcher.grammar.source) rejects")
+                }
+                if constraint.isComplete {
+                    result.finishReason = .endOfSequence
+                    break
+                }
+            }
             if !parameters.stop.isEmpty {
                 let text = tokenizer.decode(result.tokens)
                 if let cut = Self.firstStop(in: text, parameters.stop) {

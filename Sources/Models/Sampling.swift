@@ -99,7 +99,8 @@ public struct Sampler: Sendable {
         var weights = [(id: Int, probability: Double)]()
         weights.reserveCapacity(logits.count)
         var total = 0.0
-        for (i, l) in logits.enumerated() where !l.isNaN {
+        // -infinity is a token masked out (constrained decoding): never kept.
+        for (i, l) in logits.enumerated() where !l.isNaN && l != -.infinity {
             let w = Foundation.exp((Double(l) - m) / temperature)
             weights.append((i, w))
             total += w

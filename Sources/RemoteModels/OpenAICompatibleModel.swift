@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import Grammar
 import LanguageModels
 import NIOCore
 
@@ -204,11 +205,14 @@ public struct OpenAICompatibleModel: LanguageModel, TokenUsageReporting {
     public func generateReportingUsage(_ request: GenerationRequest) async throws -> (text: String, usage: TokenUsage?) {
         if request.maxTokens < 1 { throw LanguageModelError.invalidInput("maxTokens must be at least 1, got \(request.maxTokens)") }
         let seed = request.seed <= UInt64(Int64.max) ? Int64(request.seed) : nil
+        let (responseFormat, grammar) = try Self.wireFormat(request.responseFormat)
         if let format = configuration.rawPromptFormat {
-            let body = CompletionBody(model: configuration.model,
+            var body = CompletionBody(model: configuration.model,
                                       prompt: format.render(request.messages, assistantPrefix: request.assistantPrefix),
                                       max_tokens: request.maxTokens, temperature: request.temperature, logprobs: nil,
                                       stop: request.stop.isEmpty ? nil : request.stop, seed: seed)
+            body.response_format = responseFormat
+            body.grammar = grammar
             let response: CompletionResponse = try await post("/completions", body)
             guard let text = response.choices.first?.text else {
                 throw LanguageModelError.malformedResponse(endpoint: url("/completions"), reason: "no choices[0].text")
@@ -218,11 +222,31 @@ public struct OpenAICompatibleModel: LanguageModel, TokenUsageReporting {
         var body = chatBody(request.messages, assistantPrefix: request.assistantPrefix, maxTokens: request.maxTokens,
                             stop: request.stop.isEmpty ? nil : request.stop, seed: seed, logprobs: nil, topLogprobs: nil)
         body.temperature = request.temperature
+        body.response_format = responseFormat
+        body.grammar = grammar
         let response: ChatResponse = try await post("/chat/completions", body)
         guard let text = response.choices.first?.message?.content else {
             throw LanguageModelError.malformedResponse(endpoint: url("/chat/completions"), reason: "no choices[0].message.content")
         }
         return (text, response.usage?.tokenUsage)
+    }
+
+    /// `response_format` as OpenAI spells it (a strict JSON schema, or any
+    /// JSON object), or llama.cpp's `grammar` field for a GBNF grammar.
+    static func wireFormat(_ format: ResponseFormat?) throws -> (WireResponseFormat?, String?) {
+        switch format {
+        case nil: return (nil, nil)
+        case .jsonObject?: return (WireResponseFormat(type: "json_object"), nil)
+        case let .jsonSchema(name, schema)?:
+            let value: JSONValue
+            do {
+                value = try JSONValue(parsing: schema, source: "schema '\(name)'")
+            } catch {
+                throw LanguageModelError.invalidInput("response format: \(error)")
+            }
+            return (WireResponseFormat(type: "json_schema", json_schema: .init(name: name, schema: value, strict: true)), nil)
+        case .grammar(let text)?: return (nil, text)
+        }
     }
 
     public func truncate(_ text: String, maxTokens: Int) async throws -> String {
@@ -376,6 +400,19 @@ private struct ChatBody: Encodable {
     var seed: Int64?
     var continue_final_message: Bool?
     var add_generation_prompt: Bool?
+    var response_format: WireResponseFormat?
+    /// llama.cpp's server extension: a GBNF grammar.
+    var grammar: String?
+}
+
+struct WireResponseFormat: Encodable, Equatable {
+    struct Schema: Encodable, Equatable {
+        var name: String
+        var schema: JSONValue
+        var strict: Bool
+    }
+    var type: String
+    var json_schema: Schema?
 }
 
 private struct CompletionBody: Encodable {
@@ -386,6 +423,8 @@ private struct CompletionBody: Encodable {
     var logprobs: Int?
     var stop: [String]?
     var seed: Int64?
+    var response_format: WireResponseFormat?
+    var grammar: String?
 }
 
 private struct ChatResponse: Decodable {
