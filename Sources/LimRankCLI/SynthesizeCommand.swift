@@ -102,9 +102,10 @@ struct SynthesizeRun: AsyncParsableCommand {
         let prompts = try SynthesisPrompts.load(overridesIn: settings.promptsDirectory.map { URL(fileURLWithPath: $0) })
         let progress: @Sendable (String) -> Void = { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
         let textEmbedder = try SynthesisBackendFactory.makeEmbedder(settings.embedder)
-        let grounding = corpus
-            ? try await SynthesisCorpus.prepare(try corpusData.loadDocuments(), embedder: textEmbedder, settings: settings, progress: progress)
-            : nil
+        var grounding: SynthesisCorpus?
+        if corpus {
+            grounding = try await SynthesisCorpus.prepare(try corpusData.loadDocuments(), embedder: textEmbedder, settings: settings, progress: progress)
+        }
         let pipeline = SynthesisPipeline(
             generator: model, judge: judge, embedder: textEmbedder, settings: settings, prompts: prompts, seeds: try settings.seedSet(),
             corpus: grounding, progress: progress)

@@ -10,12 +10,33 @@ public struct CorpusQueryStage: Sendable {
 
     public init(model: any LanguageModel) { self.model = model }
 
-    public func run(seed: Seed, document: String, context: inout ItemContext) async throws -> QueryAnswer {
+    /// `problem` says why a well-formed query is still unusable (too short,
+    /// copies the document); such a query is re-asked with the problem stated,
+    /// up to `max_reasks` times, and the last one is returned for the
+    /// filters to reject. Only unparseable answers end in `malformedOutput`.
+    public func run(seed: Seed, document: String, context: inout ItemContext,
+                    problem: (QueryAnswer) -> String? = { _ in nil }) async throws -> QueryAnswer {
         let messages = context.prompts.corpusQuery.render([
             "persona": seed.persona,
             "document": document,
             "instruction_request": seed.wantsInstruction ? QueryGenerationStage.instructionRequest : QueryGenerationStage.noInstruction,
         ])
+        var conversation = messages
+        var answer = try await once(seed: seed, messages: conversation, context: &context)
+        for _ in 0..<context.settings.maxReasks {
+            guard let reason = problem(answer) else { break }
+            context.usage.reasks += 1
+            let previous = ScriptedLanguageModel.object(["query": answer.query, "instruction": answer.instruction])
+            conversation = messages + [
+                ChatMessage(.assistant, previous),
+                ChatMessage(.user, "That question cannot be used: \(reason). Write a different question in the persona's own words. Respond with only the JSON object asked for."),
+            ]
+            answer = try await once(seed: seed, messages: conversation, context: &context)
+        }
+        return answer
+    }
+
+    func once(seed: Seed, messages: [ChatMessage], context: inout ItemContext) async throws -> QueryAnswer {
         var answer = try await context.ask(
             QueryAnswer.self, model: model, stage: Self.name, messages: messages,
             maxTokens: context.settings.maxTokens.query, temperature: context.settings.generationTemperature,
@@ -65,7 +86,14 @@ extension SynthesisPipeline {
         }
 
         do {
-            let query = try await CorpusQueryStage(model: generator).run(seed: seed, document: shown, context: &context)
+            let query = try await CorpusQueryStage(model: generator).run(seed: seed, document: shown, context: &context) { answer in
+                if let failure = filter.checkQuery(answer.query) { return failure.reason }
+                let copied = QualityFilter.trigramContainment(of: answer.query, in: document.contents)
+                if copied > settings.restatementThreshold {
+                    return "it copies the document's wording (\(Int((copied * 100).rounded()))% of its word trigrams)"
+                }
+                return nil
+            }
             queryText = query.query
             if let failure = filter.checkQuery(query.query) { return reject("quality", failure.code, failure.reason) }
             // Copying the document's phrasing makes a keyword-matching query, not a reasoning one.

@@ -139,11 +139,9 @@ public struct QualityReport: Codable, Sendable, Hashable {
             }
             var local = settings
             local.corpusMinWords = 1
-            searchCorpus = documents.isEmpty
-                ? try await SynthesisCorpus.prepare(DocumentCollection(name: "empty", documents: [Document(id: "-", text: "-")], source: "-"),
-                                                    embedder: embedder, settings: local)
-                : try await SynthesisCorpus.prepare(DocumentCollection(name: "selected passages", documents: documents, source: "examples"),
-                                                    embedder: embedder, settings: local)
+            if documents.isEmpty { documents = [Document(id: "-", text: "-")] }
+            searchCorpus = try await SynthesisCorpus.prepare(
+                DocumentCollection(name: "selected passages", documents: documents, source: "examples"), embedder: embedder, settings: local)
         }
         let queries = examples.map(\.query)
         let vectors = queries.isEmpty ? [] : try await embedder.embed(queries)

@@ -54,9 +54,10 @@ public struct StructuredOutput: Sendable, Hashable {
     /// `TraceAnswer`.
     public static let reasoning = StructuredOutput(name: "reasoning", schema: object([("reasoning", string(maxLength: 1200))]))
 
+    public var responseFormat: ResponseFormat { .jsonSchema(name: name, schema: schema) }
+
     /// Attaches the schema to a request.
     func apply(to request: inout GenerationRequest) {
-        // Placeholder until GenerationRequest carries a response format (the grammar work).
-        _ = request
+        request.responseFormat = responseFormat
     }
 }

@@ -169,13 +169,13 @@ public struct SynthesisPipeline: Sendable {
     /// Settings that change the output. Concurrency does not, so a run may be
     /// resumed with another.
     public var fingerprint: [String: String] {
-        var print = baseFingerprint
+        var values = baseFingerprint
         if let corpus {
             let s = settings
-            print["corpus"] = corpus.fingerprint
-            print["corpus_settings"] = "\(s.corpusMinWords),\(s.corpusDocumentWords),\(s.negativeDepth),\(s.falseNegativeFilter),\(s.falseNegativeMargin)"
+            values["corpus"] = corpus.fingerprint
+            values["corpus_settings"] = "\(s.corpusMinWords),\(s.corpusDocumentWords),\(s.negativeDepth),\(s.falseNegativeFilter),\(s.falseNegativeMargin)"
         }
-        return print
+        return values
     }
 
     var baseFingerprint: [String: String] {
