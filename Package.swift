@@ -109,7 +109,7 @@ let package = Package(
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
-        .testTarget(name: "SynthesisTests", dependencies: ["TestSupport", "Synthesis", "Datasets", "Retrieval", "LanguageModels", "Reranking"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SynthesisTests", dependencies: ["TestSupport", "Synthesis", "Datasets", "Retrieval", "Grammar", "LanguageModels", "Reranking"], resources: [.copy("Fixtures")]),
         .testTarget(name: "GrammarTests", dependencies: ["TestSupport", "Grammar", "Models", "Tokenizers", "LanguageModels"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "LimRankCLI"]),
     ],

@@ -124,7 +124,7 @@ public struct QualityReport: Codable, Sendable, Hashable {
         }
 
         // Where to search: the collection, or the examples' own passages.
-        let searchCorpus: SynthesisCorpus
+        let searchCorpus: SynthesisCorpus?
         var positiveIDs: [String] = []
         if let corpus {
             searchCorpus = corpus
@@ -138,19 +138,27 @@ public struct QualityReport: Codable, Sendable, Hashable {
                 positiveIDs.append(example.positives.first?.id ?? "")
             }
             var local = settings
+            // Passages without a word cannot be ranked; they are left out (and so is an empty set).
             local.corpusMinWords = 1
-            if documents.isEmpty { documents = [Document(id: "-", text: "-")] }
-            searchCorpus = try await SynthesisCorpus.prepare(
-                DocumentCollection(name: "selected passages", documents: documents, source: "examples"), embedder: embedder, settings: local)
+            if documents.contains(where: { !MinHash.words($0.contents).isEmpty }) {
+                searchCorpus = try await SynthesisCorpus.prepare(
+                    DocumentCollection(name: "selected passages", documents: documents, source: "examples"), embedder: embedder, settings: local)
+            } else {
+                searchCorpus = nil
+            }
         }
         let queries = examples.map(\.query)
         let vectors = queries.isEmpty ? [] : try await embedder.embed(queries)
         var lexicalRanks: [Int?] = []
         var denseRanks: [Int?] = []
         for (k, query) in queries.enumerated() {
-            let target = searchCorpus.position(of: positiveIDs[k])
-            lexicalRanks.append(target.flatMap { t in searchCorpus.bm25Ranking(query, topK: 10).firstIndex(of: t).map { $0 + 1 } })
-            denseRanks.append(target.flatMap { t in searchCorpus.denseRanking(vectors[k], topK: 10).firstIndex(of: t).map { $0 + 1 } })
+            guard let searchCorpus, let target = searchCorpus.position(of: positiveIDs[k]) else {
+                lexicalRanks.append(nil)
+                denseRanks.append(nil)
+                continue
+            }
+            lexicalRanks.append(searchCorpus.bm25Ranking(query, topK: 10).firstIndex(of: target).map { $0 + 1 })
+            denseRanks.append(searchCorpus.denseRanking(vectors[k], topK: 10).firstIndex(of: target).map { $0 + 1 })
         }
         let positives = examples.map { $0.positives.first?.text ?? "" }
         let analyzer = EnglishAnalyzer()

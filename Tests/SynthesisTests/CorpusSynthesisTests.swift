@@ -263,3 +263,31 @@ import Testing
         }
     }
 }
+
+/// `limrank synthesize --corpus` as a subprocess, on the scripted backend.
+@Suite struct CorpusCLITests {
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: SynthesizeCLITests.binary.path)))
+    func corpusRunFromTheCommandLine() throws {
+        let cli = SynthesizeCLITests()
+        let collection = try CorpusSynthesisTests.writeCollection(garbageQueries: true)
+        let out = cli.temporaryDirectory()
+        let common = ["synthesize", "--backend", "scripted", "--scripted-garbage-rate", "0", "--scripted-judge-noise", "0",
+                      "--target", "4", "--seed", "3", "--out", out.path]
+        let made = try cli.run(common + ["--corpus", "--dataset", "cranfield", "--data", collection.path, "--false-negative-filter", "llm"])
+        #expect(made.status == 0, "\(made.stderr)")
+        #expect(made.stderr.contains("corpus cranfield: 12 documents"))
+        let stats = try JSONDecoder().decode(SynthesisStats.self, from: Data(contentsOf: out.appendingPathComponent("stats.json")))
+        #expect(stats.corpus == "cranfield" && stats.selected == 4)
+        let quality = try #require(stats.quality)
+        #expect(quality.examples == 4 && quality.retrievalCorpus == "cranfield" && quality.retrievalDocuments == 12)
+        let examples = try SynthesisStore.readJSONLines(SyntheticExample.self, from: out.appendingPathComponent("examples.jsonl"))
+        #expect(examples.allSatisfy { $0.positives.count == 1 && $0.positives[0].documentID != nil })
+
+        let noCorpus = try cli.run(common + ["--dataset", "cranfield", "--data", collection.path])
+        #expect(noCorpus.status != 0 && noCorpus.stderr.contains("--corpus"))
+        let noDataset = try cli.run(common + ["--corpus"])
+        #expect(noDataset.status != 0 && noDataset.stderr.contains("--dataset"))
+        let badFilter = try cli.run(common + ["--corpus", "--dataset", "cranfield", "--data", collection.path, "--false-negative-filter", "maybe"])
+        #expect(badFilter.status != 0 && badFilter.stderr.contains("false_negative_filter"))
+    }
+}
