@@ -169,7 +169,14 @@ struct GBNFParser {
                 let save = position
                 skipSpace(newlines: false)
                 if position + 2 < text.count, text[position] == ":", text[position + 1] == ":", text[position + 2] == "=" {
-                    throw error("missing newline before rule '\(name)'", at: itemStart)
+                    // After a '|' at the end of a line: the alternative was empty.
+                    var back = itemStart
+                    while back > 0, text[back - 1] == " " || text[back - 1] == "\t" { back -= 1 }
+                    guard back > 0, text[back - 1] == "\n", !nested else {
+                        throw error("missing newline before rule '\(name)'", at: itemStart)
+                    }
+                    position = back - 1
+                    return items.count == 1 ? items[0] : .sequence(items)
                 }
                 position = save
                 item = .rule(name: name, line: line, column: column)

@@ -37,6 +37,11 @@ public enum JSONSchemaGrammar {
         "root ::= object\n" + primitives.map { "\($0.0) ::= \($0.1)" }.joined(separator: "\n") + "\n"
     }
 
+    /// OpenAI's rule for `json_schema.name`: 1 to 64 of a-z, A-Z, 0-9, '_' and '-'.
+    public static func isValidSchemaName(_ name: String) -> Bool {
+        !name.isEmpty && name.unicodeScalars.count <= 64 && name.unicodeScalars.allSatisfy(GBNFParser.isNameCharacter)
+    }
+
     public static func jsonObject() throws -> Grammar {
         try Grammar(gbnf: jsonObjectGBNF, source: "<json_object>")
     }
@@ -86,8 +91,8 @@ struct SchemaConverter {
         for (name, rule) in rules { text += "\(name) ::= \(rule)\n" }
         // Only the primitives reachable from what was generated; `value` pulls in the rest.
         var needed = used
-        if needed.contains("value") { needed.formUnion(["object", "array", "string", "number", "boolean", "null"]) }
         if needed.contains("object") || needed.contains("array") { needed.insert("value") }
+        if needed.contains("value") { needed.formUnion(["object", "array", "string", "number", "boolean", "null"]) }
         if !needed.isEmpty { needed.insert("ws") }
         if needed.contains("string") || needed.contains("value") { needed.formUnion(["char", "hex4"]) }
         for (name, rule) in JSONSchemaGrammar.primitives where needed.contains(name) { text += "\(name) ::= \(rule)\n" }

@@ -326,3 +326,40 @@ extension JSONValue: Encodable {
         }
     }
 }
+
+/// Decodes any JSON. Object members come in the decoder's key order, which
+/// `JSONDecoder` does not promise to keep; parse the text with
+/// `init(parsing:)` where property order matters.
+extension JSONValue: Decodable {
+    private struct AnyKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    public init(from decoder: Decoder) throws {
+        if let container = try? decoder.container(keyedBy: AnyKey.self) {
+            self = .object(try container.allKeys.map { ($0.stringValue, try container.decode(JSONValue.self, forKey: $0)) })
+            return
+        }
+        if var container = try? decoder.unkeyedContainer() {
+            var items: [JSONValue] = []
+            while !container.isAtEnd { items.append(try container.decode(JSONValue.self)) }
+            self = .array(items)
+            return
+        }
+        let single = try decoder.singleValueContainer()
+        if single.decodeNil() {
+            self = .null
+        } else if let value = try? single.decode(Bool.self) {
+            self = .bool(value)
+        } else if let value = try? single.decode(Int64.self) {
+            self = .number(String(value))
+        } else if let value = try? single.decode(Double.self) {
+            self = .number(value.isFinite ? "\(value)" : "0")
+        } else {
+            self = .string(try single.decode(String.self))
+        }
+    }
+}

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Grammar
 import Models
 import Tensor
 
@@ -19,6 +20,12 @@ struct BenchDecoderCommand: ParsableCommand {
     @Option(help: "Tokens generated one at a time (greedy) after the prefill.")
     var genTokens = 128
 
+    @Option(help: ArgumentHelp("Instead: constrained vs unconstrained decode on the same chat prompts, alternating, with this JSON Schema.", valueName: "file"))
+    var jsonSchema: String?
+
+    @Option(help: "With --json-schema: runs of each kind (medians are reported).")
+    var rounds = 5
+
     @OptionGroup var arithmetic: DecoderArithmeticOptions
 
     @Option(help: "text or json")
@@ -26,6 +33,7 @@ struct BenchDecoderCommand: ParsableCommand {
 
     func validate() throws {
         guard promptTokens > 0, genTokens > 0 else { throw ValidationError("--prompt-tokens and --gen-tokens must be positive") }
+        guard rounds > 0 else { throw ValidationError("--rounds must be positive") }
     }
 
     /// Prompt id at position j: a multiplicative hash into [1000, 21000), away
@@ -35,6 +43,7 @@ struct BenchDecoderCommand: ParsableCommand {
     }
 
     func run() throws {
+        if jsonSchema != nil { return try runConstrained() }
         let url: URL
         var decoder: LlamaModel
         do {
@@ -73,6 +82,45 @@ struct BenchDecoderCommand: ParsableCommand {
                 + "\"peak_rss_bytes\": \(rss), \"weights_bytes\": \(decoder.weightBytes)}")
         case .text:
             print("prefill \(fmt(prefillRate)) tok/s  decode (\(arithmetic.activations.rawValue)) \(fmt(decodeRate)) tok/s  peak RSS \(rss) bytes (weights \(decoder.weightBytes))")
+        }
+    }
+
+    /// Prompts asking for JSON, so that the constrained run decodes what a
+    /// synthesizer would; both kinds decode the same prompts.
+    static let constrainedPrompts = [
+        "Write a search query a student might type about heat transfer in supersonic flow, as JSON.",
+        "Describe a made-up research paper about boundary layers as a JSON object.",
+        "Give three keywords about aircraft wing flutter and rate their relevance, as JSON.",
+    ]
+
+    /// Decode tokens/s with and without the grammar of --json-schema (see
+    /// `ConstrainedDecodeBenchmark`); medians over `rounds` alternating rounds.
+    func runConstrained() throws {
+        guard let grammar = try GenerateCommand.loadGrammar(jsonSchema: jsonSchema, grammar: nil) else { return }
+        let url: URL
+        var generator: TextGenerator
+        do {
+            url = try ModelStore().resolve(model)
+            guard url.pathExtension == "gguf" else { throw ValidationError("--json-schema needs a .gguf model (it carries the tokenizer)") }
+            generator = try TextGenerator(gguf: url)
+        } catch let error as ModelsError {
+            throw ValidationError(error.description)
+        }
+        arithmetic.apply(to: &generator.model)
+        let log = { (s: String) in FileHandle.standardError.write(Data("[bench decoder] \(s)\n".utf8)) }
+        let prompts = Self.constrainedPrompts.map { generator.promptTokens($0, chat: true) }
+        log("\(url.lastPathComponent): \(prompts.count) chat prompts x \(genTokens) tokens, \(rounds) rounds, \(Parallel.threadCount) threads, schema \(jsonSchema ?? "")")
+        let bench = ConstrainedDecodeBenchmark(generator: generator, grammar: grammar, prompts: prompts, tokens: genTokens, rounds: rounds)
+        let result = try bench.run(log: log)
+        log("token trie: \(result.trieNodes) nodes, built in \(fmt(result.trieSeconds)) s")
+        for sample in result.samples { log("sample: \(sample)") }
+        let free = ConstrainedDecodeBenchmark.median(result.unconstrained)
+        let constrained = ConstrainedDecodeBenchmark.median(result.constrained)
+        switch format {
+        case .json:
+            print("{\"unconstrained_tokens_per_s\": \(fmt(free)), \"constrained_tokens_per_s\": \(fmt(constrained)), \"ratio\": \(fmt(constrained / free)), \"rounds\": \(rounds)}")
+        case .text:
+            print("decode unconstrained \(fmt(free)) tok/s  constrained \(fmt(constrained)) tok/s  ratio \(fmt(constrained / free))x  (medians of \(rounds) alternating rounds, \(prompts.count) prompts x \(genTokens) tokens)")
         }
     }
 

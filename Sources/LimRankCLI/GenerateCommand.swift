@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Grammar
 import Models
 
 /// `limrank generate`: text generation with a decoder (a GGUF with its tokenizer).
@@ -32,6 +33,12 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Stop when the output contains this text (repeatable).")
     var stop: [String] = []
 
+    @Option(help: ArgumentHelp("Constrain the output to JSON valid under this JSON Schema file.", valueName: "file"))
+    var jsonSchema: String?
+
+    @Option(help: ArgumentHelp("Constrain the output to this GBNF grammar file (llama.cpp syntax, start rule 'root').", valueName: "file"))
+    var grammar: String?
+
     @OptionGroup var arithmetic: DecoderArithmeticOptions
 
     @Option(help: "text or json")
@@ -42,10 +49,30 @@ struct GenerateCommand: ParsableCommand {
         guard maxTokens >= 0 else { throw ValidationError("--max-tokens must be >= 0") }
         guard temperature >= 0, temperature.isFinite else { throw ValidationError("--temperature must be >= 0") }
         guard topP > 0, topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
+        if jsonSchema != nil, grammar != nil { throw ValidationError("give --json-schema or --grammar, not both") }
+    }
+
+    /// The grammar of --json-schema or --grammar; errors name the file (and line:column or JSON pointer).
+    static func loadGrammar(jsonSchema: String?, grammar: String?) throws -> Grammar? {
+        let (path, option) = jsonSchema.map { ($0, "--json-schema") } ?? grammar.map { ($0, "--grammar") } ?? ("", "")
+        guard !path.isEmpty else { return nil }
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ValidationError("\(option) \(path): cannot read the file (\(error.localizedDescription))")
+        }
+        do {
+            return jsonSchema != nil ? try JSONSchemaGrammar.grammar(schema: text, source: path) : try Grammar(gbnf: text, source: path)
+        } catch let error as GrammarError {
+            let message = error.description
+            throw ValidationError("\(option): " + (message.contains(path) ? message : "\(path): \(message)"))
+        }
     }
 
     func run() throws {
         let result: GenerationResult
+        let constraint = try Self.loadGrammar(jsonSchema: jsonSchema, grammar: grammar)
         do {
             let url = try ModelStore().resolve(model)
             guard url.pathExtension == "gguf" else {
@@ -58,9 +85,14 @@ struct GenerateCommand: ParsableCommand {
                 parameters: GenerationParameters(
                     maxTokens: maxTokens,
                     sampling: SamplingParameters(temperature: temperature, topP: topP, seed: seed),
-                    stop: stop))
+                    stop: stop, grammar: constraint))
         } catch let error as ModelsError {
             throw ValidationError(error.description)
+        } catch let error as GrammarError {
+            throw ValidationError(error.description)
+        }
+        if constraint != nil, result.finishReason == .length {
+            FileHandle.standardError.write(Data("limrank generate: --max-tokens \(maxTokens) cut the output off before the grammar was complete; it may not parse\n".utf8))
         }
         switch format {
         case .json:

@@ -1,5 +1,19 @@
 import Foundation
+import Grammar
 import LanguageModels
+
+/// OpenAI's `response_format`: `{"type": "text" | "json_object"}` or
+/// `{"type": "json_schema", "json_schema": {"name", "schema", "strict"}}`.
+struct ResponseFormatField: Decodable, Sendable {
+    struct JSONSchema: Decodable, Sendable {
+        var name: String?
+        var schema: JSONValue?
+        var strict: Bool?
+        var description: String?
+    }
+    var type: String
+    var json_schema: JSONSchema?
+}
 
 /// `stop` as the OpenAI API takes it: one string or up to four.
 struct StopField: Decodable, Sendable {
@@ -68,6 +82,9 @@ struct ChatCompletionRequest: Decodable, Sendable {
     /// for compatibility, since a trailing assistant message is always continued here.
     var continue_final_message: Bool?
     var add_generation_prompt: Bool?
+    var response_format: ResponseFormatField?
+    /// llama.cpp's server extension: a GBNF grammar the output must match.
+    var grammar: String?
 }
 
 struct CompletionRequest: Decodable, Sendable {
@@ -99,6 +116,8 @@ struct CompletionRequest: Decodable, Sendable {
     var echo: Bool?
     var n: Int?
     var suffix: String?
+    var response_format: ResponseFormatField?
+    var grammar: String?
 }
 
 // MARK: responses

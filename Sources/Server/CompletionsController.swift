@@ -1,4 +1,5 @@
 import Foundation
+import Grammar
 import Hummingbird
 import LanguageModels
 
@@ -29,7 +30,8 @@ struct CompletionsController<Context: RequestContext>: Sendable {
 
     /// The checks common to both endpoints; returns the request for the generator.
     private func sampling(prompt: GenerationPrompt, maxTokens requested: Int?, defaultMaxTokens: Int, temperature: Double?,
-                          topP: Double?, seed: Int64?, stop: StopField?, n: Int?, topLogProbabilities: Int) throws -> TextGenerationRequest {
+                          topP: Double?, seed: Int64?, stop: StopField?, n: Int?, topLogProbabilities: Int,
+                          responseFormat: ResponseFormat?) throws -> TextGenerationRequest {
         let tokens = requested ?? defaultMaxTokens
         if tokens < 1 || tokens > maxTokens {
             throw ServerError.badRequest("'max_tokens' must be in 1...\(maxTokens), got \(tokens)", param: "max_tokens")
@@ -50,13 +52,69 @@ struct CompletionsController<Context: RequestContext>: Sendable {
                                          param: "top_logprobs")
         }
         return TextGenerationRequest(prompt: prompt, maxTokens: tokens, temperature: temperature, topP: topP,
-                                     seed: UInt64(bitPattern: seed ?? 0), stop: stops, topLogProbabilities: topLogProbabilities)
+                                     seed: UInt64(bitPattern: seed ?? 0), stop: stops, topLogProbabilities: topLogProbabilities,
+                                     responseFormat: responseFormat)
+    }
+
+    /// The body decoded, and its raw bytes (a JSON schema's property order
+    /// is read from them: `JSONDecoder` does not keep key order).
+    private func decode<T: Decodable & Sendable>(_ type: T.Type, from request: Request) async throws -> (T, Data) {
+        let data = try await reader.read(request)
+        if data.isEmpty { throw ServerError.badRequest("request body is empty; expected a JSON object") }
+        do {
+            return (try JSONDecoder().decode(T.self, from: data), data)
+        } catch let error as DecodingError {
+            throw ServerError.from(error)
+        }
+    }
+
+    /// `response_format` (or llama.cpp's `grammar`) as the generator takes it;
+    /// a schema or grammar that cannot be compiled is a 400 naming where it is wrong.
+    static func responseFormat(_ field: ResponseFormatField?, grammar: String?, body: Data) throws -> ResponseFormat? {
+        if let grammar {
+            if field != nil, field?.type != "text" {
+                throw ServerError.badRequest("give 'response_format' or 'grammar', not both", param: "grammar")
+            }
+            do {
+                _ = try Grammar(gbnf: grammar, source: "grammar")
+            } catch let error as GrammarError {
+                throw ServerError.badRequest("invalid 'grammar': \(error)", param: "grammar")
+            }
+            return .grammar(grammar)
+        }
+        guard let field else { return nil }
+        switch field.type {
+        case "text":
+            return nil
+        case "json_object":
+            return .jsonObject
+        case "json_schema":
+            guard let definition = field.json_schema, let decoded = definition.schema else {
+                throw ServerError.badRequest("'response_format.json_schema.schema' is required for type 'json_schema'", param: "response_format")
+            }
+            let name = definition.name ?? "response"
+            if !JSONSchemaGrammar.isValidSchemaName(name) {
+                throw ServerError.badRequest("'response_format.json_schema.name' must be 1 to 64 of a-z, A-Z, 0-9, '_' and '-'",
+                                             param: "response_format.json_schema.name")
+            }
+            let ordered = (try? JSONValue(parsing: String(decoding: body, as: UTF8.self)))?["response_format"]?["json_schema"]?["schema"]
+            let schema = (ordered ?? decoded).compactText
+            do {
+                _ = try JSONSchemaGrammar.grammar(schema: schema, source: "response_format.json_schema.schema")
+            } catch let error as GrammarError {
+                throw ServerError.badRequest("invalid 'response_format.json_schema.schema': \(error)", param: "response_format.json_schema.schema")
+            }
+            return .jsonSchema(name: name, schema: schema)
+        default:
+            throw ServerError.badRequest("unsupported 'response_format.type' '\(field.type)' (text, json_object, json_schema)",
+                                         param: "response_format.type")
+        }
     }
 
     // MARK: chat
 
     func chat(_ request: Request) async throws -> Response {
-        let body = try await reader.decode(ChatCompletionRequest.self, from: request)
+        let (body, raw) = try await decode(ChatCompletionRequest.self, from: request)
         let generator = try served("/v1/chat/completions", model: body.model)
         if body.messages.isEmpty { throw ServerError.badRequest("'messages' must not be empty", param: "messages") }
         let messages = try body.messages.enumerated().map { index, message -> ChatMessage in
@@ -76,7 +134,8 @@ struct CompletionsController<Context: RequestContext>: Sendable {
         let generation = try sampling(
             prompt: .chat(messages), maxTokens: body.max_completion_tokens ?? body.max_tokens, defaultMaxTokens: min(256, maxTokens),
             temperature: body.temperature, topP: body.top_p, seed: body.seed, stop: body.stop, n: body.n,
-            topLogProbabilities: wantLogprobs ? (body.top_logprobs ?? 0) : 0)
+            topLogProbabilities: wantLogprobs ? (body.top_logprobs ?? 0) : 0,
+            responseFormat: try Self.responseFormat(body.response_format, grammar: body.grammar, body: raw))
         let id = "chatcmpl-" + UUID().uuidString.lowercased()
         let created = Int(Date().timeIntervalSince1970)
         let model = generator.identifier
@@ -110,7 +169,7 @@ struct CompletionsController<Context: RequestContext>: Sendable {
     // MARK: completions
 
     func completion(_ request: Request) async throws -> Response {
-        let body = try await reader.decode(CompletionRequest.self, from: request)
+        let (body, raw) = try await decode(CompletionRequest.self, from: request)
         let generator = try served("/v1/completions", model: body.model)
         if body.echo == true { throw ServerError.badRequest("'echo' is not supported", param: "echo") }
         if body.suffix != nil { throw ServerError.badRequest("'suffix' is not supported", param: "suffix") }
@@ -118,7 +177,8 @@ struct CompletionsController<Context: RequestContext>: Sendable {
         if prompt.isEmpty { throw ServerError.badRequest("'prompt' must not be empty", param: "prompt") }
         let generation = try sampling(
             prompt: .raw(prompt), maxTokens: body.max_tokens, defaultMaxTokens: min(16, maxTokens), temperature: body.temperature,
-            topP: body.top_p, seed: body.seed, stop: body.stop, n: body.n, topLogProbabilities: body.logprobs ?? 0)
+            topP: body.top_p, seed: body.seed, stop: body.stop, n: body.n, topLogProbabilities: body.logprobs ?? 0,
+            responseFormat: try Self.responseFormat(body.response_format, grammar: body.grammar, body: raw))
         let wantLogprobs = body.logprobs != nil
         let id = "cmpl-" + UUID().uuidString.lowercased()
         let created = Int(Date().timeIntervalSince1970)

@@ -87,7 +87,13 @@ enum OpenAPIDocument {
         "temperature": {"type": "number", "minimum": 0, "maximum": 2}, "top_p": {"type": "number"}, "seed": {"type": "integer"},
         "stop": {"$ref": "#/components/schemas/Stop"}, "stream": {"type": "boolean"},
         "stream_options": {"type": "object", "properties": {"include_usage": {"type": "boolean"}}},
-        "logprobs": {"type": "boolean"}, "top_logprobs": {"type": "integer", "minimum": 0, "maximum": 20}, "n": {"type": "integer", "enum": [1]}}},
+        "logprobs": {"type": "boolean"}, "top_logprobs": {"type": "integer", "minimum": 0, "maximum": 20}, "n": {"type": "integer", "enum": [1]},
+        "response_format": {"$ref": "#/components/schemas/ResponseFormat"}, "grammar": {"$ref": "#/components/schemas/Grammar"}}},
+      "ResponseFormat": {"type": "object", "required": ["type"], "description": "The output is constrained (grammar-constrained decoding) to any JSON object, or to JSON valid under a schema (type, properties, required, items, minItems, maxItems, enum, const, minLength, maxLength, anyOf, oneOf, local $ref); an unsupported or invalid schema is a 400. finish_reason 'length' means max_tokens cut the output off.", "properties": {
+        "type": {"type": "string", "enum": ["text", "json_object", "json_schema"]},
+        "json_schema": {"type": "object", "required": ["schema"], "properties": {
+          "name": {"type": "string", "pattern": "^[a-zA-Z0-9_-]{1,64}$"}, "description": {"type": "string"}, "schema": {"type": "object"}, "strict": {"type": "boolean"}}}}},
+      "Grammar": {"type": "string", "description": "llama.cpp's extension: a GBNF grammar (start rule 'root') the output must match; not with response_format."},
       "Usage": {"type": "object", "required": ["prompt_tokens", "completion_tokens", "total_tokens"], "properties": {
         "prompt_tokens": {"type": "integer"}, "completion_tokens": {"type": "integer"}, "total_tokens": {"type": "integer"}}},
       "TokenLogprob": {"type": "object", "required": ["token", "logprob", "bytes", "top_logprobs"], "properties": {
@@ -113,7 +119,8 @@ enum OpenAPIDocument {
         "max_tokens": {"type": "integer", "minimum": 1}, "temperature": {"type": "number", "minimum": 0, "maximum": 2}, "top_p": {"type": "number"},
         "seed": {"type": "integer"}, "stop": {"$ref": "#/components/schemas/Stop"}, "stream": {"type": "boolean"},
         "stream_options": {"type": "object", "properties": {"include_usage": {"type": "boolean"}}},
-        "logprobs": {"type": "integer", "minimum": 0, "maximum": 20}, "n": {"type": "integer", "enum": [1]}}},
+        "logprobs": {"type": "integer", "minimum": 0, "maximum": 20}, "n": {"type": "integer", "enum": [1]},
+        "response_format": {"$ref": "#/components/schemas/ResponseFormat"}, "grammar": {"$ref": "#/components/schemas/Grammar"}}},
       "Completion": {"type": "object", "required": ["id", "object", "created", "model", "choices"], "properties": {
         "id": {"type": "string"}, "object": {"type": "string", "enum": ["text_completion"]}, "created": {"type": "integer"}, "model": {"type": "string"},
         "choices": {"type": "array", "items": {"type": "object", "required": ["index", "text", "finish_reason", "logprobs"], "properties": {
