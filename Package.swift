@@ -85,7 +85,7 @@ let package = Package(
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
-        .target(name: "Synthesis", dependencies: ["Datasets", "LanguageModels", "Reranking"]),
+        .target(name: "Synthesis", dependencies: ["Datasets", "Retrieval", "LanguageModels", "Reranking"]),
         .executableTarget(
             name: "LimRankCLI",
             dependencies: [
@@ -110,7 +110,7 @@ let package = Package(
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
-        .testTarget(name: "SynthesisTests", dependencies: ["TestSupport", "Synthesis", "Datasets", "LanguageModels", "Reranking"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SynthesisTests", dependencies: ["TestSupport", "Synthesis", "Datasets", "Retrieval", "Grammar", "LanguageModels", "Reranking"], resources: [.copy("Fixtures")]),
         .testTarget(name: "GrammarTests", dependencies: ["TestSupport", "Grammar", "Models", "Tokenizers", "LanguageModels"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "LimRankCLI"]),
         .testTarget(name: "TrainingTests", dependencies: ["TestSupport", "Training", "Models", "ModelFormats", "Tensor", "Tokenizers"], resources: [.copy("Fixtures")]),

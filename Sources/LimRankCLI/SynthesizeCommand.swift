@@ -48,8 +48,23 @@ struct SynthesizeRun: AsyncParsableCommand {
     @Option(help: "Items processed at once.")
     var concurrency: Int?
 
-    @Option(help: "Embeddings for dedup and selection: hashing (no model), minilm, or a model directory.")
+    @Option(help: "Embeddings for dedup and selection (and, with --corpus, document picking and dense mining): hashing (no model), minilm, or a model directory.")
     var embedder: String?
+
+    @Flag(help: "Ground queries in a collection's documents (--dataset and its paths): each document picked is the positive, hard negatives are mined from BM25 and dense top-k. Only documents are read.")
+    var corpus = false
+
+    @OptionGroup var corpusData: CorpusDatasetOptions
+
+    @Option(name: .customLong("false-negative-filter"), help: "With --corpus: dense (score rule), llm (judge votes) or both.")
+    var falseNegativeFilter: String?
+
+    @Option(help: "Pool = target x oversample before dedup and selection.")
+    var oversample: Double?
+
+    func validate() throws {
+        try corpusData.validate(corpus: corpus)
+    }
 
     // The scripted backend is a deterministic test double used by the tests.
     @Option(name: .customLong("scripted-garbage-rate"), help: .hidden)
@@ -66,6 +81,8 @@ struct SynthesizeRun: AsyncParsableCommand {
         if let seed { settings.seed = seed }
         if let concurrency { settings.concurrency = concurrency }
         if let embedder { settings.embedder = embedder }
+        if let falseNegativeFilter { settings.falseNegativeFilter = falseNegativeFilter }
+        if let oversample { settings.oversample = oversample }
         if backend != nil || model != nil || baseURL != nil || apiKeyEnv != nil {
             var chosen = settings.backend ?? .init(kind: backend ?? "")
             if let backend { chosen.kind = backend }
@@ -83,11 +100,22 @@ struct SynthesizeRun: AsyncParsableCommand {
         // The same backend judging reuses the loaded model.
         let judge = try settings.judgeBackend.flatMap { $0 == backendSettings ? nil : try SynthesisBackendFactory.makeModel($0, scripted: scripted) }
         let prompts = try SynthesisPrompts.load(overridesIn: settings.promptsDirectory.map { URL(fileURLWithPath: $0) })
+        let progress: @Sendable (String) -> Void = { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
+        let textEmbedder = try SynthesisBackendFactory.makeEmbedder(settings.embedder)
+        var grounding: SynthesisCorpus?
+        if corpus {
+            grounding = try await SynthesisCorpus.prepare(try corpusData.loadDocuments(), embedder: textEmbedder, settings: settings, progress: progress)
+        }
         let pipeline = SynthesisPipeline(
-            generator: model, judge: judge, embedder: try SynthesisBackendFactory.makeEmbedder(settings.embedder), settings: settings, prompts: prompts, seeds: try settings.seedSet(),
-            progress: { line in FileHandle.standardError.write(Data((line + "\n").utf8)) })
+            generator: model, judge: judge, embedder: textEmbedder, settings: settings, prompts: prompts, seeds: try settings.seedSet(),
+            corpus: grounding, progress: progress)
         let stats = try await pipeline.run(outputDirectory: URL(fileURLWithPath: out))
         print("examples: \(stats.selected)/\(stats.target)  pool: \(stats.poolAccepted)  items: \(stats.itemsAttempted)  requests: \(stats.usage.requests)  ~tokens: \(stats.estimatedPromptTokens + stats.estimatedCompletionTokens)")
+        if let q = stats.quality {
+            func f(_ x: Double) -> String { String(format: "%.3f", x) }
+            print("accept rate: \(f(q.acceptRate)) (\(q.itemsAccepted)/\(q.itemsConsidered))  bm25 MRR@10: \(f(q.bm25.mrrAt10))  dense MRR@10: \(f(q.dense.mrrAt10))  "
+                + "query words: \(f(q.queryWords.mean))  lexical overlap: \(f(q.lexicalOverlap))  pairwise distance: \(f(q.diversity.meanPairwiseQueryDistance))")
+        }
     }
 }
 

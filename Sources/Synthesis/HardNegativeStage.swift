@@ -20,7 +20,8 @@ public struct HardNegativeStage: Sendable {
         ])
         let answer = try await context.ask(
             NegativesAnswer.self, model: model, stage: Self.name, messages: messages,
-            maxTokens: context.settings.maxTokens.passages, temperature: context.settings.generationTemperature
+            maxTokens: context.settings.maxTokens.passages, temperature: context.settings.generationTemperature,
+            format: .passages(key: "negatives", count: count)
         ) { answer in
             let usable = answer.negatives.filter { !$0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }
             return usable.count >= minimum ? nil : "\(count) non-empty passage(s) were asked for, \(usable.count) given"

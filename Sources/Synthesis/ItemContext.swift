@@ -23,13 +23,14 @@ public struct ItemContext: Sendable {
     /// exponential backoff up to `backend_retries` times, then the run stops.
     public mutating func ask<T: Decodable>(
         _ type: T.Type, model: any LanguageModel, stage: String, messages: [ChatMessage],
-        maxTokens: Int, temperature: Double, check: (T) -> String? = { _ in nil }
+        maxTokens: Int, temperature: Double, format: StructuredOutput? = nil, check: (T) -> String? = { _ in nil }
     ) async throws -> T {
         var conversation = messages
         var lastReason = ""
         for attempt in 0...settings.maxReasks {
             if attempt > 0 { usage.reasks += 1 }
-            let request = GenerationRequest(messages: conversation, maxTokens: maxTokens, temperature: temperature, seed: rng.next())
+            var request = GenerationRequest(messages: conversation, maxTokens: maxTokens, temperature: temperature, seed: rng.next())
+            format?.apply(to: &request)
             let answer = try await generate(request, model: model, stage: stage)
             switch ModelOutputParser.decode(T.self, from: answer) {
             case .success(let value):

@@ -17,7 +17,8 @@ public struct PositivePassageStage: Sendable {
         ])
         let answer = try await context.ask(
             PositivesAnswer.self, model: model, stage: Self.name, messages: messages,
-            maxTokens: context.settings.maxTokens.passages, temperature: context.settings.generationTemperature
+            maxTokens: context.settings.maxTokens.passages, temperature: context.settings.generationTemperature,
+            format: .passages(key: "positives", count: count)
         ) { answer in
             let usable = answer.positives.filter { !$0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }
             return usable.count >= count ? nil : "\(count) non-empty passage(s) were asked for, \(usable.count) given"

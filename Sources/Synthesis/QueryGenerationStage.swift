@@ -23,7 +23,8 @@ public struct QueryGenerationStage: Sendable {
         ])
         var answer = try await context.ask(
             QueryAnswer.self, model: model, stage: Self.name, messages: messages,
-            maxTokens: context.settings.maxTokens.query, temperature: context.settings.generationTemperature
+            maxTokens: context.settings.maxTokens.query, temperature: context.settings.generationTemperature,
+            format: .query(wantsInstruction: seed.wantsInstruction)
         ) { answer in
             if answer.query.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { return "\"query\" is empty" }
             if seed.wantsInstruction && answer.instruction.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {

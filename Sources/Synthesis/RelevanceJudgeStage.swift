@@ -19,7 +19,7 @@ public struct RelevanceJudgeStage: Sendable {
         for _ in 0..<context.settings.judgeSamples {
             let answer = try await context.ask(
                 JudgeAnswer.self, model: model, stage: Self.name, messages: messages,
-                maxTokens: context.settings.maxTokens.judge, temperature: context.settings.judgeTemperature)
+                maxTokens: context.settings.maxTokens.judge, temperature: context.settings.judgeTemperature, format: .judge)
             votes.append(answer.relevant)
         }
         return votes

@@ -39,7 +39,9 @@ public struct ScriptedLanguageModel: LanguageModel {
         var roll = SplitMix64(seed: StableHash.of(task, seed: request.seed) ^ UInt64(request.messages.count))
         if roll.nextUnit() < garbageRate { return Self.garbage(&roll) }
         let json: String
-        if task.contains("{\"query\":") {
+        if task.contains("\nDocument:\n") && task.contains("{\"query\":") {
+            json = corpusQuery(task)
+        } else if task.contains("{\"query\":") {
             json = query(task)
         } else if task.contains("{\"positives\":") {
             let q = Self.field("Query", in: task)
@@ -53,7 +55,14 @@ public struct ScriptedLanguageModel: LanguageModel {
         } else if task.contains("{\"relevant\":") {
             let q = Self.field("Query", in: task)
             let passage = Self.line(after: "Passage:", in: task)
-            var relevant = (0..<8).contains { Self.positive(query: q, k: $0) == passage }
+            var relevant: Bool
+            if let keys = Self.corpusKeys(fromQuery: q) {
+                // Corpus mode: relevant when the passage holds every key word the query was written from.
+                let words = Set(MinHash.words(Self.between(task, "Passage:\n", "\nIs the passage relevant?")))
+                relevant = keys.allSatisfy(words.contains)
+            } else {
+                relevant = (0..<8).contains { Self.positive(query: q, k: $0) == passage }
+            }
             if roll.nextUnit() < judgeNoise { relevant.toggle() }
             json = "{\"relevant\": \(relevant), \"reason\": \"" + (relevant ? "It explains the cause the searcher needs." : "It shares the topic but does not answer the need.") + "\"}"
         } else if task.contains("{\"reasoning\":") {
@@ -98,6 +107,32 @@ public struct ScriptedLanguageModel: LanguageModel {
         fields["instruction"] = task.contains("Also write an instruction")
             ? "Only passages that explain the underlying cause are relevant; lists of generic tips are not." : ""
         return Self.object(fields)
+    }
+
+    /// Corpus mode: a question built from the document's three longest
+    /// words, so BM25 can find the document and the judge can tell which
+    /// passages hold them.
+    func corpusQuery(_ task: String) -> String {
+        let persona = Self.field("Persona", in: task)
+        let document = Self.between(task, "Document:\n", "\nWrite one question")
+        let keys = Self.keyWords(document)
+        var fields = ["query": "As \(persona), I keep running into this: why do \(keys.joined(separator: ", ")) matter together here, and what follows from it?"]
+        fields["instruction"] = task.contains("Also write an instruction")
+            ? "Only passages that explain how these interact are relevant; definitions alone are not." : ""
+        return Self.object(fields)
+    }
+
+    static func keyWords(_ text: String) -> [String] {
+        var seen = Set<String>()
+        let words = MinHash.words(text).filter { $0.count >= 5 && $0.allSatisfy(\.isLetter) && seen.insert($0).inserted }
+        let ranked = words.enumerated().sorted { $0.element.count != $1.element.count ? $0.element.count > $1.element.count : $0.offset < $1.offset }
+        return ranked.prefix(3).map(\.element)
+    }
+
+    static func corpusKeys(fromQuery query: String) -> [String]? {
+        guard query.contains("why do "), query.contains(" matter together") else { return nil }
+        let list = between(query, "why do ", " matter together")
+        return list.components(separatedBy: ", ").filter { !$0.isEmpty }
     }
 
     static let causes = [

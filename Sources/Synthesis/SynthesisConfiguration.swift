@@ -57,6 +57,20 @@ public struct SynthesisConfiguration: Decodable, Sendable, Hashable {
     /// A different model for the judge stage; the generator judges when absent.
     public var judgeBackend: BackendSettings?
 
+    // Corpus-grounded mode (`limrank synthesize --corpus`), see docs/synthesis.md.
+    /// Documents with fewer words are never picked as a source or mined as a negative.
+    public var corpusMinWords = 20
+    /// Words of a document shown to the model (the stored positive is the whole document).
+    public var corpusDocumentWords = 200
+    /// BM25 and dense top-k mined for hard negatives, each.
+    public var negativeDepth = 30
+    /// How likely false negatives are dropped: "dense" (score rule below),
+    /// "llm" (the relevance judge votes), or "both".
+    public var falseNegativeFilter = "dense"
+    /// "dense": a mined negative whose query similarity exceeds this share of the
+    /// positive's is dropped as a likely false negative (NV-Retriever's TopK-PercPos).
+    public var falseNegativeMargin = 0.95
+
     public struct WordRange: Decodable, Sendable, Hashable {
         public var min: Int
         public var max: Int
@@ -140,6 +154,11 @@ public struct SynthesisConfiguration: Decodable, Sendable, Hashable {
         case promptsDirectory = "prompts_directory"
         case judgeBackend = "judge_backend"
         case embedder
+        case corpusMinWords = "corpus_min_words"
+        case corpusDocumentWords = "corpus_document_words"
+        case negativeDepth = "negative_depth"
+        case falseNegativeFilter = "false_negative_filter"
+        case falseNegativeMargin = "false_negative_margin"
     }
 
     public init(from decoder: Decoder) throws {
@@ -180,6 +199,11 @@ public struct SynthesisConfiguration: Decodable, Sendable, Hashable {
         backend = try c.decodeIfPresent(BackendSettings.self, forKey: .backend)
         judgeBackend = try c.decodeIfPresent(BackendSettings.self, forKey: .judgeBackend)
         embedder = try get(.embedder, embedder)
+        corpusMinWords = try get(.corpusMinWords, corpusMinWords)
+        corpusDocumentWords = try get(.corpusDocumentWords, corpusDocumentWords)
+        negativeDepth = try get(.negativeDepth, negativeDepth)
+        falseNegativeFilter = try get(.falseNegativeFilter, falseNegativeFilter)
+        falseNegativeMargin = try get(.falseNegativeMargin, falseNegativeMargin)
     }
 
     struct AnyKey: CodingKey {
@@ -271,6 +295,11 @@ public struct SynthesisConfiguration: Decodable, Sendable, Hashable {
         try check((0...1).contains(restatementThreshold), "restatement_threshold", "must be between 0 and 1")
         try check((0...1).contains(negativeMinOverlap), "negative_min_overlap", "must be between 0 and 1")
         try check(useBuiltinSeeds || (personasFile != nil && domainsFile != nil), "use_builtin_seeds", "false needs personas_file and domains_file")
+        try check(corpusMinWords >= 1, "corpus_min_words", "must be at least 1")
+        try check(corpusDocumentWords >= 1, "corpus_document_words", "must be at least 1")
+        try check(negativeDepth >= 1, "negative_depth", "must be at least 1")
+        try check(["dense", "llm", "both"].contains(falseNegativeFilter), "false_negative_filter", "must be \"dense\", \"llm\" or \"both\"")
+        try check(falseNegativeMargin > 0 && falseNegativeMargin <= 1, "false_negative_margin", "must be in (0, 1]")
         let tokens = [maxTokens.query, maxTokens.passages, maxTokens.judge, maxTokens.reasoning]
         try check(tokens.allSatisfy { $0 >= 1 }, "max_tokens", "every entry must be at least 1")
     }

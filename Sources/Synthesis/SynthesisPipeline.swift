@@ -31,10 +31,14 @@ public struct SynthesisPipeline: Sendable {
     public var seeds: SeedSet
     /// Receives one line per finished item (the CLI writes them to stderr).
     public var progress: @Sendable (String) -> Void
+    /// Corpus-grounded mode: queries are written for these documents, which
+    /// are also the positives and the pool hard negatives are mined from.
+    public var corpus: SynthesisCorpus?
 
     public init(generator: any LanguageModel, judge: (any LanguageModel)? = nil, embedder: any TextEmbedder = HashingEmbedder(),
                 settings: SynthesisConfiguration, prompts: SynthesisPrompts = .builtIn, seeds: SeedSet = .builtIn,
-                progress: @escaping @Sendable (String) -> Void = { _ in }) {
+                corpus: SynthesisCorpus? = nil, progress: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.corpus = corpus
         self.generator = generator
         self.judge = judge ?? generator
         self.embedder = embedder
@@ -54,6 +58,7 @@ public struct SynthesisPipeline: Sendable {
     /// Runs every stage for item `index`. Unusable model output and failed
     /// filters give `.rejected`; backend failures and cancellation throw.
     public func processItem(_ index: Int) async throws -> ItemOutcome {
+        if let corpus { return try await processCorpusItem(index, corpus: corpus) }
         var context = ItemContext(index: index, settings: settings, prompts: prompts)
         let seed = seeds.seed(forItem: index, runSeed: settings.seed, instructionRate: settings.instructionRate, rng: &context.rng)
         let id = Self.exampleID(index)
@@ -155,9 +160,25 @@ public struct SynthesisPipeline: Sendable {
 
     // MARK: the run
 
+    /// What judged the examples: the judge model, or in corpus mode with the
+    /// dense false-negative rule alone, the embedder.
+    public var judgeIdentifier: String {
+        corpus != nil && settings.falseNegativeFilter == "dense" ? "dense:\(embedder.identifier)" : judge.identifier
+    }
+
     /// Settings that change the output. Concurrency does not, so a run may be
     /// resumed with another.
     public var fingerprint: [String: String] {
+        var values = baseFingerprint
+        if let corpus {
+            let s = settings
+            values["corpus"] = corpus.fingerprint
+            values["corpus_settings"] = "\(s.corpusMinWords),\(s.corpusDocumentWords),\(s.negativeDepth),\(s.falseNegativeFilter),\(s.falseNegativeMargin)"
+        }
+        return values
+    }
+
+    var baseFingerprint: [String: String] {
         let s = settings
         var seedText = seeds.personas.map(\.description).joined(separator: "\n")
         seedText += seeds.domains.map { "\($0.kind.rawValue):\($0.name)" }.joined(separator: "\n")
@@ -175,7 +196,7 @@ public struct SynthesisPipeline: Sendable {
             "embedding_threshold": String(s.embeddingThreshold), "restatement_threshold": String(s.restatementThreshold),
             "negative_min_overlap": String(s.negativeMinOverlap),
             "seeds": String(StableHash.of(seedText), radix: 16),
-            "generator_model": generator.identifier, "judge_model": judge.identifier, "embedder": embedder.identifier,
+            "generator_model": generator.identifier, "judge_model": judgeIdentifier, "embedder": embedder.identifier,
             "prompt_versions": prompts.versions.sorted { $0.key < $1.key }.map { "\($0.key)@v\($0.value)" }.joined(separator: ","),
             "prompts": String(StableHash.of(prompts.all.map { $0.system + "\u{1}" + $0.user }.joined(separator: "\u{2}")), radix: 16),
         ]
@@ -223,7 +244,7 @@ public struct SynthesisPipeline: Sendable {
         if !completed.isEmpty {
             progress("synthesize: resuming: \(completed.count) items done, \(pool.count) accepted")
         } else {
-            progress("synthesize: pool of \(settings.poolTarget) for \(settings.target) examples, generator \(generator.identifier), judge \(judge.identifier), concurrency \(settings.concurrency), seed \(settings.seed)")
+            progress("synthesize: pool of \(settings.poolTarget) for \(settings.target) examples, generator \(generator.identifier), judge \(judgeIdentifier), concurrency \(settings.concurrency), seed \(settings.seed)")
         }
 
         let poolTarget = settings.poolTarget
@@ -357,6 +378,7 @@ public struct SynthesisPipeline: Sendable {
         // flight; leaving them out keeps the counts independent of concurrency.
         var byCode: [String: Int] = [:]
         for item in rejected where cutoff.map({ item.index <= $0 }) ?? true { byCode[item.code, default: 0] += 1 }
+        let itemRejections = byCode
         for item in finalRejections { byCode[item.code, default: 0] += 1 }
         var byDomain: [String: Int] = [:]
         var byKind: [String: Int] = [:]
@@ -366,12 +388,15 @@ public struct SynthesisPipeline: Sendable {
         }
         let stats = SynthesisStats(
             target: settings.target, poolTarget: poolTarget, seed: settings.seed, generatorModel: generator.identifier,
-            judgeModel: judge.identifier, promptVersions: prompts.versions, itemsAttempted: completed.count,
+            judgeModel: judgeIdentifier, promptVersions: prompts.versions, itemsAttempted: completed.count,
             poolCutoffIndex: cutoff, poolAccepted: candidates.count, selected: selected.count,
             shortfall: max(0, settings.target - selected.count), rejectedByCode: byCode, selectedByDomain: byDomain,
             selectedByDomainKind: byKind, usage: checkpoint.usage,
             estimatedPromptTokens: checkpoint.usage.estimatedPromptTokens,
-            estimatedCompletionTokens: checkpoint.usage.estimatedCompletionTokens, finishedAt: Timestamp.now())
+            estimatedCompletionTokens: checkpoint.usage.estimatedCompletionTokens, finishedAt: Timestamp.now(),
+            corpus: corpus?.name,
+            quality: try await QualityReport.measure(
+                examples: selected, accepted: candidates.count, itemRejections: itemRejections, corpus: corpus, embedder: embedder, settings: settings))
         let statsEncoder = SynthesisStore.encoder()
         statsEncoder.outputFormatting.insert(.prettyPrinted)
         try store.writeAtomically(try statsEncoder.encode(stats), to: store.stats)

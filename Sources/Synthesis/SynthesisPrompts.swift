@@ -20,10 +20,12 @@ public struct SynthesisPrompts: Sendable, Hashable {
     public var hardNegatives: PromptTemplate
     public var relevanceJudge: PromptTemplate
     public var reasoningTrace: PromptTemplate
+    /// Corpus-grounded mode: a query that a given collection document answers.
+    public var corpusQuery: PromptTemplate
 
-    public static let ids = ["query-generation", "positive-passages", "hard-negatives", "relevance-judge", "reasoning-trace"]
+    public static let ids = ["query-generation", "positive-passages", "hard-negatives", "relevance-judge", "reasoning-trace", "corpus-query"]
 
-    public var all: [PromptTemplate] { [queryGeneration, positivePassages, hardNegatives, relevanceJudge, reasoningTrace] }
+    public var all: [PromptTemplate] { [queryGeneration, positivePassages, hardNegatives, relevanceJudge, reasoningTrace, corpusQuery] }
 
     /// `id -> version`, as records store it.
     public var versions: [String: Int] {
@@ -115,7 +117,24 @@ public struct SynthesisPrompts: Sendable, Hashable {
             without announcing the judgement first.
             Respond with only a JSON object of the form {"reasoning": "..."}.
             """,
-            required: ["query", "instruction", "label", "passage"])
+            required: ["query", "instruction", "label", "passage"]),
+        corpusQuery: Self.make(
+            id: "corpus-query", version: 1,
+            system: """
+            You write realistic search queries for training a search engine that must reason. \
+            Each query states a genuine information need of a specific person, and the given document \
+            must be what answers it. The query describes the person's situation or problem; it does not \
+            copy the document's phrases or name its key terms, so that finding the document takes inference.
+            """,
+            user: """
+            Persona: {persona}
+            Document:
+            {document}
+            Write one question (one to three sentences) that this persona would really ask, in their own \
+            words, whose answer is in this document. Use different words from the document. {instruction_request}
+            Respond with only a JSON object of the form {"query": "...", "instruction": "..."}.
+            """,
+            required: ["persona", "document", "instruction_request"])
     )
 
     /// Built-ins never fail validation; a mistake in them is caught by the tests.
@@ -167,6 +186,7 @@ public struct SynthesisPrompts: Sendable, Hashable {
         case "positive-passages": positivePassages = template
         case "hard-negatives": hardNegatives = template
         case "relevance-judge": relevanceJudge = template
+        case "corpus-query": corpusQuery = template
         default: reasoningTrace = template
         }
     }

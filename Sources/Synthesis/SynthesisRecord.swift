@@ -58,12 +58,15 @@ public struct JudgedPassage: Codable, Sendable, Hashable {
     public var text: String
     public var votes: [Bool]
     public var reasoning: String?
+    /// Corpus mode: the collection document this passage is.
+    public var documentID: String?
 
-    public init(id: String, text: String, votes: [Bool], reasoning: String? = nil) {
+    public init(id: String, text: String, votes: [Bool], reasoning: String? = nil, documentID: String? = nil) {
         self.id = id
         self.text = text
         self.votes = votes
         self.reasoning = reasoning
+        self.documentID = documentID
     }
 }
 
@@ -73,6 +76,8 @@ public struct DroppedPassage: Codable, Sendable, Hashable {
     public var votes: [Bool]
     public var code: String
     public var reason: String
+    /// Corpus mode: the collection document that was mined.
+    public var documentID: String? = nil
 }
 
 /// One line of `examples.jsonl` (and of the working pool `pool.jsonl`).
@@ -117,6 +122,9 @@ public struct RejectedItem: Codable, Sendable, Hashable {
     public var promptVersions: [String: Int]
     public var createdAt: String
     public var usage: SynthesisUsage
+    /// Corpus mode: the source document, and the mined negatives that were dropped.
+    public var documentID: String? = nil
+    public var droppedNegatives: [DroppedPassage]? = nil
 }
 
 /// `stats.json`.
@@ -143,6 +151,9 @@ public struct SynthesisStats: Codable, Sendable, Hashable {
     public var estimatedPromptTokens: Int
     public var estimatedCompletionTokens: Int
     public var finishedAt: String
+    /// Corpus mode: the collection the documents came from.
+    public var corpus: String? = nil
+    public var quality: QualityReport? = nil
 }
 
 enum Timestamp {

@@ -1,0 +1,183 @@
+import Datasets
+import LanguageModels
+
+/// Corpus mode, stage 2: a persona's reasoning-intensive question that a
+/// given collection document answers, in the persona's words rather than the
+/// document's.
+public struct CorpusQueryStage: Sendable {
+    public static let name = "corpus-query"
+    public var model: any LanguageModel
+
+    public init(model: any LanguageModel) { self.model = model }
+
+    /// `problem` says why a well-formed query is still unusable (too short,
+    /// copies the document); such a query is re-asked with the problem stated,
+    /// up to `max_reasks` times, and the last one is returned for the
+    /// filters to reject. Only unparseable answers end in `malformedOutput`.
+    public func run(seed: Seed, document: String, context: inout ItemContext,
+                    problem: (QueryAnswer) -> String? = { _ in nil }) async throws -> QueryAnswer {
+        let messages = context.prompts.corpusQuery.render([
+            "persona": seed.persona,
+            "document": document,
+            "instruction_request": seed.wantsInstruction ? QueryGenerationStage.instructionRequest : QueryGenerationStage.noInstruction,
+        ])
+        var conversation = messages
+        var answer = try await once(seed: seed, messages: conversation, context: &context)
+        for _ in 0..<context.settings.maxReasks {
+            guard let reason = problem(answer) else { break }
+            context.usage.reasks += 1
+            let previous = ScriptedLanguageModel.object(["query": answer.query, "instruction": answer.instruction])
+            conversation = messages + [
+                ChatMessage(.assistant, previous),
+                ChatMessage(.user, "That question cannot be used: \(reason). Write a different question in the persona's own words. Respond with only the JSON object asked for."),
+            ]
+            answer = try await once(seed: seed, messages: conversation, context: &context)
+        }
+        return answer
+    }
+
+    func once(seed: Seed, messages: [ChatMessage], context: inout ItemContext) async throws -> QueryAnswer {
+        var answer = try await context.ask(
+            QueryAnswer.self, model: model, stage: Self.name, messages: messages,
+            maxTokens: context.settings.maxTokens.query, temperature: context.settings.generationTemperature,
+            format: .query(wantsInstruction: seed.wantsInstruction)
+        ) { answer in
+            if answer.query.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { return "\"query\" is empty" }
+            if seed.wantsInstruction && answer.instruction.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+                return "\"instruction\" is empty but an instruction was asked for"
+            }
+            return nil
+        }
+        answer.query = answer.query.trimmingCharacters(in: .whitespacesAndNewlines)
+        answer.instruction = seed.wantsInstruction ? answer.instruction.trimmingCharacters(in: .whitespacesAndNewlines) : ""
+        return answer
+    }
+}
+
+extension SynthesisPipeline {
+    /// Corpus mode, one item: a source document (the item's pick in the
+    /// corpus's diverse order), a query written for it, the document as the
+    /// positive, and hard negatives mined from BM25 and dense top-k with
+    /// likely false negatives dropped.
+    func processCorpusItem(_ index: Int, corpus: SynthesisCorpus) async throws -> ItemOutcome {
+        var context = ItemContext(index: index, settings: settings, prompts: prompts)
+        var seed = seeds.seed(forItem: index, runSeed: settings.seed, instructionRate: settings.instructionRate, rng: &context.rng)
+        // The collection is the domain: its documents decide the topic.
+        seed.domain = corpus.name
+        seed.domainKind = .expert
+        let id = Self.exampleID(index)
+        let source = corpus.document(forItem: index)
+        let document = corpus.documents[source]
+        let shown = leadingWords(document.contents, settings.corpusDocumentWords)
+        var queryText: String?
+        var dropped: [DroppedPassage] = []
+        let filter = QualityFilter(settings: settings)
+        let useDense = settings.falseNegativeFilter != "llm"
+        let useJudge = settings.falseNegativeFilter != "dense"
+
+        func reject(_ stage: String, _ code: String, _ reason: String) -> ItemOutcome {
+            var item = RejectedItem(
+                id: id, index: index, stage: stage, code: code, reason: reason, seed: seed, query: queryText,
+                generatorModel: generator.identifier, judgeModel: judgeIdentifier, promptVersions: prompts.versions,
+                createdAt: Timestamp.now(), usage: context.usage)
+            item.documentID = document.id
+            item.droppedNegatives = dropped.isEmpty ? nil : dropped
+            return .rejected(item)
+        }
+
+        do {
+            let query = try await CorpusQueryStage(model: generator).run(seed: seed, document: shown, context: &context) { answer in
+                if let failure = filter.checkQuery(answer.query) { return failure.reason }
+                let copied = QualityFilter.trigramContainment(of: answer.query, in: document.contents)
+                if copied > settings.restatementThreshold {
+                    return "it copies the document's wording (\(Int((copied * 100).rounded()))% of its word trigrams)"
+                }
+                return nil
+            }
+            queryText = query.query
+            if let failure = filter.checkQuery(query.query) { return reject("quality", failure.code, failure.reason) }
+            // Copying the document's phrasing makes a keyword-matching query, not a reasoning one.
+            let copied = QualityFilter.trigramContainment(of: query.query, in: document.contents)
+            if copied > settings.restatementThreshold {
+                return reject("quality", "query-copies-document",
+                              "query shares \(Int((copied * 100).rounded()))% of its word trigrams with the document")
+            }
+
+            let judgeStage = RelevanceJudgeStage(model: judge)
+            var positiveVotes: [Bool] = []
+            if useJudge {
+                positiveVotes = try await judgeStage.votes(query: query, passage: shown, context: &context)
+                guard positiveVotes.allSatisfy({ $0 }) else {
+                    return reject("judge", "judge-rejected-positive",
+                                  "judge votes on the source document: \(positiveVotes.map { $0 ? "relevant" : "not" }.joined(separator: ", "))")
+                }
+            }
+
+            // Candidates: BM25 and dense ranks interleaved (1st of each, then 2nd, ...), source and unusable documents left out.
+            let queryVector = try await embedder.embed([query.query]).first ?? []
+            let lexical = corpus.bm25Ranking(query.query, topK: settings.negativeDepth + 1)
+            let dense = corpus.denseRanking(queryVector, topK: settings.negativeDepth + 1)
+            var candidates: [(position: Int, from: String)] = []
+            var seen: Set<Int> = [source]
+            for k in 0..<max(lexical.count, dense.count) {
+                for (list, from) in [(lexical, "bm25"), (dense, "dense")] where k < list.count {
+                    let position = list[k]
+                    if corpus.isEligible(position), seen.insert(position).inserted { candidates.append((position, from)) }
+                }
+            }
+            let positiveScore = corpus.denseScore(queryVector, source)
+            // TopK-PercPos: above this share of the positive's similarity a negative is likely relevant too.
+            let ceiling = positiveScore - (1 - settings.falseNegativeMargin) * abs(positiveScore)
+            var judgedNegatives: [JudgedPassage] = []
+            var judged = 0
+            for candidate in candidates where judgedNegatives.count < settings.negativesPerQuery {
+                let negative = corpus.documents[candidate.position]
+                let rank = "\(candidate.from) candidate"
+                if useDense {
+                    let score = corpus.denseScore(queryVector, candidate.position)
+                    if score > ceiling {
+                        dropped.append(DroppedPassage(
+                            text: negative.contents, votes: [], code: "likely-false-negative-dense",
+                            reason: "\(rank): query similarity \(NearDuplicateFilter.format(score)) > \(NearDuplicateFilter.format(settings.falseNegativeMargin)) x the source's \(NearDuplicateFilter.format(positiveScore))",
+                            documentID: negative.id))
+                        continue
+                    }
+                }
+                var votes: [Bool] = []
+                if useJudge {
+                    // A model that calls everything relevant must not cost the whole depth.
+                    if judged >= 3 * settings.negativesPerQuery { break }
+                    judged += 1
+                    votes = try await judgeStage.votes(query: query, passage: leadingWords(negative.contents, settings.corpusDocumentWords), context: &context)
+                    if votes.contains(true) {
+                        dropped.append(DroppedPassage(
+                            text: negative.contents, votes: votes, code: "judge-found-negative-relevant",
+                            reason: "\(rank): \(votes.filter { $0 }.count) of \(votes.count) judge votes say relevant", documentID: negative.id))
+                        continue
+                    }
+                }
+                judgedNegatives.append(JudgedPassage(id: "\(id)-n\(judgedNegatives.count)", text: negative.contents, votes: votes, documentID: negative.id))
+            }
+            if judgedNegatives.count < settings.minNegatives {
+                return reject(useJudge ? "judge" : "mining", "too-few-negatives",
+                              "\(judgedNegatives.count) negative(s) left of \(candidates.count) mined candidates after the false-negative filter, \(settings.minNegatives) needed")
+            }
+            var positive = JudgedPassage(id: "\(id)-p0", text: document.contents, votes: positiveVotes, documentID: document.id)
+            if settings.reasoningTraces {
+                let traces = ReasoningTraceStage(model: generator)
+                positive.reasoning = try await traces.run(query: query, passage: shown, relevant: true, context: &context)
+                for k in judgedNegatives.indices {
+                    judgedNegatives[k].reasoning = try await traces.run(
+                        query: query, passage: leadingWords(judgedNegatives[k].text, settings.corpusDocumentWords), relevant: false, context: &context)
+                }
+            }
+            return .accepted(SyntheticExample(
+                id: id, index: index, seed: seed, query: query.query, instruction: query.instruction,
+                positives: [positive], negatives: judgedNegatives, droppedNegatives: dropped,
+                generatorModel: generator.identifier, judgeModel: judgeIdentifier, promptVersions: prompts.versions,
+                createdAt: Timestamp.now(), usage: context.usage))
+        } catch SynthesisError.malformedOutput(let stage, let attempts, let reason) {
+            return reject(stage, "malformed-output", "no usable answer after \(attempts) attempt(s): \(reason)")
+        }
+    }
+}
