@@ -157,7 +157,7 @@ import Testing
             let cutText = try #require(cutChoice["text"] as? String)
             #expect(cutText == String(freeText[..<stopAt.lowerBound]))
             #expect(cutChoice["finish_reason"] as? String == "stop")
-            let sampled = #"{"prompt":"hello","max_tokens":20,"temperature":1.0,"seed":42,"logprobs":2}"#
+            let sampled = #"{"prompt":"Query: a\nPassage: b","max_tokens":20,"temperature":1.0,"seed":42,"logprobs":2}"#
             let a = try await client.send(.post, "/v1/completions", json: sampled)
             let b = try await client.send(.post, "/v1/completions", json: sampled)
             try check(a, path: "/v1/completions")
@@ -165,6 +165,11 @@ import Testing
                 == (b.object["choices"] as? [[String: Any]])?.first?["text"] as? String)
             let logprobs = try #require((a.object["choices"] as? [[String: Any]])?.first?["logprobs"] as? [String: Any])
             let tops = try #require(logprobs["top_logprobs"] as? [[String: Any]])
+            let tokens = try #require(logprobs["tokens"] as? [String])
+            // One entry of at most two alternatives per generated token, and at least one token,
+            // so the check cannot pass on an empty answer.
+            try #require(!tokens.isEmpty, "the sampled answer is empty; nothing to check")
+            #expect(tops.count == tokens.count)
             #expect(tops.allSatisfy { $0.count <= 2 && !$0.isEmpty })
 
             let streamed = try await client.send(.post, "/v1/completions", json: #"{"prompt":"Query: a\nPassage: b","max_tokens":30,"temperature":0,"stream":true}"#)
