@@ -52,6 +52,7 @@ extension NativeLanguageModel: RawPromptLanguageModel {
         var cache: KVCache
         var start = 0
         if let lastPrompt, let (shared, cached) = lastPrompt.longestPrefix(of: tokens) {
+            // At least the last token runs, for its logits.
             start = min(shared, tokens.count - 1)
             cache = cached.prefix(start, capacity: tokens.count)
         } else {

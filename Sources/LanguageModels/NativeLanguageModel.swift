@@ -54,19 +54,7 @@ public struct NativeLanguageModel: LanguageModel, AttentionModel, TokenUsageRepo
     public func nextTokenLogProbabilities(
         for messages: [ChatMessage], assistantPrefix: String, candidates: [String]
     ) async throws -> [Double?] {
-        let tokens = try promptTokens(messages, assistantPrefix: assistantPrefix)
-        let model = generator.model
-        var cache: KVCache
-        var start = 0
-        if let lastPrompt, let (shared, cached) = lastPrompt.longestPrefix(of: tokens) {
-            // At least the last token runs, for its logits.
-            start = min(shared, tokens.count - 1)
-            cache = cached.prefix(start, capacity: tokens.count)
-        } else {
-            cache = model.makeCache(capacity: tokens.count)
-        }
-        let logits = try model.prefill(Array(tokens[start...]), cache: &cache)
-        lastPrompt?.store(tokens, cache)
+        let logits = try lastLogits(try promptTokens(messages, assistantPrefix: assistantPrefix))
         let logNormaliser = Self.logSumExp(logits)
         return candidates.map { candidate in
             switch candidateMatching {

@@ -37,20 +37,7 @@ public struct CorpusQueryStage: Sendable {
     }
 
     func once(seed: Seed, messages: [ChatMessage], context: inout ItemContext) async throws -> QueryAnswer {
-        var answer = try await context.ask(
-            QueryAnswer.self, model: model, stage: Self.name, messages: messages,
-            maxTokens: context.settings.maxTokens.query, temperature: context.settings.generationTemperature,
-            format: .query(wantsInstruction: seed.wantsInstruction)
-        ) { answer in
-            if answer.query.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { return "\"query\" is empty" }
-            if seed.wantsInstruction && answer.instruction.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
-                return "\"instruction\" is empty but an instruction was asked for"
-            }
-            return nil
-        }
-        answer.query = answer.query.trimmingCharacters(in: .whitespacesAndNewlines)
-        answer.instruction = seed.wantsInstruction ? answer.instruction.trimmingCharacters(in: .whitespacesAndNewlines) : ""
-        return answer
+        try await QueryAnswer.ask(model: model, stage: Self.name, seed: seed, messages: messages, context: &context)
     }
 }
 

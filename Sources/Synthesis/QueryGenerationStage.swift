@@ -21,8 +21,18 @@ public struct QueryGenerationStage: Sendable {
             "domain_kind": seed.domainKind == .expert ? "expert (specialist knowledge)" : "everyday life",
             "instruction_request": seed.wantsInstruction ? Self.instructionRequest : Self.noInstruction,
         ])
+        return try await QueryAnswer.ask(model: model, stage: Self.name, seed: seed, messages: messages, context: &context)
+    }
+}
+
+extension QueryAnswer {
+    /// One query request under the query schema (re-asked while the query, or an
+    /// instruction the seed wants, is empty), trimmed; shared by the seed-only and
+    /// the corpus-grounded query stages.
+    static func ask(model: any LanguageModel, stage: String, seed: Seed, messages: [ChatMessage],
+                    context: inout ItemContext) async throws -> QueryAnswer {
         var answer = try await context.ask(
-            QueryAnswer.self, model: model, stage: Self.name, messages: messages,
+            QueryAnswer.self, model: model, stage: stage, messages: messages,
             maxTokens: context.settings.maxTokens.query, temperature: context.settings.generationTemperature,
             format: .query(wantsInstruction: seed.wantsInstruction)
         ) { answer in

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Backward passes of the decoder's operations (Llama family), beside the
-/// forward kernels they differentiate (`Kernels.rmsNorm`, `rope`, `softmax`,
+/// forward kernels they differentiate (`Kernels.rmsNorm`, `rope`,
 /// `siluMul`) and with the same row-major pointer conventions. Rows are split
 /// over cores where the work is big enough, as the forward kernels do.
 /// Each has a plain double-precision `…Reference` that the tests compare with
@@ -54,20 +54,6 @@ public enum DecoderBackwardKernels {
         }
     }
 
-    /// Softmax rows p[rows, cols] → ds = p ⊙ (dp − ⟨dp, p⟩) per row, written
-    /// over dp. Masked entries have p = 0, so their ds is 0.
-    public static func softmax(p: UnsafePointer<Float>, dp: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
-        let pp = UncheckedSendable(p), pd = UncheckedSendable(dp)
-        Parallel.forEach(0..<rows, minimumChunk: rowChunk(cols)) { range in
-            for r in range {
-                let pr = pp.value + r * cols, dr = pd.value + r * cols
-                var dot: Float = 0
-                for j in 0..<cols { dot += pr[j] * dr[j] }
-                for j in 0..<cols { dr[j] = pr[j] * (dr[j] - dot) }
-            }
-        }
-    }
-
     /// RoPE is a rotation per pair, so its backward is the inverse rotation:
     /// the forward kernel at the negated positions (cos is even, sin odd,
     /// and f32 angles −p·θᵢ are exact negations).
@@ -103,7 +89,8 @@ public enum DecoderBackwardKernels {
                        beta: 1, c: dv + g * D, ldc: kvW)
             BLAS.sgemm(transB: true, m: n, n: n, k: D, a: dContext + h * D, lda: qW, b: v + g * D, ldb: kvW,
                        c: scratch, ldc: n)
-            softmax(p: P, dp: scratch, rows: n, cols: n)
+            // Masked entries have p = 0, so their ds is 0.
+            BackwardKernels.softmaxBackward(scratch, probabilities: P, rows: n, cols: n)
             BLAS.sgemm(m: n, n: D, k: n, alpha: scale, a: scratch, lda: n, b: k + g * D, ldb: kvW,
                        c: dq + h * D, ldc: qW)
             BLAS.sgemm(transA: true, m: n, n: D, k: n, alpha: scale, a: scratch, lda: n, b: q + h * D, ldb: qW,
