@@ -156,7 +156,10 @@ struct RerankerOptions: ParsableArguments {
         case .crossEncoder:
             base = CrossEncoderReranker(scorer: try NativeEncoder(directory: url))
         case .pointwise:
-            let declared = try PointwisePromptFormat.declared(byModelAt: url)
+            // An adapter is what was trained on a format (`limrank train` writes
+            // limrank.json beside it), so its declaration comes before the base's.
+            let declared = try adapterOption.adapter.flatMap { try PointwisePromptFormat.declared(byModelAt: URL(fileURLWithPath: ($0 as NSString).expandingTildeInPath)) }
+                ?? PointwisePromptFormat.declared(byModelAt: url)
             let format = promptFormat ?? declared ?? .chatml
             if promptFormat == nil { Log.write("pointwise prompt format: \(format.rawValue)" + (declared == nil ? " (the model declares none)" : " (declared by the model)")) }
             let r = pointwise(try llm(url), format: format, brightSubset: subset)

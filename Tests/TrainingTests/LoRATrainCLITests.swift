@@ -1,6 +1,7 @@
 import Foundation
 import ModelFormats
 import Testing
+import TestSupport
 @testable import Models
 @testable import Training
 
@@ -55,6 +56,14 @@ import Testing
         let b = try LoRAAdapter(directory: killed, model: model.configuration)
         #expect(a.pairs == b.pairs, "adapter after kill -9 + resume differs from the uninterrupted run")
         #expect(FileManager.default.fileExists(atPath: clean.appendingPathComponent("limrank.json").path))
+
+        // eval --adapter: the adapter's limrank.json decides the pointwise format (the base declares none).
+        let cranfield = Assets.repoRoot.appendingPathComponent("Tests/DatasetsTests/Fixtures/cranfield")
+        let e = try TrainCLITests.run(["eval", "--dataset", "cranfield", "--data", cranfield.path, "--retriever", "bm25",
+                                       "--reranker", "pointwise", "--model", base.path, "--adapter", clean.path,
+                                       "--reasoning-tokens", "0", "--depth", "2", "--no-cache", "--format", "json"])
+        #expect(e.status == 0, "\(e.stderr)")
+        #expect(e.stderr.contains("pointwise prompt format: limrank (declared by the model)"), "\(e.stderr)")
 
         // merge: the written checkpoint gives the logits of the adapter merged in memory.
         let merged = CrossEncoderTrainerTests.temporaryDirectory().appendingPathComponent("merged")
