@@ -318,28 +318,25 @@ extension LlamaModel {
 
     /// HF row order -> llama.cpp's: within each head, row j·(d/2) + i becomes 2i + j.
     public static func permuteRowsForInterleavedRoPE(_ w: [Float], rows: Int, cols: Int, headDim d: Int) -> [Float] {
-        var out = w
-        let half = d / 2
-        for h in 0..<(rows / d) {
-            for j in 0..<2 {
-                for i in 0..<half {
-                    let src = h * d + j * half + i, dst = h * d + 2 * i + j
-                    out[(dst * cols)..<((dst + 1) * cols)] = w[(src * cols)..<((src + 1) * cols)]
-                }
-            }
-        }
-        return out
+        moveRowsForInterleavedRoPE(w, rows: rows, cols: cols, headDim: d, toInterleaved: true)
     }
 
     /// llama.cpp's row order -> HF's (the inverse of `permuteRowsForInterleavedRoPE`).
     public static func unpermuteRowsForInterleavedRoPE(_ w: [Float], rows: Int, cols: Int, headDim d: Int) -> [Float] {
+        moveRowsForInterleavedRoPE(w, rows: rows, cols: cols, headDim: d, toInterleaved: false)
+    }
+
+    /// One row mapping serves both directions: HF row j·(d/2) + i <-> llama.cpp row 2i + j.
+    private static func moveRowsForInterleavedRoPE(_ w: [Float], rows: Int, cols: Int, headDim d: Int,
+                                                   toInterleaved: Bool) -> [Float] {
         var out = w
         let half = d / 2
         for h in 0..<(rows / d) {
             for j in 0..<2 {
                 for i in 0..<half {
                     let hf = h * d + j * half + i, gg = h * d + 2 * i + j
-                    out[(hf * cols)..<((hf + 1) * cols)] = w[(gg * cols)..<((gg + 1) * cols)]
+                    let (src, dst) = toInterleaved ? (hf, gg) : (gg, hf)
+                    out[(dst * cols)..<((dst + 1) * cols)] = w[(src * cols)..<((src + 1) * cols)]
                 }
             }
         }
