@@ -70,7 +70,9 @@ extension TrainCommand {
         return try readPairs(path).map { SFTRecord(pair: $0) }
     }
 
-    /// A .json file, or JSON Lines whose first record has `instruction` or `conversations`.
+    /// A .json file, or JSON Lines whose first record is ShareGPT (`conversations`)
+    /// or Alpaca (`instruction` with `output`): synthesized examples carry an
+    /// `instruction` too (FollowIR's), but never an `output`.
     static func isLLaMAFactoryExport(_ url: URL) -> Bool {
         if url.pathExtension.lowercased() == "json" { return true }
         guard let handle = try? FileHandle(forReadingFrom: url) else { return false }
@@ -78,7 +80,7 @@ extension TrainCommand {
         let head = String(decoding: (try? handle.read(upToCount: 1 << 16)) ?? Data(), as: UTF8.self)
         guard let first = head.split(separator: "\n").first(where: { !$0.allSatisfy(\.isWhitespace) }),
               let object = try? JSONSerialization.jsonObject(with: Data(first.utf8)) as? [String: Any] else { return false }
-        return object["conversations"] != nil || object["instruction"] != nil
+        return object["conversations"] != nil || (object["instruction"] != nil && object["output"] != nil)
     }
 
     func trainLoRA() throws {

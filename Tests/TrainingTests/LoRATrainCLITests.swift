@@ -77,6 +77,22 @@ import TestSupport
         #expect(zip(plainLogits, inMemory).map { abs($0 - $1) }.max()! > 100 * Self.mergeTolerance, "training did not change the model")
     }
 
+    /// `limrank synthesize`'s examples.jsonl trains as it is: its records carry
+    /// an `instruction` (FollowIR's) but are not an Alpaca export.
+    @Test func synthesizedExamplesTrainAsPairs() throws {
+        let base = try Self.base()
+        let examples = try TrainCLITests.dataFile((0..<3).map { i in
+            "{\"query\":\"wing lift \(i)\",\"instruction\":\"\",\"positives\":[{\"text\":\"lift of a wing \(i)\"}],"
+                + "\"negatives\":[{\"text\":\"heat flux \(i)\"},{\"text\":\"shell buckling \(i)\"}]}"
+        }.joined(separator: "\n") + "\n")
+        let out = CrossEncoderTrainerTests.temporaryDirectory()
+        let r = try TrainCLITests.run(Self.common(examples, base: base, out: out) + ["--max-steps", "2", "--validation-fraction", "0"])
+        #expect(r.status == 0, "\(r.stderr)")
+        // 3 examples x (1 positive + 2 negatives) = 9 pairs, each one SFT sequence.
+        #expect(r.stderr.contains("read 9 examples from"), "\(r.stderr)")
+        #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent(LoRAAdapter.weightsFileName).path))
+    }
+
     @Test func badInputsGiveFileLineErrors() throws {
         let base = try Self.base()
         let out = CrossEncoderTrainerTests.temporaryDirectory()
