@@ -86,22 +86,29 @@ public enum BackwardKernels {
         return (dx, x.indices.map { Float(Double(dy[$0]) * xhat[$0]) }, dy)
     }
 
-    /// dx = dy · gelu′(x) for the erf GELU: gelu′(x) = Φ(x) + x·φ(x).
+    /// dx = dy · gelu′(x) for the erf GELU: gelu′(x) = Φ(x) + x·φ(x), with Φ
+    /// read back from the forward pass's own output y = x·Φ(x) as y / x (a
+    /// product and a quotient: a few ulp) and 0.5 + x·φ(0) where |x| < 1e-4
+    /// (error below 1e-12): the backward pass then costs an exp, not the two
+    /// erfs of recomputing GELU and Φ (erf was a tenth of a training step).
     /// `dx` may alias `dy`.
-    public static func geluBackward(_ dy: UnsafePointer<Float>, input x: UnsafePointer<Float>,
+    public static func geluBackward(_ dy: UnsafePointer<Float>, input x: UnsafePointer<Float>, output y: UnsafePointer<Float>,
                                     into dx: UnsafeMutablePointer<Float>, count: Int) {
+        let invRoot2Pi: Float = 0.398_942_280_401_432_7, small: Float = 1e-4
         Parallel.forEach(0..<count, minimumChunk: 1 << 14) { range in
             var i = range.lowerBound
-            let invRoot2: Float = 0.707_106_781_186_547_6, invRoot2Pi: Float = 0.398_942_280_401_432_7
             while i + 8 <= range.upperBound {
                 let v = loadF8(x + i)
-                let cdf = 0.5 * (1 + erf8(v * invRoot2))
+                var cdf = loadF8(y + i) / v
+                cdf.replace(with: 0.5 + v * invRoot2Pi, where: (v .< small) .& (v .> -small))
                 let pdf = exp8(-0.5 * v * v) * invRoot2Pi
                 storeF8(loadF8(dy + i) * (cdf + v * pdf), dx + i)
                 i += 8
             }
             while i < range.upperBound {
-                dx[i] = dy[i] * geluDerivativeReference(x[i])
+                let v = x[i]
+                let cdf = abs(v) < small ? 0.5 + v * invRoot2Pi : y[i] / v
+                dx[i] = dy[i] * (cdf + v * Foundation.exp(-0.5 * v * v) * invRoot2Pi)
                 i += 1
             }
         }

@@ -93,12 +93,28 @@ public struct AdamW: Sendable, Equatable {
                 let mp = UncheckedPointer(mb.baseAddress!), vp = UncheckedPointer(vb.baseAddress!)
                 Parallel.forEach(0..<count, minimumChunk: 1 << 16) { range in
                     let p = pp.pointer, g = gp.pointer, m = mp.pointer, v = vp.pointer
-                    for i in range {
+                    // Eight lanes at a time (the scalar loop was not vectorised: 4% of a
+                    // cross-encoder step), with the tail's operations in the same order,
+                    // so every element gets the same f32 result either way.
+                    var i = range.lowerBound
+                    while i + 8 <= range.upperBound {
+                        var pv = SIMD8<Float>.load(p + i), mv = SIMD8<Float>.load(m + i), vv = SIMD8<Float>.load(v + i)
+                        let gv = SIMD8<Float>.load(g + i)
+                        if decayFactor != 1 { pv *= decayFactor }
+                        mv += oneMinusBeta1 * (gv - mv)
+                        vv = vv * beta2 + oneMinusBeta2 * gv * gv
+                        let denominator = vv.squareRoot() / root + eps
+                        pv -= stepSize * (mv / denominator)
+                        pv.store(p + i); mv.store(m + i); vv.store(v + i)
+                        i += 8
+                    }
+                    while i < range.upperBound {
                         if decayFactor != 1 { p[i] *= decayFactor }
                         m[i] += oneMinusBeta1 * (g[i] - m[i])
                         v[i] = v[i] * beta2 + oneMinusBeta2 * g[i] * g[i]
                         let denominator = v[i].squareRoot() / root + eps
                         p[i] -= stepSize * (m[i] / denominator)
+                        i += 1
                     }
                 }
             }
@@ -117,6 +133,12 @@ public struct AdamW: Sendable, Equatable {
             }
         }
     }
+}
+
+extension SIMD8 where Scalar == Float {
+    @inline(__always) static func load(_ p: UnsafePointer<Float>) -> Self { UnsafeRawPointer(p).loadUnaligned(as: Self.self) }
+    @inline(__always) static func load(_ p: UnsafeMutablePointer<Float>) -> Self { load(UnsafePointer(p)) }
+    @inline(__always) func store(_ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: self, as: Self.self) }
 }
 
 /// A raw pointer handed to parallel workers that write disjoint ranges.

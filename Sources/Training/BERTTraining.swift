@@ -319,6 +319,7 @@ private struct Pass {
         let context: Scratch  // (T, H)
         let normalized1: Scratch, inverseStd1: Scratch, hidden1: Scratch  // attention LayerNorm
         let intermediate: Scratch  // (T, I) before GELU
+        let activation: Scratch  // (T, I) after GELU: the output dense's input, and Φ for GELU's backward
         let normalized2: Scratch, inverseStd2: Scratch  // output LayerNorm
         /// Dropout masks: attention probabilities, attention output, feed-forward output.
         let attentionMask: Scratch?, attentionOutputMask: Scratch?, outputMask: Scratch?
@@ -348,9 +349,10 @@ private struct Pass {
         let embeddingMask = Scratch.mask(T * H, probability: dropout.hidden, rng: &rng)
         applyMask(hidden.pointer, embeddingMask, count: T * H)
         var saved: [LayerActivations] = []
-        let activation = Scratch(T * I)  // GELU output
+        // Scoring reuses one GELU buffer; training keeps each layer's (its backward reads it).
+        let sharedActivation = G == nil ? Scratch(T * I) : nil
         for l in 0..<layers {
-            let a = forwardLayer(l, input: hidden, gelu: activation, epsilon: eps, rng: &rng)
+            let a = forwardLayer(l, input: hidden, gelu: sharedActivation ?? Scratch(T * I), epsilon: eps, rng: &rng)
             if G != nil { saved.append(a.saved) }
             hidden = a.output
         }
@@ -463,7 +465,8 @@ private struct Pass {
                                          inverseStd: inverseStd2.pointer)
         return (output, LayerActivations(input: input, qkv: qkv, probabilities: probabilities, context: context,
                                          normalized1: normalized1, inverseStd1: inverseStd1, hidden1: hidden1,
-                                         intermediate: intermediate, normalized2: normalized2, inverseStd2: inverseStd2,
+                                         intermediate: intermediate, activation: activation,
+                                         normalized2: normalized2, inverseStd2: inverseStd2,
                                          attentionMask: attentionMask, attentionOutputMask: attentionOutputMask, outputMask: outputMask))
     }
 
@@ -517,7 +520,7 @@ private struct Pass {
     }
 
     final class BackwardWork {
-        let dA: Scratch, dContext: Scratch, dQKV: Scratch, dIntermediate: Scratch, activation: Scratch, dScores: Scratch
+        let dA: Scratch, dContext: Scratch, dQKV: Scratch, dIntermediate: Scratch, dScores: Scratch
         let dDense: Scratch
         init(T: Int, H: Int, I: Int, probabilities: Int) {
             dA = Scratch(T * H)
@@ -525,7 +528,6 @@ private struct Pass {
             dContext = Scratch(T * H)
             dQKV = Scratch(T * 3 * H)
             dIntermediate = Scratch(T * I)
-            activation = Scratch(T * I)
             dScores = Scratch(probabilities)
         }
     }
@@ -537,18 +539,18 @@ private struct Pass {
         BackwardKernels.layerNormBackward(dHidden.pointer, normalized: a.normalized2.pointer, inverseStd: a.inverseStd2.pointer,
                                           gamma: P + w.outputNormWeight, rows: T, cols: H, dx: dOut.pointer,
                                           dGamma: G + w.outputNormWeight, dBeta: G + w.outputNormBias)
-        // Output dense (through its dropout) over the recomputed GELU.
-        BackwardKernels.gelu(a.intermediate.pointer, into: work.activation.pointer, count: T * I)
+        // Output dense (through its dropout) over the saved GELU output.
         var dDense = dOut
         if a.outputMask != nil {
             dDense = work.dDense
             dDense.pointer.update(from: dOut.pointer, count: T * H)
             applyMask(dDense.pointer, a.outputMask, count: T * H)
         }
-        BackwardKernels.linearBackward(dy: dDense.pointer, input: work.activation.pointer, weight: P + w.outputWeight, rows: T,
+        BackwardKernels.linearBackward(dy: dDense.pointer, input: a.activation.pointer, weight: P + w.outputWeight, rows: T,
                                        inFeatures: I, outFeatures: H, dWeight: G + w.outputWeight, dBias: G + w.outputBias,
                                        dx: work.dIntermediate.pointer)
-        BackwardKernels.geluBackward(work.dIntermediate.pointer, input: a.intermediate.pointer, into: work.dIntermediate.pointer, count: T * I)
+        BackwardKernels.geluBackward(work.dIntermediate.pointer, input: a.intermediate.pointer, output: a.activation.pointer,
+                                     into: work.dIntermediate.pointer, count: T * I)
         // dHidden1 = dOut (residual) + dIntermediate · W_i.
         let dHidden1 = dHidden  // reuse: its old content is consumed
         dHidden1.pointer.update(from: dOut.pointer, count: T * H)

@@ -93,13 +93,47 @@ extension GradientAccumulator {
     /// before clipping and scales by maxNorm / (norm + 1e-6) when that is < 1.
     @discardableResult
     public static func clipGlobalNorm(_ gradients: inout [Float], maxNorm: Float) -> Float {
-        var sum = 0.0
-        for v in gradients { sum += Double(v) * Double(v) }
-        let norm = Float(sum.squareRoot())
+        let norm = Float(sumOfSquares(gradients).squareRoot())
         let coefficient = maxNorm / (norm + 1e-6)
         if coefficient < 1 {
             for i in gradients.indices { gradients[i] *= coefficient }
         }
         return norm
     }
+
+    /// Σ v² in double, split over the workers with four-lane accumulators (a
+    /// serial double sum over MiniLM's 22.7M gradients was 1.5% of a step).
+    static func sumOfSquares(_ values: [Float]) -> Double {
+        let parts = max(1, min(Parallel.threadCount, values.count >> 16))
+        let partials = UnsafeMutablePointer<Double>.allocate(capacity: parts)
+        defer { partials.deallocate() }
+        let out = UncheckedDoublePointer(partials)
+        values.withUnsafeBufferPointer { buffer in
+            let base = UncheckedPointer(UnsafeMutablePointer(mutating: buffer.baseAddress!)), n = buffer.count
+            Parallel.forEach(0..<parts, chunks: parts) { range in
+                for part in range {
+                    let lo = n * part / parts, hi = n * (part + 1) / parts
+                    let p = base.pointer
+                    var a0 = SIMD4<Double>(), a1 = SIMD4<Double>()
+                    var i = lo
+                    while i + 8 <= hi {
+                        let v = SIMD8<Float>.load(p + i)
+                        let x0 = SIMD4<Double>(v.lowHalf), x1 = SIMD4<Double>(v.highHalf)
+                        a0 += x0 * x0
+                        a1 += x1 * x1
+                        i += 8
+                    }
+                    var s = (a0 + a1).sum()
+                    while i < hi { s += Double(p[i]) * Double(p[i]); i += 1 }
+                    out.pointer[part] = s
+                }
+            }
+        }
+        return (0..<parts).reduce(0.0) { $0 + partials[$1] }
+    }
+}
+
+private struct UncheckedDoublePointer: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<Double>
+    init(_ pointer: UnsafeMutablePointer<Double>) { self.pointer = pointer }
 }

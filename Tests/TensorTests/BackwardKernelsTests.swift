@@ -69,9 +69,14 @@ import Testing
 
     @Test func geluBackwardMatchesReferenceAndFiniteDifferences() {
         let n = 203
-        let x = Self.values(n, seed: 9).map { $0 * 2 }, dy = Self.values(n, seed: 13)
+        // Around zero (Φ from its Taylor form) and far into both tails too.
+        var x = Self.values(n, seed: 9).map { $0 * 2 }
+        x[0] = 0; x[1] = 3e-5; x[2] = -7e-5; x[3] = -9; x[4] = 9; x[5] = -4.5
+        let dy = Self.values(n, seed: 13)
+        var forward = [Float](repeating: 0, count: n)
+        BackwardKernels.gelu(x, into: &forward, count: n)
         var dx = [Float](repeating: 0, count: n)
-        BackwardKernels.geluBackward(dy, input: x, into: &dx, count: n)
+        BackwardKernels.geluBackward(dy, input: x, output: forward, into: &dx, count: n)
         for i in 0..<n {
             #expect(abs(dx[i] - dy[i] * BackwardKernels.geluDerivativeReference(x[i])) <= Self.tolerance)
             let v = Double(x[i])
