@@ -33,8 +33,9 @@ struct BenchTrainCommand: ParsableCommand {
         guard seq > 3, batch > 0, steps > 0 else { throw ValidationError("--seq (> 3), --batch and --steps must be positive") }
     }
 
-    @Flag(help: "lora: keep every layer's activations instead of recomputing them in the backward pass.")
-    var noRecompute = false
+    @Option(help: ArgumentHelp("lora: recompute each layer's activations in the backward pass: auto (over 2 GiB of activations), always or never.",
+                               valueName: "auto|always|never"))
+    var recompute: LlamaLoRATrainer.RecomputePolicy = .auto
 
     func run() throws {
         if method == .lora { return try runLoRA() }

@@ -105,7 +105,7 @@ struct TrainCommand: AsyncParsableCommand {
             throw ValidationError("--scheduler must be linear, cosine or constant, got \(scheduler)")
         }
         if let maxSeq, maxSeq <= 3 { throw ValidationError("--max-seq must be more than 3") }
-        if method != .lora, lora.isSet { throw ValidationError("--rank, --alpha, --target-modules, --no-recompute and --eval-every are for --method lora") }
+        if method != .lora, lora.isSet { throw ValidationError("--rank, --alpha, --target-modules, --recompute and --eval-every are for --method lora") }
     }
 
     func run() async throws {

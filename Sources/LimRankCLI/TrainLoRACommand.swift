@@ -16,13 +16,14 @@ struct LoRATrainOptions: ParsableArguments {
     @Option(help: "Comma-separated linear layers to adapt: q,k,v,o,gate,up,down (or their *_proj names).")
     var targetModules: String?
 
-    @Flag(help: "Keep every layer's activations instead of recomputing them in the backward pass (faster, more memory).")
-    var noRecompute = false
+    @Option(help: ArgumentHelp("Recompute each layer's activations in the backward pass instead of keeping them: auto (when keeping all would take over 2 GiB for a sequence), always or never.",
+                               valueName: "auto|always|never"))
+    var recompute: LlamaLoRATrainer.RecomputePolicy = .auto
 
     @Option(help: "Validation loss every N optimizer steps (0: at the end only).")
     var evalEvery = 0
 
-    var isSet: Bool { rank != nil || alpha != nil || targetModules != nil || noRecompute || evalEvery != 0 }
+    var isSet: Bool { rank != nil || alpha != nil || targetModules != nil || recompute != .auto || evalEvery != 0 }
 
     /// `dropout`: train's --dropout (LoRA dropout; only 0, LimRank's, is implemented).
     func configuration(dropout: Float?) throws -> LoRAConfiguration {
@@ -111,8 +112,7 @@ extension TrainCommand {
                 batchSize: batchSize ?? 1, gradientAccumulation: gradAccum ?? 8,
                 optimizer: AdamW.Configuration(weightDecay: weightDecay ?? 0), maxGradNorm: maxGradNorm,
                 seed: seed, validationFraction: validationFraction, checkpointEvery: checkpointEvery,
-                evaluateEvery: lora.evalEvery, recompute: !lora.noRecompute)
-            options.recompute = !lora.noRecompute
+                evaluateEvery: lora.evalEvery, recompute: lora.recompute)
             Log.write("dequantising \(base.lastPathComponent) to f32 for training")
             let weights = LlamaTrainingWeights(model: decoder)
             Log.write(String(format: "frozen base: %.0f MiB f32; LoRA r=%d alpha=%g on %@", Double(weights.byteCount) / 1_048_576,
@@ -212,18 +212,22 @@ extension BenchTrainCommand {
             throw ValidationError("--seq \(seq) exceeds the model's \(decoder.configuration.maxPositionEmbeddings) positions")
         }
         let weights = LlamaTrainingWeights(model: decoder)
-        let r = try LoRABenchmark.run(weights: weights, seq: seq, batch: batch, steps: steps, recompute: !noRecompute)
+        let r = try LoRABenchmark.run(weights: weights, seq: seq, batch: batch, steps: steps, recompute: recompute)
+        let recomputed = LlamaLoRATrainer(weights: weights, recompute: recompute).recomputes(tokens: seq)
         let rss = Self.peakRSSMiB()
         let rate = Double(r.tokens) / r.seconds
         if format == .json {
             let json: [String: Any] = ["engine": "limrank", "method": "lora", "model": url.lastPathComponent, "batch": batch, "seq": seq,
                                        "steps": steps, "seconds": r.seconds, "tokens_per_second": rate, "peak_rss_mib": rss,
-                                       "recompute": !noRecompute, "losses": r.losses.map(Double.init),
+                                       "recompute": recomputed, "losses": r.losses.map(Double.init),
                                        "threads": ProcessInfo.processInfo.activeProcessorCount]
             print(String(decoding: try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys]), as: UTF8.self))
         } else {
-            print(String(format: "limrank LoRA train bench: %@ batch %d x seq %d, %d steps in %.2fs: %.0f tokens/s (%.3f steps/s), peak RSS %.0f MiB",
-                         url.lastPathComponent, batch, seq, steps, r.seconds, rate, Double(steps) / r.seconds, rss))
+            print(String(format: "limrank LoRA train bench: %@ batch %d x seq %d, %d steps in %.2fs: %.0f tokens/s (%.3f steps/s), peak RSS %.0f MiB, %@",
+                         url.lastPathComponent, batch, seq, steps, r.seconds, rate, Double(steps) / r.seconds, rss,
+                         recomputed ? "layers recomputed" : "activations kept"))
         }
     }
 }
+
+extension LlamaLoRATrainer.RecomputePolicy: ExpressibleByArgument {}

@@ -27,7 +27,7 @@ public enum LoRABenchmark {
     }
 
     /// One untimed warm-up step, then `steps` timed ones.
-    public static func run(weights: LlamaTrainingWeights, seq: Int, batch size: Int, steps: Int, recompute: Bool,
+    public static func run(weights: LlamaTrainingWeights, seq: Int, batch size: Int, steps: Int, recompute: LlamaLoRATrainer.RecomputePolicy,
                            rank: Int = 32, alpha: Float = 64) throws -> Result {
         let c = weights.configuration
         let trainer = LlamaLoRATrainer(weights: weights, recompute: recompute)

@@ -86,8 +86,30 @@ import Tensor
         return (sum / Double(count), grads)
     }
 
-    @Test(arguments: models, [true, false])
-    func lossAndGradientsMatchPyTorch(name: String, recompute: Bool) throws {
+    /// `auto` keeps the tapes exactly while they fit the budget; the estimate
+    /// is the size of the buffers a layer's tape really holds.
+    @Test(arguments: models)
+    func autoRecomputesOnlyAboveTheBudget(name: String) throws {
+        let (model, adapter, _) = try Self.load(name)
+        let weights = LlamaTrainingWeights(model: model)
+        let trainer = LlamaLoRATrainer(weights: weights)
+        let n = 40
+        let lora = LoRAParameters(adapter, layers: model.configuration.numHiddenLayers)
+        let tape = trainer.forwardLayer(0, input: FloatBuffer(count: n * model.configuration.hiddenSize), n: n, lora: lora)
+        let held = [tape.input, tape.h1, tape.q, tape.k, tape.v, tape.probabilities, tape.context, tape.middle, tape.h2,
+                    tape.gate, tape.up, tape.act, tape.output].reduce(0) { $0 + $1.count }
+            + (tape.qRaw?.count ?? 0) + (tape.kRaw?.count ?? 0)
+        let bytes = trainer.activationBytes(tokens: n)
+        #expect(bytes == 4 * held * model.configuration.numHiddenLayers)
+        let tight = LlamaLoRATrainer(weights: weights, activationBudget: bytes)
+        #expect(!tight.recomputes(tokens: n) && tight.recomputes(tokens: n + 1))
+        #expect(!trainer.recomputes(tokens: n), "a tiny model's tapes fit the default budget")
+        #expect(LlamaLoRATrainer(weights: weights, recompute: .always).recomputes(tokens: 1))
+        #expect(!LlamaLoRATrainer(weights: weights, recompute: .never, activationBudget: 0).recomputes(tokens: 10_000))
+    }
+
+    @Test(arguments: models, [LlamaLoRATrainer.RecomputePolicy.always, .never])
+    func lossAndGradientsMatchPyTorch(name: String, recompute: LlamaLoRATrainer.RecomputePolicy) throws {
         let (model, adapter, ref) = try Self.load(name)
         #expect(adapter.configuration.rank == ref.rank)
         #expect(adapter.configuration.alpha == ref.alpha)
