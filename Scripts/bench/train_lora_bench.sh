@@ -2,7 +2,8 @@
 # LoRA SFT throughput, side by side in one run: limrank (release build) and
 # PyTorch + PEFT on CPU, SmolLM2-135M from the same GGUF dequantised to f32,
 # the same ids, batch, loss mask, LoRA and optimizer, the same thread count.
-# limrank runs twice: default (per-layer recomputation) and --no-recompute.
+# limrank runs twice: --recompute always (per-layer recomputation) and the
+# default --recompute auto (activations kept while they fit in 2 GiB).
 # Prints tokens/s, peak RSS and the ratios.
 # Usage: Scripts/bench/train_lora_bench.sh [SEQ] [BATCH] [STEPS] [THREADS]
 set -euo pipefail
@@ -12,8 +13,8 @@ GGUF="${LIMRANK_MODELS:-$HOME/.cache/limrank/models}/smollm2/SmolLM2-135M-Instru
 export LIMRANK_THREADS=$THREADS OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=1 HF_HUB_OFFLINE=1
 uptime
 swift build -c release --scratch-path .build-rel --product limrank >&2
-RECOMPUTE=$(.build-rel/release/limrank bench train --method lora --model "$GGUF" --seq "$SEQ" --batch "$BATCH" --steps "$STEPS" --format json)
-KEEP=$(.build-rel/release/limrank bench train --method lora --model "$GGUF" --seq "$SEQ" --batch "$BATCH" --steps "$STEPS" --no-recompute --format json)
+RECOMPUTE=$(.build-rel/release/limrank bench train --method lora --model "$GGUF" --seq "$SEQ" --batch "$BATCH" --steps "$STEPS" --recompute always --format json)
+KEEP=$(.build-rel/release/limrank bench train --method lora --model "$GGUF" --seq "$SEQ" --batch "$BATCH" --steps "$STEPS" --format json)
 TORCH=$(python3 Scripts/bench/train_lora_bench.py "$GGUF" "$SEQ" "$BATCH" "$STEPS" "$THREADS")
 python3 - "$RECOMPUTE" "$KEEP" "$TORCH" <<'PY'
 import json, sys
