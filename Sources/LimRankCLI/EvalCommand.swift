@@ -107,6 +107,8 @@ struct EvalCommand: AsyncParsableCommand {
 
     func evaluate() async throws -> Result {
         var collection = try datasetOptions.load()
+        // A run names queries of the whole collection; --max-queries keeps some of them.
+        let runQueryIDs = BM25Runs.runQueryIDs(collection)
         var keptIDs: Set<String>?
         if let maxQueries {
             let kept = collection.queries.filter { !collection.qrels[$0.id].isEmpty }.prefix(maxQueries)
@@ -118,7 +120,7 @@ struct EvalCommand: AsyncParsableCommand {
         }
         var scored: Run
         if let path = run {
-            scored = try TRECFormat.readRun(from: URL(fileURLWithPath: path), knownQueries: BM25Runs.runQueryIDs(collection))
+            scored = try TRECFormat.readRun(from: URL(fileURLWithPath: path), knownQueries: runQueryIDs)
         } else {
             let index = try bm25.index(for: collection)
             scored = await BM25Runs.run(index, collection: collection, topK: topK)

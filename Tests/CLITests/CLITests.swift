@@ -71,6 +71,18 @@ func printedJSON(_ result: EvalCommand.Result) throws -> [String: Any] {
         #expect(abs((result.metrics["mrr"] ?? -1) - mrr) < 1e-12)
     }
 
+    /// --max-queries on a run of the whole collection scores the kept queries
+    /// only; the run's other queries are the collection's, not unknown ones.
+    @Test func runOfAllQueriesScoredOnTheFirstN() async throws {
+        let runText = "1 Q0 2 1 3.0 t\n1 Q0 1 2 2.0 t\n2 Q0 4 1 1.0 t\n2 Q0 2 2 0.5 t\n"
+        let runFile = try temporaryFile("cran-all.run", runText)
+        let result = try await evaluate(["--dataset", "cranfield", "--data", Collections.path("cranfield"), "--run", runFile.path,
+                                         "--max-queries", "1"])
+        #expect(result.queries == 1)
+        // Query 1 alone: relevant 2 at rank 1.
+        #expect(result.metrics["mrr"] == 1)
+    }
+
     @Test func runNamingAnUnknownQueryFails() async throws {
         let runFile = try temporaryFile("bad.run", "1 Q0 2 1 3.0 t\n77 Q0 1 1 2.0 t\n")
         await #expect(throws: DatasetError.unknownQuery(file: runFile.path, line: 2, id: "77")) {
