@@ -105,20 +105,20 @@ extension TrainCommand {
             let lengths = sequences.map(\.tokens.count)
             Log.write("read \(records.count) examples from \(data): \(lengths.reduce(0, +)) tokens, longest \(lengths.max() ?? 0), \(sequences.reduce(0) { $0 + $1.targetCount }) answer tokens")
 
-            var options = LoRAFineTuning.Options(
+            let options = LoRAFineTuning.Options(
                 lora: try lora.configuration(dropout: dropout), learningRate: lr ?? 3e-5,
                 schedule: LearningRateSchedule.Kind(rawValue: scheduler ?? "cosine") ?? .cosine,
                 warmupRatio: warmupRatio ?? 0.03, epochs: epochs, maxSteps: maxSteps,
                 batchSize: batchSize ?? 1, gradientAccumulation: gradAccum ?? 8,
                 optimizer: AdamW.Configuration(weightDecay: weightDecay ?? 0), maxGradNorm: maxGradNorm,
                 seed: seed, validationFraction: validationFraction, checkpointEvery: checkpointEvery,
-                evaluateEvery: lora.evalEvery, recompute: lora.recompute)
+                evaluateEvery: lora.evalEvery)
             Log.write("dequantising \(base.lastPathComponent) to f32 for training")
             let weights = LlamaTrainingWeights(model: decoder)
             Log.write(String(format: "frozen base: %.0f MiB f32; LoRA r=%d alpha=%g on %@", Double(weights.byteCount) / 1_048_576,
                              options.lora.rank, Double(options.lora.alpha), options.lora.targets.map(\.rawValue).joined(separator: ",")))
             let run = try LoRAFineTuning(
-                trainer: LlamaLoRATrainer(weights: weights, recompute: options.recompute), sequences: sequences,
+                trainer: LlamaLoRATrainer(weights: weights, recompute: lora.recompute), sequences: sequences,
                 options: options, baseModel: name, dataFile: data,
                 runFacts: ["data": URL(fileURLWithPath: data).standardizedFileURL.path, "examples": "\(sequences.count)",
                            "model": base.standardizedFileURL.path, "max_seq": "\(maxSequence)"])
@@ -213,19 +213,18 @@ extension BenchTrainCommand {
         }
         let weights = LlamaTrainingWeights(model: decoder)
         let r = try LoRABenchmark.run(weights: weights, seq: seq, batch: batch, steps: steps, recompute: recompute)
-        let recomputed = LlamaLoRATrainer(weights: weights, recompute: recompute).recomputes(tokens: seq)
         let rss = Self.peakRSSMiB()
         let rate = Double(r.tokens) / r.seconds
         if format == .json {
             let json: [String: Any] = ["engine": "limrank", "method": "lora", "model": url.lastPathComponent, "batch": batch, "seq": seq,
                                        "steps": steps, "seconds": r.seconds, "tokens_per_second": rate, "peak_rss_mib": rss,
-                                       "recompute": recomputed, "losses": r.losses.map(Double.init),
+                                       "recompute": r.recomputed, "losses": r.losses.map(Double.init),
                                        "threads": ProcessInfo.processInfo.activeProcessorCount]
             print(String(decoding: try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys]), as: UTF8.self))
         } else {
             print(String(format: "limrank LoRA train bench: %@ batch %d x seq %d, %d steps in %.2fs: %.0f tokens/s (%.3f steps/s), peak RSS %.0f MiB, %@",
                          url.lastPathComponent, batch, seq, steps, r.seconds, rate, Double(steps) / r.seconds, rss,
-                         recomputed ? "layers recomputed" : "activations kept"))
+                         r.recomputed ? "layers recomputed" : "activations kept"))
         }
     }
 }

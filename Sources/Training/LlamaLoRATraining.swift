@@ -36,7 +36,7 @@ public struct TrainingSequence: Sendable, Equatable {
 /// vocabulary projection — the largest activation, (n, vocab) — runs only at
 /// target positions, in chunks of `logitChunk` rows.
 public struct LlamaLoRATrainer: Sendable {
-    public enum RecomputePolicy: String, Sendable, Codable, CaseIterable {
+    public enum RecomputePolicy: String, Sendable, CaseIterable {
         /// Recompute only when the tapes of all layers would exceed the budget.
         case auto
         case always

@@ -24,6 +24,8 @@ public enum LoRABenchmark {
         public var seconds: Double
         public var tokens: Int
         public var losses: [Float]
+        /// Whether the policy recomputed each layer at this sequence length.
+        public var recomputed: Bool
     }
 
     /// One untimed warm-up step, then `steps` timed ones.
@@ -44,6 +46,7 @@ public enum LoRABenchmark {
         try step()
         let start = Date()
         for _ in 0..<steps { try step() }
-        return Result(seconds: Date().timeIntervalSince(start), tokens: size * seq * steps, losses: losses)
+        return Result(seconds: Date().timeIntervalSince(start), tokens: size * seq * steps, losses: losses,
+                      recomputed: trainer.recomputes(tokens: seq))
     }
 }

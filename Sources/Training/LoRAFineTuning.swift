@@ -28,14 +28,13 @@ public struct LoRAFineTuning: Sendable {
         public var checkpointEvery: Int
         /// Validation loss every this many steps (0: only at the end).
         public var evaluateEvery: Int
-        public var recompute: LlamaLoRATrainer.RecomputePolicy
 
         public init(lora: LoRAConfiguration = LoRAConfiguration(), learningRate: Float = 3e-5,
                     schedule: LearningRateSchedule.Kind = .cosine, warmupRatio: Double = 0.03, epochs: Int = 1,
                     maxSteps: Int? = nil, batchSize: Int = 1, gradientAccumulation: Int = 8,
                     optimizer: AdamW.Configuration = AdamW.Configuration(weightDecay: 0), maxGradNorm: Float = 1,
                     seed: UInt64 = 12345, validationFraction: Double = 0.01, checkpointEvery: Int = 50,
-                    evaluateEvery: Int = 0, recompute: LlamaLoRATrainer.RecomputePolicy = .auto) {
+                    evaluateEvery: Int = 0) {
             self.lora = lora
             self.learningRate = learningRate
             self.schedule = schedule
@@ -50,7 +49,6 @@ public struct LoRAFineTuning: Sendable {
             self.validationFraction = validationFraction
             self.checkpointEvery = checkpointEvery
             self.evaluateEvery = evaluateEvery
-            self.recompute = recompute
         }
 
         public func validate() throws {
