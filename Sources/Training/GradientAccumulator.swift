@@ -43,11 +43,7 @@ public struct GradientAccumulator: Sendable, Equatable {
 
     /// The L2 norm over all gradients, accumulated in double.
     public var globalNorm: Float {
-        var sum = 0.0
-        for name in names {
-            for v in gradients[name]! { sum += Double(v) * Double(v) }
-        }
-        return Float(sum.squareRoot())
+        Float(names.reduce(0.0) { $0 + Self.sumOfSquares(gradients[$1]!) }.squareRoot())
     }
 
     /// Scales the gradients so their global norm is at most `maxNorm`, as
