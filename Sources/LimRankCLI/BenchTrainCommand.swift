@@ -27,7 +27,7 @@ struct BenchTrainCommand: ParsableCommand {
     var steps = 5
 
     @Option(help: "text or json")
-    var format: ModelsCLIFormat = .text
+    var format: OutputFormat = .text
 
     func validate() throws {
         guard seq > 3, batch > 0, steps > 0 else { throw ValidationError("--seq (> 3), --batch and --steps must be positive") }
