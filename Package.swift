@@ -24,6 +24,7 @@ let vectorSettings: [SwiftSetting] = {
 //   CBLAS -> Tensor -> ModelFormats, Tokenizers, Grammar -> Models -> Training
 //   Datasets -> Retrieval, Evaluation
 //   everything -> LimRankCLI (the `limrank` executable)
+// Each target lists every LimRank module it imports (none arrives only transitively).
 let package = Package(
     name: "LimRank",
     platforms: [.macOS(.v14)],
@@ -71,21 +72,22 @@ let package = Package(
         .target(name: "Datasets"),
         .target(name: "Retrieval", dependencies: ["Datasets"]),
         .target(name: "Evaluation", dependencies: ["Datasets"]),
-        .target(name: "LanguageModels", dependencies: ["Models", "Grammar"]),
+        .target(name: "LanguageModels", dependencies: ["Models", "Grammar", "Tokenizers"]),
         // The HTTP backend lives apart so that only what talks to servers
         // compiles swift-nio and BoringSSL.
         .target(name: "RemoteModels", dependencies: [
-            "LanguageModels", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            "LanguageModels", "Grammar", .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
-        .target(name: "Reranking", dependencies: ["Datasets", "LanguageModels"]),
+        .target(name: "Reranking", dependencies: ["Datasets", "Models", "LanguageModels"]),
         .target(name: "Server", dependencies: [
-            "Models", "LanguageModels", "RemoteModels", "Reranking", "Datasets",
+            "Models", "Grammar", "LanguageModels", "RemoteModels", "Reranking", "Datasets",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
-        .target(name: "Synthesis", dependencies: ["Datasets", "Retrieval", "LanguageModels", "Reranking"]),
+        .target(name: "Synthesis", dependencies: ["Datasets", "Retrieval", "Models", "LanguageModels", "Reranking"]),
         .executableTarget(
             name: "LimRankCLI",
             dependencies: [
@@ -93,26 +95,29 @@ let package = Package(
                 "Datasets", "Retrieval", "Evaluation", "LanguageModels", "RemoteModels", "Reranking",
                 "Synthesis", "Server",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
-        .testTarget(name: "ModelFormatsTests", dependencies: ["TestSupport", "ModelFormats"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ModelFormatsTests", dependencies: ["TestSupport", "ModelFormats", "Tensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TokenizersTests", dependencies: ["TestSupport", "Tokenizers"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "ModelsTests", dependencies: ["TestSupport", "Models", "ModelFormats"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ModelsTests", dependencies: ["TestSupport", "Models", "ModelFormats", "Tensor", "Tokenizers", "Grammar"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DatasetsTests", dependencies: ["TestSupport", "Datasets"], resources: [.copy("Fixtures")]),
         .testTarget(name: "RetrievalTests", dependencies: ["TestSupport", "Retrieval", "Datasets"], resources: [.copy("Fixtures")]),
         .testTarget(name: "EvaluationTests", dependencies: ["TestSupport", "Evaluation", "Datasets"], resources: [.copy("Fixtures")]),
         .testTarget(name: "RerankingTests", dependencies: ["TestSupport", "Reranking", "Datasets", "LanguageModels", "Models", "Tokenizers"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "ServerTests", dependencies: [
-            "TestSupport", "Server", "LanguageModels", "RemoteModels", "Reranking", "Models", "Synthesis",
+            "TestSupport", "Server", "LanguageModels", "RemoteModels", "Reranking", "Models", "Synthesis", "Datasets", "Tokenizers",
+            .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
-        .testTarget(name: "SynthesisTests", dependencies: ["TestSupport", "Synthesis", "Datasets", "Retrieval", "Grammar", "LanguageModels", "Reranking"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SynthesisTests", dependencies: ["TestSupport", "Synthesis", "Datasets", "Retrieval", "Grammar", "Models", "LanguageModels", "Reranking"], resources: [.copy("Fixtures")]),
         .testTarget(name: "GrammarTests", dependencies: ["TestSupport", "Grammar", "Models", "Tokenizers", "LanguageModels"]),
-        .testTarget(name: "CLITests", dependencies: ["TestSupport", "LimRankCLI"]),
+        .testTarget(name: "CLITests", dependencies: ["TestSupport", "LimRankCLI", "Datasets", "Evaluation", "Models", "Training",
+                                                  .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "TrainingTests", dependencies: ["TestSupport", "Training", "Models", "ModelFormats", "Tensor", "Tokenizers"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]

@@ -77,8 +77,6 @@ public struct Grammar: Sendable, Equatable {
         ruleNames = compiler.ruleNames
         root = compiler.root
     }
-
-    public var ruleCount: Int { ruleNames.count }
 }
 
 /// Lowers parsed GBNF rules to `Grammar`'s flat element array.

@@ -29,7 +29,7 @@ struct BenchDecoderCommand: ParsableCommand {
     @OptionGroup var arithmetic: DecoderArithmeticOptions
 
     @Option(help: "text or json")
-    var format: DecoderOutputFormat = .text
+    var format: OutputFormat = .text
 
     func validate() throws {
         guard promptTokens > 0, genTokens > 0 else { throw ValidationError("--prompt-tokens and --gen-tokens must be positive") }
@@ -44,15 +44,12 @@ struct BenchDecoderCommand: ParsableCommand {
 
     func run() throws {
         if jsonSchema != nil { return try runConstrained() }
-        let url: URL
-        var decoder: LlamaModel
-        do {
-            url = try ModelStore().resolve(model)
-            decoder = url.pathExtension == "gguf" ? try LlamaModel(gguf: url) : try LlamaModel(directory: url)
-            arithmetic.apply(to: &decoder)
-        } catch let error as ModelsError {
-            throw ValidationError(error.description)
+        let (url, loaded) = try validationErrors {
+            let url = try ModelStore().resolve(model)
+            return (url, url.pathExtension == "gguf" ? try LlamaModel(gguf: url) : try LlamaModel(directory: url))
         }
+        var decoder = loaded
+        arithmetic.apply(to: &decoder)
         guard promptTokens + genTokens <= decoder.contextLength else {
             throw ValidationError("prompt + generated tokens exceed the context of \(decoder.contextLength)")
         }
@@ -97,15 +94,12 @@ struct BenchDecoderCommand: ParsableCommand {
     /// `ConstrainedDecodeBenchmark`); medians over `rounds` alternating rounds.
     func runConstrained() throws {
         guard let grammar = try GenerateCommand.loadGrammar(jsonSchema: jsonSchema, grammar: nil) else { return }
-        let url: URL
-        var generator: TextGenerator
-        do {
-            url = try ModelStore().resolve(model)
+        let (url, loaded) = try validationErrors {
+            let url = try ModelStore().resolve(model)
             guard url.pathExtension == "gguf" else { throw ValidationError("--json-schema needs a .gguf model (it carries the tokenizer)") }
-            generator = try TextGenerator(gguf: url)
-        } catch let error as ModelsError {
-            throw ValidationError(error.description)
+            return (url, try TextGenerator(gguf: url))
         }
+        var generator = loaded
         arithmetic.apply(to: &generator.model)
         let log = { (s: String) in FileHandle.standardError.write(Data("[bench decoder] \(s)\n".utf8)) }
         let prompts = Self.constrainedPrompts.map { generator.promptTokens($0, chat: true) }

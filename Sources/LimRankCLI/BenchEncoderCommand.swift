@@ -33,7 +33,7 @@ struct BenchEncoderCommand: ParsableCommand {
     var iterations = 3
 
     @Option(help: "text or json")
-    var format: ModelsCLIFormat = .text
+    var format: OutputFormat = .text
 
     func validate() throws {
         guard seq > 0, batch > 0, iterations > 0 else {
@@ -50,13 +50,9 @@ struct BenchEncoderCommand: ParsableCommand {
     }
 
     func run() throws {
-        let url: URL
-        let bert: BERTModel
-        do {
-            url = try ModelStore().resolve(model)
-            bert = try BERTModel(directory: url)
-        } catch let error as ModelsError {
-            throw ValidationError(error.description)
+        let (url, bert) = try validationErrors {
+            let url = try ModelStore().resolve(model)
+            return (url, try BERTModel(directory: url))
         }
         guard seq <= bert.configuration.maxPositionEmbeddings else {
             throw ValidationError("--seq \(seq) exceeds the model's max_position_embeddings \(bert.configuration.maxPositionEmbeddings)")

@@ -15,7 +15,7 @@ struct BenchTrainCommand: ParsableCommand {
     var method: TrainCommand.Method = .crossEncoder
 
     @Option(help: "Short name, cache entry or safetensors directory.")
-    var model = "minilm"
+    var model = CrossEncoderRecipe.defaultModel
 
     @Option(help: "Tokens per sequence.")
     var seq = 128
@@ -27,25 +27,19 @@ struct BenchTrainCommand: ParsableCommand {
     var steps = 5
 
     @Option(help: "text or json")
-    var format: ModelsCLIFormat = .text
+    var format: OutputFormat = .text
 
     func validate() throws {
         guard seq > 3, batch > 0, steps > 0 else { throw ValidationError("--seq (> 3), --batch and --steps must be positive") }
     }
 
-    @Option(help: ArgumentHelp("lora: recompute each layer's activations in the backward pass: auto (over 2 GiB of activations), always or never.",
-                               valueName: "auto|always|never"))
-    var recompute: LlamaLoRATrainer.RecomputePolicy = .auto
+    @OptionGroup var recomputeOption: RecomputeOption
 
     func run() throws {
         if method == .lora { return try runLoRA() }
-        let url: URL
-        let bert: BERTModel
-        do {
-            url = try ModelStore().resolve(model)
-            bert = try BERTModel(directory: url)
-        } catch let error as ModelsError {
-            throw ValidationError(error.description)
+        let (url, bert) = try validationErrors {
+            let url = try ModelStore().resolve(model)
+            return (url, try BERTModel(directory: url))
         }
         guard seq <= bert.configuration.maxPositionEmbeddings else {
             throw ValidationError("--seq \(seq) exceeds the model's \(bert.configuration.maxPositionEmbeddings) positions")
@@ -60,21 +54,17 @@ struct BenchTrainCommand: ParsableCommand {
             return BERTTrainingExample(inputIDs: ids, tokenTypeIDs: types, label: Float(b % 2))
         }
         var rng = TrainingRNG(seed: 0, stream: 0x4845_4144)
-        var trainable = try BERTTraining(model: bert, rng: &rng)
-        let packed = try trainable.batch(examples)
+        // The training loop's own step, one micro-batch of the whole batch.
+        var trainable = CrossEncoderRecipe.Model(engine: try BERTTraining(model: bert, rng: &rng), microBatchSize: batch, seed: 0)
         var adam = AdamW(configuration: .init(weightDecay: 0.01))
-        var gradients = [Float](repeating: 0, count: trainable.parameters.count)
         var losses: [Float] = []
-        func step() {
-            gradients.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
-            let (loss, _) = trainable.lossAndGradients(packed, gradients: &gradients)
-            GradientAccumulator.clipGlobalNorm(&gradients, maxNorm: 1)
-            trainable.parameters.applyAdamW(&adam, gradients: gradients, learningRate: 2e-5)
-            losses.append(loss)
+        func step() throws {
+            losses.append(try TrainingLoop<CrossEncoderRecipe.Model>.optimizerStep(
+                &trainable, examples: examples, step: losses.count, optimizer: &adam, learningRate: 2e-5, maxGradNorm: 1).loss)
         }
-        step()
+        try step()
         let start = Date()
-        for _ in 0..<steps { step() }
+        for _ in 0..<steps { try step() }
         let seconds = Date().timeIntervalSince(start)
         let tokens = Double(batch * seq * steps)
         let rss = Self.peakRSSMiB()
@@ -98,5 +88,34 @@ struct BenchTrainCommand: ParsableCommand {
             return kb / 1024
         }
         return 0
+    }
+}
+
+extension BenchTrainCommand {
+    /// `bench train --method lora`: see `LoRABenchmark`.
+    func runLoRA() throws {
+        let name = model == CrossEncoderRecipe.defaultModel ? LoRARecipe.defaultModel : model
+        let (url, decoder) = try validationErrors {
+            let url = try ModelStore().resolve(name)
+            return (url, try DecoderLoading.load(url).0)
+        }
+        guard seq <= decoder.configuration.maxPositionEmbeddings else {
+            throw ValidationError("--seq \(seq) exceeds the model's \(decoder.configuration.maxPositionEmbeddings) positions")
+        }
+        let weights = LlamaTrainingWeights(model: decoder)
+        let r = try LoRABenchmark.run(weights: weights, seq: seq, batch: batch, steps: steps, recompute: recomputeOption.recompute)
+        let rss = Self.peakRSSMiB()
+        let rate = Double(r.tokens) / r.seconds
+        if format == .json {
+            let json: [String: Any] = ["engine": "limrank", "method": "lora", "model": url.lastPathComponent, "batch": batch, "seq": seq,
+                                       "steps": steps, "seconds": r.seconds, "tokens_per_second": rate, "peak_rss_mib": rss,
+                                       "recompute": r.recomputed, "losses": r.losses.map(Double.init),
+                                       "threads": ProcessInfo.processInfo.activeProcessorCount]
+            print(String(decoding: try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys]), as: UTF8.self))
+        } else {
+            print(String(format: "limrank LoRA train bench: %@ batch %d x seq %d, %d steps in %.2fs: %.0f tokens/s (%.3f steps/s), peak RSS %.0f MiB, %@",
+                         url.lastPathComponent, batch, seq, steps, r.seconds, rate, Double(steps) / r.seconds, rss,
+                         r.recomputed ? "layers recomputed" : "activations kept"))
+        }
     }
 }

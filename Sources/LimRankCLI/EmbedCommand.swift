@@ -15,7 +15,7 @@ struct EmbedCommand: AsyncParsableCommand {
     var texts: [String] = []
 
     @Option(help: "text or json")
-    var format: ModelsCLIFormat = .json
+    var format: OutputFormat = .json
 
     @Option(help: "Texts per forward pass.")
     var batchSize = 32
@@ -26,13 +26,8 @@ struct EmbedCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let encoder: BERTSentenceEncoder
-        let vectors: [[Float]]
-        do {
-            encoder = try BERTSentenceEncoder(directory: try ModelStore().resolve(model))
-            vectors = try await encoder.embed(texts, batchSize: batchSize)
-        } catch let error as ModelsError {
-            throw ValidationError(error.description)
+        let vectors = try await validationErrors {
+            try await BERTSentenceEncoder(directory: try ModelStore().resolve(model)).embed(texts, batchSize: batchSize)
         }
         switch format {
         case .json:

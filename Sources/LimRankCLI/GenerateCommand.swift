@@ -44,7 +44,7 @@ struct GenerateCommand: ParsableCommand {
     @OptionGroup var adapterOption: AdapterOption
 
     @Option(help: "text or json")
-    var format: DecoderOutputFormat = .text
+    var format: OutputFormat = .text
 
     func validate() throws {
         guard !prompt.isEmpty else { throw ValidationError("--prompt must not be empty") }
@@ -73,9 +73,8 @@ struct GenerateCommand: ParsableCommand {
     }
 
     func run() throws {
-        let result: GenerationResult
         let constraint = try Self.loadGrammar(jsonSchema: jsonSchema, grammar: grammar)
-        do {
+        let result = try validationErrors {
             let url = try ModelStore().resolve(model)
             guard url.pathExtension == "gguf" else {
                 throw ValidationError("generate needs a .gguf model (it carries the tokenizer); got \(url.path)")
@@ -83,16 +82,12 @@ struct GenerateCommand: ParsableCommand {
             var generator = try TextGenerator(gguf: url)
             arithmetic.apply(to: &generator.model)
             try adapterOption.apply(to: &generator.model)
-            result = try generator.generate(
+            return try generator.generate(
                 prompt: prompt, chat: chat,
                 parameters: GenerationParameters(
                     maxTokens: maxTokens,
                     sampling: SamplingParameters(temperature: temperature, topP: topP, seed: seed),
                     stop: stop, grammar: constraint))
-        } catch let error as ModelsError {
-            throw ValidationError(error.description)
-        } catch let error as GrammarError {
-            throw ValidationError(error.description)
         }
         if constraint != nil, result.finishReason == .length {
             FileHandle.standardError.write(Data("limrank generate: --max-tokens \(maxTokens) cut the output off before the grammar was complete; it may not parse\n".utf8))
@@ -115,10 +110,4 @@ struct GenerateCommand: ParsableCommand {
             print(result.text)
         }
     }
-}
-
-/// `--format` of the decoder commands.
-enum DecoderOutputFormat: String, ExpressibleByArgument, Sendable {
-    case text
-    case json
 }

@@ -20,12 +20,10 @@ struct ModelsCommand: ParsableCommand {
         func run() throws {
             let store = ModelStore()
             FileHandle.standardError.write(Data("model cache: \(store.directory.path)\n".utf8))
-            do {
+            try validationErrors {
                 try store.fetch(force: force) { line in
                     FileHandle.standardError.write(Data("[models fetch] \(line)\n".utf8))
                 }
-            } catch let error as ModelsError {
-                throw ValidationError(error.description)
             }
         }
     }
@@ -34,7 +32,7 @@ struct ModelsCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Models in the cache: name, size, architecture, path.")
 
         @Option(help: "text or json")
-        var format: ModelsCLIFormat = .text
+        var format: OutputFormat = .text
 
         func run() throws {
             let store = ModelStore()
@@ -61,9 +59,4 @@ struct ModelsCommand: ParsableCommand {
             }
         }
     }
-}
-
-enum ModelsCLIFormat: String, ExpressibleByArgument, Sendable {
-    case text
-    case json
 }

@@ -119,16 +119,9 @@ public struct LoRAAdapter: Sendable, Equatable {
     public init(configuration: LoRAConfiguration, model c: LlamaConfiguration, seed: UInt64, baseModel: String? = nil) throws {
         guard configuration.rank > 0 else { throw ModelsError.invalidInput("LoRA rank must be positive, got \(configuration.rank)") }
         guard !configuration.targets.isEmpty else { throw ModelsError.invalidInput("no LoRA target modules") }
-        var state = seed
-        func next() -> Float {
-            // SplitMix64 -> uniform [0, 1) with 24 bits.
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            z ^= z >> 31
-            return Float(z >> 40) / Float(1 << 24)
-        }
+        var rng = SplitMix64(seed: seed)
+        // Uniform [0, 1) with 24 bits.
+        func next() -> Float { Float(rng.next() >> 40) / Float(1 << 24) }
         var pairs: [LoRAPair] = []
         for l in 0..<c.numHiddenLayers {
             for t in configuration.targets {

@@ -52,6 +52,10 @@ public struct PointwisePrompt: Sendable, Hashable {
     /// Rank1's vLLM stop strings: reasoning is complete when the model writes
     /// `</think>` followed by an answer.
     public static let stopStrings = [thinkEnd + answers.yes, thinkEnd + answers.no]
+    /// What starts the prompt's passage line, and what ends the raw prompt
+    /// after the passage (SFT truncation cuts the passage between the two).
+    public static let passageLabel = "Passage: "
+    public static let rawPromptEnd = "\n" + thinkStart
     /// Rank1's placeholder in per-dataset query templates.
     public static let queryPlaceholder = "FILL_QUERY_HERE"
 
@@ -71,12 +75,12 @@ public struct PointwisePrompt: Sendable, Hashable {
 
     /// The three lines both formats share (Rank1's prompt without `<think>`).
     public static func userText(query: String, passage: String) -> String {
-        task + "\n" + "Query: " + query + "\n" + "Passage: " + passage
+        task + "\n" + "Query: " + query + "\n" + passageLabel + passage
     }
 
     /// Rank1/LimRank's raw prompt, ending in the opening think tag.
     public static func rawPrompt(query: String, passage: String) -> String {
-        userText(query: query, passage: passage) + "\n" + thinkStart
+        userText(query: query, passage: passage) + rawPromptEnd
     }
 
     /// The query after the instruction join and the query template.

@@ -1,5 +1,6 @@
 import Foundation
 import LanguageModels
+import Models
 
 /// The state one item carries through its stages: its own random generator
 /// (so its requests' seeds depend only on the run seed and the item index),

@@ -1,5 +1,6 @@
 import Foundation
 import LanguageModels
+import Models
 
 /// A deterministic stand-in model for tests and for the hidden
 /// `limrank synthesize --backend scripted` (a test backend, not a real one).

@@ -1,4 +1,5 @@
 import Foundation
+import Models
 
 /// Who asks.
 public struct Persona: Sendable, Hashable, Codable {

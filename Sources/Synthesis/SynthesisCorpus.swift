@@ -1,6 +1,7 @@
 import Datasets
 import Foundation
 import LanguageModels
+import Models
 import Retrieval
 
 /// A collection's documents made ready for corpus-grounded synthesis: which

@@ -42,9 +42,9 @@ public enum Parallel {
 }
 
 /// Carries a value the caller guarantees is used race-free across threads
-/// (disjoint writes through raw pointers in the parallel kernels).
-@usableFromInline
-struct UncheckedSendable<T>: @unchecked Sendable {
-    @usableFromInline let value: T
-    @usableFromInline init(_ value: T) { self.value = value }
+/// (disjoint writes through raw pointers in the parallel kernels, and the
+/// training code's parallel loops): the one unchecked-Sendable box.
+public struct UncheckedSendable<T>: @unchecked Sendable {
+    public let value: T
+    @inlinable public init(_ value: T) { self.value = value }
 }

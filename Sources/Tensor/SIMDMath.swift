@@ -18,14 +18,15 @@ func multiplyAdd(_ acc: F8, _ a: F8, _ b: F8) -> F8 {
     #endif
 }
 
-@inline(__always)
-func loadF8(_ p: UnsafePointer<Float>) -> F8 {
-    UnsafeRawPointer(p).loadUnaligned(as: F8.self)
+/// Eight floats from `p` (any alignment); public for the optimizer's loops.
+@inlinable @inline(__always)
+public func loadF8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
 }
 
-@inline(__always)
-func storeF8(_ v: F8, _ p: UnsafeMutablePointer<Float>) {
-    UnsafeMutableRawPointer(p).storeBytes(of: v, as: F8.self)
+@inlinable @inline(__always)
+public func storeF8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
 }
 
 /// e^x, relative error ~2e-7; 0 below -87.33 and +inf above 88.72 like expf.

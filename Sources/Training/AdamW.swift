@@ -87,25 +87,25 @@ public struct AdamW: Sendable, Equatable {
         let root = Float(correction2Root)
         let oneMinusBeta1 = Float(1 - Double(c.beta1)), oneMinusBeta2 = Float(1 - Double(c.beta2))
         let beta2 = c.beta2, eps = c.epsilon
-        let pp = UncheckedPointer(parameter), gp = UncheckedPointer(UnsafeMutablePointer(mutating: gradient))
+        let pp = UncheckedSendable(parameter), gp = UncheckedSendable(gradient)
         m.withUnsafeMutableBufferPointer { mb in
             v.withUnsafeMutableBufferPointer { vb in
-                let mp = UncheckedPointer(mb.baseAddress!), vp = UncheckedPointer(vb.baseAddress!)
+                let mp = UncheckedSendable(mb.baseAddress!), vp = UncheckedSendable(vb.baseAddress!)
                 Parallel.forEach(0..<count, minimumChunk: 1 << 16) { range in
-                    let p = pp.pointer, g = gp.pointer, m = mp.pointer, v = vp.pointer
+                    let p = pp.value, g = gp.value, m = mp.value, v = vp.value
                     // Eight lanes at a time (the scalar loop was not vectorised: 4% of a
                     // cross-encoder step), with the tail's operations in the same order,
                     // so every element gets the same f32 result either way.
                     var i = range.lowerBound
                     while i + 8 <= range.upperBound {
-                        var pv = SIMD8<Float>.load(p + i), mv = SIMD8<Float>.load(m + i), vv = SIMD8<Float>.load(v + i)
-                        let gv = SIMD8<Float>.load(g + i)
+                        var pv = loadF8(p + i), mv = loadF8(m + i), vv = loadF8(v + i)
+                        let gv = loadF8(g + i)
                         if decayFactor != 1 { pv *= decayFactor }
                         mv += oneMinusBeta1 * (gv - mv)
                         vv = vv * beta2 + oneMinusBeta2 * gv * gv
                         let denominator = vv.squareRoot() / root + eps
                         pv -= stepSize * (mv / denominator)
-                        pv.store(p + i); mv.store(m + i); vv.store(v + i)
+                        storeF8(pv, p + i); storeF8(mv, m + i); storeF8(vv, v + i)
                         i += 8
                     }
                     while i < range.upperBound {
@@ -133,16 +133,4 @@ public struct AdamW: Sendable, Equatable {
             }
         }
     }
-}
-
-extension SIMD8 where Scalar == Float {
-    @inline(__always) static func load(_ p: UnsafePointer<Float>) -> Self { UnsafeRawPointer(p).loadUnaligned(as: Self.self) }
-    @inline(__always) static func load(_ p: UnsafeMutablePointer<Float>) -> Self { load(UnsafePointer(p)) }
-    @inline(__always) func store(_ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: self, as: Self.self) }
-}
-
-/// A raw pointer handed to parallel workers that write disjoint ranges.
-struct UncheckedPointer: @unchecked Sendable {
-    let pointer: UnsafeMutablePointer<Float>
-    init(_ pointer: UnsafeMutablePointer<Float>) { self.pointer = pointer }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Models
 import Tokenizers
 
 /// One labelled (query, passage) pair and where it came from.
@@ -23,7 +24,7 @@ public struct CrossEncoderPair: Sendable, Equatable {
 /// - `limrank synthesize`'s `examples.jsonl`: `{"query", "instruction"?,
 ///   "positives": [{"text"}], "negatives": [{"text"}]}`: one pair per passage,
 ///   positives labelled relevant, (hard) negatives not; the instruction is
-///   joined to the query with a space, as the rerankers read it;
+///   joined to the query as the rerankers join it (`PointwisePrompt.joinedQuery`);
 /// - one pair per line: `{"query", "passage", "label"}` with label `true` /
 ///   `false` (also `1` / `0` and the strings "true" / "false").
 ///
@@ -73,8 +74,7 @@ public enum CrossEncoderData {
         try TrainingDataReader(url).forEachLine { number, text in
             let line = try TrainingDataReader.decode(Line.self, text, file: file, line: number)
             func bad(_ reason: String) -> TrainingError { .invalidData(file: file, line: number, reason: reason) }
-            var query = line.query
-            if let instruction = line.instruction, !instruction.isEmpty { query += " " + instruction }
+            let query = PointwisePrompt.joinedQuery(line.query, instruction: line.instruction ?? "")
             guard !query.allSatisfy(\.isWhitespace) else { throw bad("empty query") }
             if line.positives != nil || line.negatives != nil {
                 let labelled = (line.positives ?? []).map { ($0.text, true) } + (line.negatives ?? []).map { ($0.text, false) }

@@ -46,6 +46,21 @@ public struct DataOrder: Sendable, Hashable, Codable {
         return (e, batch)
     }
 
-    /// Optimizer steps per epoch for a batch size (short last batch included).
-    public func batchesPerEpoch(size: Int) -> Int { (count + size - 1) / size }
+    /// Splits examples into training and validation sets: a seeded
+    /// permutation, its first ⌈count × fraction⌉ held out (Hugging Face
+    /// datasets' `train_test_split`, as LLaMA-Factory's `val_size` uses it),
+    /// at most count − 1 and none from a single example. Both keep the input order.
+    public static func validationSplit<Example>(_ examples: [Example], fraction: Double, seed: UInt64) throws
+        -> (training: [Example], validation: [Example]) {
+        guard fraction >= 0, fraction < 1 else {
+            throw TrainingError.invalidParameter(name: "validation-fraction", reason: "must be in [0, 1), got \(fraction)")
+        }
+        guard fraction > 0, examples.count >= 2 else { return (examples, []) }
+        var rng = TrainingRNG(seed: seed, stream: 0x5641_4C49)  // "VALI"
+        let order = rng.permutation(examples.count)
+        let held = min(examples.count - 1, Int((Double(examples.count) * fraction).rounded(.up)))
+        let heldSet = Set(order.prefix(held))
+        return (examples.indices.filter { !heldSet.contains($0) }.map { examples[$0] },
+                heldSet.sorted().map { examples[$0] })
+    }
 }

@@ -5,7 +5,7 @@ import Models
 /// --method lora`, Scripts/bench/train_lora_bench.sh): `batch` sequences of
 /// `seq` tokens (the decoder bench's id formula), the loss on the second
 /// half of each (the "answer"), LoRA r 32 / alpha 64 on all seven targets,
-/// one optimizer step per batch (forward, backward, clipping, AdamW), as
+/// one optimizer step per batch (the training loop's step: forward, backward, clipping, AdamW), as
 /// Scripts/bench/train_lora_bench.py runs PyTorch + PEFT.
 public enum LoRABenchmark {
     /// Token id of position `p` of sequence `s` (deterministic, spread over the vocabulary).
@@ -32,21 +32,20 @@ public enum LoRABenchmark {
     public static func run(weights: LlamaTrainingWeights, seq: Int, batch size: Int, steps: Int, recompute: LlamaLoRATrainer.RecomputePolicy,
                            rank: Int = 32, alpha: Float = 64) throws -> Result {
         let c = weights.configuration
-        let trainer = LlamaLoRATrainer(weights: weights, recompute: recompute)
+        let engine = LlamaLoRATrainer(weights: weights, recompute: recompute)
         let adapter = try LoRAAdapter(configuration: LoRAConfiguration(rank: rank, alpha: alpha), model: c, seed: 0)
-        let lora = LoRAParameters(adapter, layers: c.numHiddenLayers)
-        let gradients = lora.makeGradients()
+        var model = LoRARecipe.Model(engine: engine, parameters: LoRAParameters(adapter, layers: c.numHiddenLayers))
         var optimizer = AdamW(configuration: AdamW.Configuration(weightDecay: 0))
         let data = batch(seq: seq, batch: size, vocabulary: c.vocabSize)
         var losses: [Float] = []
         func step() throws {
-            losses.append(try LoRAFineTuning.optimizerStep(trainer: trainer, batch: data, lora: lora, gradients: gradients,
-                                                           optimizer: &optimizer, learningRate: 1e-4, maxGradNorm: 1))
+            losses.append(try TrainingLoop<LoRARecipe.Model>.optimizerStep(&model, examples: data, step: losses.count, optimizer: &optimizer,
+                                                         learningRate: 1e-4, maxGradNorm: 1).loss)
         }
         try step()
         let start = Date()
         for _ in 0..<steps { try step() }
         return Result(seconds: Date().timeIntervalSince(start), tokens: size * seq * steps, losses: losses,
-                      recomputed: trainer.recomputes(tokens: seq))
+                      recomputed: engine.recomputes(tokens: seq))
     }
 }

@@ -34,8 +34,8 @@ public struct SFTRecord: Sendable, Equatable {
     public var label: Bool? {
         var t = Substring(target)
         while let last = t.last, last.isWhitespace { t = t.dropLast() }
-        if t.hasSuffix("</think> true") { return true }
-        if t.hasSuffix("</think> false") { return false }
+        if t.hasSuffix(PointwisePrompt.thinkEnd + PointwisePrompt.answers.yes) { return true }
+        if t.hasSuffix(PointwisePrompt.thinkEnd + PointwisePrompt.answers.no) { return false }
         return nil
     }
 }
@@ -151,8 +151,9 @@ public struct SFTEncoder: Sendable {
     func ids(_ text: String) -> [Int] { tokenizer.encode(text, addSpecialTokens: false).ids }
 
     /// Validates the label and fits the record into `maxSequence` tokens by
-    /// shortening the passage (the text after the prompt's last "Passage: "
-    /// up to its closing "\n<think>" or end), never the target.
+    /// shortening the passage (the text after the prompt's last
+    /// `PointwisePrompt.passageLabel` up to its closing `rawPromptEnd` or
+    /// end), never the target.
     public func encode(_ record: SFTRecord, notes: inout [Note]) throws -> TrainingSequence {
         guard record.label != nil else {
             let tail = String(record.target.suffix(40))
@@ -182,8 +183,9 @@ public struct SFTEncoder: Sendable {
     /// The prompt's ids with its passage cut (at a word boundary) to the longest
     /// prefix that fits `budget` tokens; nil when even no passage does not fit.
     func truncatedPrompt(_ prompt: String, budget: Int) -> [Int]? {
-        guard budget > 0, let marker = prompt.range(of: "Passage: ", options: .backwards) else { return nil }
-        let suffixStart = prompt.range(of: "\n<think>", options: .backwards, range: marker.upperBound..<prompt.endIndex)?.lowerBound ?? prompt.endIndex
+        guard budget > 0, let marker = prompt.range(of: PointwisePrompt.passageLabel, options: .backwards) else { return nil }
+        let suffixStart = prompt.range(of: PointwisePrompt.rawPromptEnd, options: .backwards,
+                                       range: marker.upperBound..<prompt.endIndex)?.lowerBound ?? prompt.endIndex
         let head = String(prompt[..<marker.upperBound]), passage = Array(prompt[marker.upperBound..<suffixStart])
         let tail = String(prompt[suffixStart...])
         // Word boundaries of the passage, then the longest prefix that fits.

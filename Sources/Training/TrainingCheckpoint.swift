@@ -3,8 +3,9 @@ import ModelFormats
 import Tensor
 
 /// Everything a run needs to continue after a crash as if it never stopped:
-/// the trainable parameters, AdamW's moments and step, the RNG and data
-/// position, and free-form run facts (e.g. the options it was started with,
+/// the trainable parameters, AdamW's moments and step, the data position
+/// (randomness is drawn from streams of the run seed by step, so there is no
+/// generator state to save), and free-form run facts (e.g. the options it was started with,
 /// so a resume with different ones is refused).
 ///
 /// On disk: one safetensors file. Tensors are `param.<name>`, `adam.m.<name>`
@@ -17,7 +18,6 @@ public struct TrainingCheckpoint: Sendable {
         /// Optimizer steps completed.
         public var step: Int
         public var optimizer: AdamW.Configuration
-        public var rng: TrainingRNG
         public var dataOrder: DataOrder
         /// Parameter names in their model order.
         public var parameterOrder: [String]
@@ -26,12 +26,11 @@ public struct TrainingCheckpoint: Sendable {
         /// Losses logged so far (step, loss), so curves survive a resume.
         public var lossHistory: [Float]
 
-        public init(step: Int, optimizer: AdamW.Configuration, rng: TrainingRNG, dataOrder: DataOrder,
+        public init(step: Int, optimizer: AdamW.Configuration, dataOrder: DataOrder,
                     parameterOrder: [String], run: [String: String], lossHistory: [Float] = []) {
             formatVersion = TrainingCheckpoint.formatVersion
             self.step = step
             self.optimizer = optimizer
-            self.rng = rng
             self.dataOrder = dataOrder
             self.parameterOrder = parameterOrder
             self.run = run

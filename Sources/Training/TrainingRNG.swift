@@ -1,29 +1,12 @@
 import Foundation
+import Models
 
-/// The seeded generator of a training run (SplitMix64): data shuffling,
-/// validation split, fresh-head initialisation. Its whole state is one
-/// integer, saved in checkpoints, so a resumed run draws the same numbers.
-public struct TrainingRNG: RandomNumberGenerator, Sendable, Hashable, Codable {
-    public private(set) var state: UInt64
+/// The seeded generator of a training run: data shuffling, validation
+/// split, dropout masks, fresh-head initialisation, each from its own stream
+/// of the run seed (`init(seed:stream:)`).
+public typealias TrainingRNG = SplitMix64
 
-    public init(seed: UInt64) { state = seed }
-
-    /// An independent stream for `purpose` (e.g. epoch 3's shuffle), derived
-    /// from the run seed, so drawing from one stream never shifts another.
-    public init(seed: UInt64, stream: UInt64) {
-        state = Self.mix(seed ^ Self.mix(stream &+ 0x9E37_79B9_7F4A_7C15))
-    }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        return Self.mix(state)
-    }
-
-    /// Uniform in [0, 1).
-    public mutating func nextUnit() -> Double {
-        Double(next() >> 11) * 0x1.0p-53
-    }
-
+extension SplitMix64 {
     /// Uniform in 0..<bound without modulo bias (Lemire's method).
     public mutating func nextIndex(below bound: Int) -> Int {
         precondition(bound > 0)
@@ -45,13 +28,5 @@ public struct TrainingRNG: RandomNumberGenerator, Sendable, Hashable, Codable {
             }
         }
         return order
-    }
-
-    @inlinable
-    static func mix(_ value: UInt64) -> UInt64 {
-        var z = value
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -153,6 +153,6 @@ import Testing
             try Grammar(gbnf: "root ::= expr\nexpr ::= expr \"+\" [0-9] | [0-9]", source: "g")
         }
         // A repetition of something that can be empty loops the same way.
-        #expect(throws: GrammarError.self) { try Grammar(gbnf: #"root ::= ("a"?)* "b""#, source: "g") }
+        #expect(throws: GrammarError.leftRecursion(rule: "root", source: "g")) { try Grammar(gbnf: #"root ::= ("a"?)* "b""#, source: "g") }
     }
 }

@@ -16,45 +16,31 @@ import Tokenizers
         return url
     }
 
-    /// 14 labelled pairs in the tiny vocabulary.
-    static let pairsJSONL: String = {
-        let rows: [(String, String, Bool)] = [
-            ("what is the boundary layer", "the boundary layer is a thin layer of flow", true),
-            ("what is the boundary layer", "rank the model", false),
-            ("how does heat flow", "heat flows from high to low", true),
-            ("how does heat flow", "shock waves on a wing", false),
-            ("shock wing", "shock waves on a wing at high speed", true),
-            ("shock wing", "the number of the document", false),
-            ("air speed", "high air speed on the wing", true),
-            ("air speed", "heat flow in the layer", false),
-            ("pressure model", "a model of the pressure", true),
-            ("pressure model", "rank a query", false),
-            ("rank documents", "rank the document for a query", true),
-            ("rank documents", "low pressure air", false),
-            ("low speed flow", "flow at low speed", true),
-            ("low speed flow", "the shock", false),
-        ]
-        return rows.map { "{\"query\":\"\($0.0)\",\"passage\":\"\($0.1)\",\"label\":\($0.2)}" }.joined(separator: "\n") + "\n"
-    }()
+    /// 14 labelled pairs in the tiny vocabulary (the CLI tests train on them too).
+    static var pairsJSONL: String {
+        get throws { try String(contentsOf: BERTTrainingTests.fixtures.appendingPathComponent("tiny-pairs.jsonl"), encoding: .utf8) }
+    }
 
     static func examples() throws -> [BERTTrainingExample] {
         let dir = temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let url = dir.appendingPathComponent("pairs.jsonl")
-        try Data(pairsJSONL.utf8).write(to: url)
+        try Data(try pairsJSONL.utf8).write(to: url)
         let pairs = try CrossEncoderData.read(url)
         return try CrossEncoderData.encode(pairs, tokenizer: try Tokenizer(directory: tiny), maxSequence: 64).examples
     }
 
-    static func trainer(_ options: CrossEncoderTrainingOptions) throws -> CrossEncoderTrainer {
+    static func trainer(_ options: TrainingOptions) throws -> TrainingLoop<CrossEncoderRecipe.Model> {
         var rng = TrainingRNG(seed: 1)
         let model = try BERTTraining(model: try BERTModel(directory: tiny), rng: &rng)
-        let (training, validation) = try CrossEncoderTrainer.split(try examples(), validationFraction: 0.15, seed: options.seed)
-        return try CrossEncoderTrainer(model: model, training: training, validation: validation, options: options)
+        return try CrossEncoderRecipe.loop(model: model, examples: try examples(), options: options)
     }
 
-    static var options: CrossEncoderTrainingOptions {
-        var o = CrossEncoderTrainingOptions()
+    static let quiet: @Sendable (String) -> Void = { _ in }
+
+    static var options: TrainingOptions {
+        var o = CrossEncoderRecipe.defaults
+        o.validationFraction = 0.15
         o.epochs = 2
         o.batchSize = 2
         o.gradientAccumulation = 2
@@ -73,59 +59,82 @@ import Tokenizers
             try? FileManager.default.removeItem(at: crashed)
         }
         var whole = try Self.trainer(Self.options)
-        let summary = try whole.train(checkpointDirectory: plain)
+        let summary = try whole.run(checkpointDirectory: plain, progressSink: Self.quiet)
         #expect(summary.steps == summary.totalSteps)
-        #expect(summary.totalSteps == 6)  // 12 training examples, 4 per step, 2 epochs
+        #expect(whole.validation.count == 3)  // ⌈14 × 0.15⌉
+        #expect(summary.totalSteps == 6)  // 11 training examples, 4 per step (the last 3), 2 epochs
         // A run that dies after step 5 (its last checkpoint is step 4), then a fresh process resumes.
         var first = try Self.trainer(Self.options)
-        let partial = try first.train(checkpointDirectory: crashed, stopAfter: 5)
+        let partial = try first.run(checkpointDirectory: crashed, progressSink: Self.quiet, crashAfter: 5)
         #expect(partial.steps == 5)
         #expect(TrainingCheckpoint.latest(in: crashed)?.lastPathComponent == TrainingCheckpoint.fileName(step: 4))
         var second = try Self.trainer(Self.options)
-        let resumed = try second.train(checkpointDirectory: crashed, resume: true)
+        let resumed = try second.run(checkpointDirectory: crashed, resume: true, progressSink: Self.quiet)
         #expect(resumed.resumedFrom == 4)
         #expect(resumed.steps == 6)
-        #expect(second.model.parameters.values == whole.model.parameters.values, "resumed weights differ from the uninterrupted run")
+        #expect(second.model.engine.parameters.values == whole.model.engine.parameters.values, "resumed weights differ from the uninterrupted run")
         #expect(resumed.losses == summary.losses)
         // Training moved the weights and lowered the loss.
-        #expect(whole.model.parameters.values != (try Self.trainer(Self.options)).model.parameters.values)
+        #expect(whole.model.engine.parameters.values != (try Self.trainer(Self.options)).model.engine.parameters.values)
         #expect(summary.losses.last! < summary.losses.first!)
-        #expect(summary.validationLoss != nil)
+        // The validation loss is the mean BCE of the final model over the held-out pairs, one at a time.
+        let engine = whole.model.engine
+        let perExample = try whole.validation.map { e -> Double in
+            let batch = try engine.batch([e])
+            return Double(BERTTraining.binaryCrossEntropy(logits: engine.logits(batch), labels: batch.labels))
+        }
+        let expected = perExample.reduce(0, +) / Double(perExample.count)
+        let validationLoss = try #require(summary.validationLoss)
+        #expect(abs(validationLoss - expected) <= 1e-5 * expected, "\(validationLoss) vs \(expected)")
     }
 
     @Test func sameSeedSameWeightsOtherSeedOther() throws {
         var a = try Self.trainer(Self.options), b = try Self.trainer(Self.options)
-        _ = try a.train(checkpointDirectory: nil)
-        _ = try b.train(checkpointDirectory: nil)
-        #expect(a.model.parameters.values == b.model.parameters.values)
+        _ = try a.run(checkpointDirectory: nil, progressSink: Self.quiet)
+        _ = try b.run(checkpointDirectory: nil, progressSink: Self.quiet)
+        #expect(a.model.engine.parameters.values == b.model.engine.parameters.values)
         var options = Self.options
         options.seed = 78
         var c = try Self.trainer(options)
-        _ = try c.train(checkpointDirectory: nil)
-        #expect(c.model.parameters.values != a.model.parameters.values)
+        _ = try c.run(checkpointDirectory: nil, progressSink: Self.quiet)
+        #expect(c.model.engine.parameters.values != a.model.engine.parameters.values)
     }
 
     @Test func resumeWithOtherOptionsIsRefused() throws {
         let dir = Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         var first = try Self.trainer(Self.options)
-        _ = try first.train(checkpointDirectory: dir, stopAfter: 3)
+        _ = try first.run(checkpointDirectory: dir, progressSink: Self.quiet, crashAfter: 3)
         var options = Self.options
         options.learningRate = 5e-4
         var second = try Self.trainer(options)
         #expect {
-            try second.train(checkpointDirectory: dir, resume: true)
+            try second.run(checkpointDirectory: dir, resume: true, progressSink: Self.quiet)
         } throws: { error in
             guard case let TrainingError.invalidCheckpoint(_, reason) = error else { return false }
-            return reason.contains("lr")
+            return reason.contains("learningRate = 0.001") && reason.contains("0.0005")
         }
+    }
+
+    /// Hugging Face datasets' train_test_split: ⌈count × fraction⌉ held out,
+    /// at most count − 1, none from one example; both sides keep input order.
+    @Test func validationSplitRoundsUp() throws {
+        for (count, fraction, held) in [(120, 0.01, 2), (250, 0.01, 3), (100, 0.01, 1), (14, 0.15, 3), (1, 0.5, 0), (2, 0.99, 1), (50, 0, 0)] {
+            let (training, validation) = try DataOrder.validationSplit(Array(0..<count), fraction: fraction, seed: 7)
+            #expect(validation.count == held, "\(count) × \(fraction)")
+            #expect(training.count + validation.count == count && Set(training).isDisjoint(with: validation))
+            #expect(training == training.sorted() && validation == validation.sorted())
+        }
+        let a = try DataOrder.validationSplit(Array(0..<100), fraction: 0.1, seed: 7).validation
+        #expect(a == (try DataOrder.validationSplit(Array(0..<100), fraction: 0.1, seed: 7).validation))
+        #expect(a != (try DataOrder.validationSplit(Array(0..<100), fraction: 0.1, seed: 8).validation))
     }
 
     @Test func maxStepsCapsTheRun() throws {
         var options = Self.options
         options.maxSteps = 2
         var t = try Self.trainer(options)
-        let s = try t.train(checkpointDirectory: nil)
+        let s = try t.run(checkpointDirectory: nil, progressSink: Self.quiet)
         #expect(s.steps == 2 && s.totalSteps == 2)
     }
 
@@ -207,10 +216,10 @@ import Tokenizers
 
     @Test func exportedDirectoryScoresLikeTheTrainedModel() async throws {
         var t = try Self.trainer(Self.options)
-        _ = try t.train(checkpointDirectory: nil)
+        _ = try t.run(checkpointDirectory: nil, progressSink: Self.quiet)
         let out = Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: out) }
-        try CrossEncoderExport.write(t.model, base: Self.tiny, to: out, maxLength: 64)
+        try CrossEncoderExport.write(t.model.engine, base: Self.tiny, to: out, maxLength: 64)
         let config = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("config.json"))) as? [String: Any]
         #expect(config?["architectures"] as? [String] == ["BertForSequenceClassification"])
         #expect(config?["num_labels"] as? Int == 1)
@@ -219,8 +228,8 @@ import Tokenizers
         }
         let encoder = try BERTCrossEncoder(directory: out)
         let examples = try Self.examples()
-        let logits = t.model.logits(try t.model.batch(examples))
-        let rows = Self.pairsJSONL.split(separator: "\n").map { try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        let logits = t.model.engine.logits(try t.model.engine.batch(examples))
+        let rows = try Self.pairsJSONL.split(separator: "\n").map { try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
         for (i, row) in rows.enumerated() {
             let scores = try await encoder.score(query: row["query"] as! String, documents: [row["passage"] as! String])
             #expect(abs(scores[0] - logits[i]) <= 1e-5, "pair \(i): \(scores[0]) vs \(logits[i])")
