@@ -162,6 +162,24 @@ func printedJSON(_ result: EvalCommand.Result) throws -> [String: Any] {
             """)
     }
 
+    /// --concurrency below 1 is refused with the flag named; above 1 it is for server models only.
+    @Test func concurrencyMustBePositiveAndRemote() throws {
+        let data = Collections.path("cranfield")
+        let base = ["--dataset", "cranfield", "--data", data, "--retriever", "bm25", "--reranker", "pointwise"]
+        let server = ["--model", "http://127.0.0.1:9/v1#m"]
+        for n in ["0", "-2"] {
+            do {
+                _ = try EvalCommand.parse(base + server + ["--concurrency=" + n])
+                Issue.record("--concurrency \(n) was accepted")
+            } catch {
+                #expect(EvalCommand.message(for: error).contains("--concurrency must be at least 1"), "\(error)")
+            }
+        }
+        #expect(throws: (any Error).self) { _ = try EvalCommand.parse(base + ["--concurrency", "4"]) }
+        let parsed = try EvalCommand.parse(base + server + ["--concurrency", "4"])
+        #expect(parsed.rerankerOptions.concurrency == 4)
+    }
+
     @Test func badOptionCombinationsAreRejected() {
         let data = Collections.path("cranfield")
         let rejected: [[String]] = [
