@@ -11,6 +11,8 @@ public final class RequestMonitor: Sendable {
         public var completed = 0
         public var promptTokens = 0
         public var completionTokens = 0
+
+        public init() {}
     }
 
     private let state = Mutex(Snapshot())
