@@ -10,5 +10,7 @@ export LIMRANK_MODELS="${LIMRANK_MODELS:-$HOME/.cache/limrank/models}"
 # test build is optimised (-O; -enable-testing stays on in this configuration).
 SCRATCH="${LIMRANK_TEST_BUILD:-.build-test}"
 swift build --build-tests -Xswiftc -O --scratch-path "$SCRATCH"
+# The server is driven by the official Python SDKs in SDKClientTests.
+python3 -m pip install --quiet openai cohere
 export LIMRANK_REQUIRE_ASSETS=1
 swift test --skip-build -Xswiftc -O --scratch-path "$SCRATCH"

@@ -9,7 +9,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Throughput benchmarks of the native inference engine.",
-        subcommands: [BenchEncoderCommand.self, BenchDecoderCommand.self, BenchBM25Command.self, BenchTrainCommand.self]
+        subcommands: [BenchEncoderCommand.self, BenchDecoderCommand.self, BenchBM25Command.self, BenchTrainCommand.self, BenchRemoteCommand.self]
     )
 }
 

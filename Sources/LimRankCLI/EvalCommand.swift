@@ -2,6 +2,7 @@ import ArgumentParser
 import Datasets
 import Evaluation
 import Foundation
+import RemoteModels
 
 /// Output formats of `limrank eval`.
 enum EvalFormat: String, ExpressibleByArgument, CaseIterable, Sendable {
@@ -131,8 +132,11 @@ struct EvalCommand: AsyncParsableCommand {
         }
         if let keptIDs { scored.rankings = scored.rankings.filter { keptIDs.contains($0.key) } }
         var reranking: RerankDriver.Outcome?
-        if let reranker = try rerankerOptions.make(brightSubset: datasetOptions.dataset == .bright ? datasetOptions.subset : nil) {
-            let outcome = try await RerankDriver.rerank(scored, collection: collection, reranker: reranker, depth: rerankerOptions.depth)
+        let monitor = RequestMonitor()
+        if let reranker = try rerankerOptions.make(brightSubset: datasetOptions.dataset == .bright ? datasetOptions.subset : nil, monitor: monitor) {
+            let outcome = try await RerankDriver.rerank(scored, collection: collection, reranker: reranker, depth: rerankerOptions.depth,
+                                                        concurrency: rerankerOptions.concurrency,
+                                                        monitor: rerankerOptions.serverModel == nil ? nil : monitor)
             scored = outcome.run
             reranking = outcome
             if let runOut {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Datasets
 import Foundation
+import RemoteModels
 
 /// `limrank rerank`: rerank an existing first-stage run.
 struct RerankCommand: AsyncParsableCommand {
@@ -37,8 +38,11 @@ struct RerankCommand: AsyncParsableCommand {
     func run() async throws {
         let collection = try datasetOptions.load()
         let input = try TRECFormat.readRun(from: URL(fileURLWithPath: run), knownQueries: BM25Runs.runQueryIDs(collection))
-        guard let reranker = try rerankerOptions.make(brightSubset: datasetOptions.dataset == .bright ? datasetOptions.subset : nil) else { return }
-        let outcome = try await RerankDriver.rerank(input, collection: collection, reranker: reranker, depth: rerankerOptions.depth)
+        let monitor = RequestMonitor()
+        guard let reranker = try rerankerOptions.make(brightSubset: datasetOptions.dataset == .bright ? datasetOptions.subset : nil,
+                                                      monitor: monitor) else { return }
+        let outcome = try await RerankDriver.rerank(input, collection: collection, reranker: reranker, depth: rerankerOptions.depth,
+                                                    concurrency: rerankerOptions.concurrency, monitor: rerankerOptions.serverModel == nil ? nil : monitor)
         try TRECFormat.writeRun(outcome.run, to: URL(fileURLWithPath: runOut))
         Log.write("wrote \(runOut) (\(String(format: "%.1f", outcome.docsPerSecond)) documents/s)")
     }

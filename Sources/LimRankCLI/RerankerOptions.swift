@@ -80,6 +80,11 @@ struct RerankerOptions: ParsableArguments {
     @Option(help: "PRP sliding only: the K of top-K to sort.")
     var prpTopK: Int = 10
 
+    @Option(help: ArgumentHelp(
+        "Server models only: requests in flight at once, across the passages (pointwise), pairs (prp) and queries of the run (listwise windows of one query stay in order). Results, cache entries and warnings are the same for any N. In process the engine threads each forward pass itself, so N stays 1.",
+        valueName: "n"))
+    var concurrency: Int = 1
+
     @Option(help: ArgumentHelp("Server models only: the environment variable holding the API key.", valueName: "name"))
     var apiKeyEnv: String?
 
@@ -107,6 +112,10 @@ struct RerankerOptions: ParsableArguments {
             throw ValidationError("--reranker cross-encoder needs --model DIR (a BERT sequence-classification checkpoint); no cross-encoder ships with LimRank")
         }
         if noCache, cache != nil { throw ValidationError("--cache and --no-cache exclude each other") }
+        guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1, got \(concurrency)") }
+        if concurrency > 1, reranker != nil, serverModel == nil {
+            throw ValidationError("--concurrency is for server models (--model http://HOST:PORT/v1#NAME); in process the engine threads each forward pass itself")
+        }
     }
 
     var modelName: String? { model ?? reranker?.defaultModel }
@@ -120,22 +129,29 @@ struct RerankerOptions: ParsableArguments {
     }
 
     /// `subset`: the BRIGHT subset being reranked, whose Rank1 query template applies.
-    func make(brightSubset subset: String? = nil) throws -> (any Reranker)? {
+    /// `monitor` sees a server model's requests (for progress lines).
+    func make(brightSubset subset: String? = nil, monitor: RequestMonitor? = nil) throws -> (any Reranker)? {
         guard let kind = reranker, let name = modelName else { return nil }
         if let server = serverModel {
-            let remote = try OpenAICompatibleModel(OpenAICompatibleConfiguration(baseURL: server.baseURL, model: server.model, apiKeyVariable: apiKeyEnv))
+            let remote = try OpenAICompatibleModel(
+                OpenAICompatibleConfiguration(baseURL: server.baseURL, model: server.model, apiKeyVariable: apiKeyEnv,
+                                              maxConcurrentRequests: concurrency),
+                monitor: monitor)
             let base: any Reranker
             var pointwiseTag = ""
             switch kind {
             case .pointwise:
                 // A server's model is declared by the name it is served under (vLLM: songtingyu/LimRank).
                 let format = promptFormat ?? (PointwisePromptFormat.namesRank1Family(server.model) ? .limrank : .chatml)
-                let r = pointwise(remote, format: format, brightSubset: subset)
+                var r = pointwise(remote, format: format, brightSubset: subset)
+                r.concurrency = concurrency
                 pointwiseTag = "|\(r.format.rawValue)|\(r.versionTag)"
                 base = r
             case .prp:
-                base = PairwiseReranker(model: remote, variant: prpVariant == .allpairs ? .allPairs : .slidingWindow(topK: prpTopK),
-                                        maxPassageTokens: maxPassageTokens ?? 200)
+                var r = PairwiseReranker(model: remote, variant: prpVariant == .allpairs ? .allPairs : .slidingWindow(topK: prpTopK),
+                                         maxPassageTokens: maxPassageTokens ?? 200)
+                r.concurrency = concurrency
+                base = r
             case .listwise:
                 base = try ListwiseReranker(model: remote, windowSize: window, step: step, maxPassageTokens: maxPassageTokens ?? 100)
             case .dense, .crossEncoder, .icr:
@@ -252,16 +268,28 @@ enum RerankDriver {
         var docsPerSecond: Double { seconds > 0 ? Double(documents) / seconds : 0 }
     }
 
-    static func rerank(_ run: Run, collection: TestCollection, reranker: any Reranker, depth: Int) async throws -> Outcome {
+    /// `concurrency`: queries in flight (a server model bounds the requests
+    /// they make); `monitor`: the server model's request counts, for the
+    /// progress line's requests in flight and tokens/s.
+    static func rerank(_ run: Run, collection: TestCollection, reranker: any Reranker, depth: Int,
+                       concurrency: Int = 1, monitor: RequestMonitor? = nil) async throws -> Outcome {
         let documents = Dictionary(collection.documents.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         let total = run.rankings.values.reduce(0) { $0 + min(depth, $1.count) }
         let start = Date()
+        let meter = Mutex((passages: 0, lastPrint: Date.distantPast))
         var driver = RunReranker(reranker: reranker, depth: depth) { done, queries in
-            if done == queries || done % 10 == 0 {
-                let elapsed = Date().timeIntervalSince(start)
-                Log.write("reranked \(done)/\(queries) queries (\(String(format: "%.1f", elapsed))s)")
+            let now = Date()
+            let (passages, due) = meter.withLock { state -> (Int, Bool) in
+                let due = done == queries || now.timeIntervalSince(state.lastPrint) >= 2
+                if due { state.lastPrint = now }
+                return (state.passages, due)
             }
+            guard due else { return }
+            Log.write(progressLine(done: done, queries: queries, passages: passages, total: total,
+                                   elapsed: now.timeIntervalSince(start), requests: monitor?.snapshot))
         }
+        driver.concurrency = concurrency
+        driver.onQueryDone = { count in meter.withLock { $0.passages += count } }
         let repaired = Mutex(0)
         driver.onWarnings = { queryID, warnings in
             repaired.withLock { $0 += 1 }
@@ -275,6 +303,25 @@ enum RerankDriver {
             Log.write("warning: \(reranker.name) repaired the model's answer for \(queriesWithWarnings) of \(run.rankings.count) queries (see above)")
         }
         return Outcome(run: reranked, documents: total, seconds: seconds)
+    }
+
+    /// "reranked 12/225 queries, 240/4500 passages, 31.2 passages/s, 8 requests in flight, 5210 tokens/s, ETA 2m16s".
+    static func progressLine(done: Int, queries: Int, passages: Int, total: Int, elapsed: Double,
+                             requests: RequestMonitor.Snapshot?) -> String {
+        let rate = elapsed > 0 ? Double(passages) / elapsed : 0
+        var line = "reranked \(done)/\(queries) queries, \(passages)/\(total) passages, \(String(format: "%.1f", rate)) passages/s"
+        if let requests {
+            line += ", \(requests.inFlight) requests in flight"
+            let tokens = requests.promptTokens + requests.completionTokens
+            if tokens > 0, elapsed > 0 {
+                line += ", \(Int((Double(tokens) / elapsed).rounded())) tokens/s (\(Int((Double(requests.completionTokens) / elapsed).rounded())) generated)"
+            }
+        }
+        if rate > 0, passages < total {
+            let eta = Int((Double(total - passages) / rate).rounded())
+            line += ", ETA " + (eta >= 3600 ? "\(eta / 3600)h\(eta % 3600 / 60)m" : eta >= 60 ? "\(eta / 60)m\(eta % 60)s" : "\(eta)s")
+        }
+        return line + " (\(String(format: "%.1f", elapsed))s)"
     }
 
     /// The queries a run of this collection names: for FollowIR each query

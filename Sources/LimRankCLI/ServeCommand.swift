@@ -30,6 +30,10 @@ struct ServeCommand: AsyncParsableCommand {
     var embeddingModel: String?
     @Option(help: "Generator for /v1/chat/completions and /v1/completions (defaults to --model with --reranker pointwise).")
     var generationModel: String?
+    @Option(help: ArgumentHelp(
+        "The generator's name for clients (as vLLM's --served-model-name): reported in /v1/models and responses, and the only name requests may use. Without it the generator answers to the name it was started with (e.g. smollm2) and its file's name.",
+        valueName: "name"))
+    var servedModelName: String?
     @Option(help: "Environment variable holding the bearer token clients must send; unset means no auth.")
     var apiKeyEnv: String?
     @Option(help: "Largest request body in bytes (413 beyond).")
@@ -52,6 +56,7 @@ struct ServeCommand: AsyncParsableCommand {
     func validate() throws {
         if reranker != .none, model == nil { throw ValidationError("--reranker \(reranker.rawValue) needs --model") }
         if !(0...65535).contains(port) { throw ValidationError("--port must be in 0...65535") }
+        if let servedModelName, servedModelName.isEmpty { throw ValidationError("--served-model-name must not be empty") }
         if let apiKeyEnv, (ProcessInfo.processInfo.environment[apiKeyEnv] ?? "").isEmpty {
             throw ValidationError("--api-key-env \(apiKeyEnv): that environment variable is unset or empty")
         }
@@ -65,10 +70,13 @@ struct ServeCommand: AsyncParsableCommand {
         if let embedderName {
             log("loading sentence encoder \(embedderName)")
             backends.embedder = try NativeBackends.embedder(embedderName)
+            // Clients name the model as the server was told it (`minilm`, a path).
+            if let embedder = backends.embedder, embedder.identifier != embedderName { backends.aliases[embedderName] = embedder.identifier }
         }
         if let generatorName {
             log("loading generator \(generatorName)")
             backends.generator = try NativeBackends.generator(generatorName, arithmetic: arithmetic, adapter: adapterOption)
+            if let generator = backends.generator, generator.identifier != generatorName { backends.aliases[generatorName] = generator.identifier }
         }
         switch reranker {
         case .dense:
@@ -76,14 +84,16 @@ struct ServeCommand: AsyncParsableCommand {
         case .pointwise:
             guard let generator = backends.generator else { throw ValidationError("--reranker pointwise needs a generator") }
             backends.reranker = .strategy(PointwiseLLMReranker(model: GeneratorLanguageModel(generator)),
-                                          model: generator.identifier, scale: .probability)
+                                          model: servedModelName ?? generator.identifier, scale: .probability)
         case .none:
             backends.reranker = nil
         }
-        let configuration = ServerConfiguration(
+        var settings = ServerConfiguration(
             host: host, port: port, apiKey: apiKeyEnv.flatMap { ProcessInfo.processInfo.environment[$0] },
             maxBodyBytes: maxBodyBytes, maxDocuments: maxDocuments, batchWaitMilliseconds: batchWaitMs,
             maxBatchTexts: maxBatch, maxQueuedTexts: maxQueue, maxQueuedGenerations: maxQueuedGenerations)
+        settings.servedModelName = servedModelName
+        let configuration = settings
         let app = try buildApplication(configuration: configuration, backends: backends) { port in
             // Scripts and tests that asked for port 0 read the real one from here.
             FileHandle.standardOutput.write(Data("listening on http://\(configuration.host):\(port)\n".utf8))

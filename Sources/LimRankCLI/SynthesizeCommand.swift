@@ -45,7 +45,7 @@ struct SynthesizeRun: AsyncParsableCommand {
     @Option(help: "Run seed.")
     var seed: UInt64?
 
-    @Option(help: "Items processed at once.")
+    @Option(help: "Items processed at once; with --backend openai also the most requests in flight to the server (generation, judge and trace stages together).")
     var concurrency: Int?
 
     @Option(help: "Embeddings for dedup and selection (and, with --corpus, document picking and dense mining): hashing (no model), minilm, or a model directory.")
@@ -96,9 +96,9 @@ struct SynthesizeRun: AsyncParsableCommand {
             throw ValidationError("choose a backend: --backend native --model smollm2, or --backend openai --base-url URL --model NAME (or \"backend\" in the config)")
         }
         let scripted = ScriptedLanguageModel(garbageRate: scriptedGarbageRate, judgeNoise: scriptedJudgeNoise, delayMilliseconds: scriptedDelayMilliseconds)
-        let model = try SynthesisBackendFactory.makeModel(backendSettings, scripted: scripted)
+        let model = try SynthesisBackendFactory.makeModel(backendSettings, scripted: scripted, concurrency: settings.concurrency)
         // The same backend judging reuses the loaded model.
-        let judge = try settings.judgeBackend.flatMap { $0 == backendSettings ? nil : try SynthesisBackendFactory.makeModel($0, scripted: scripted) }
+        let judge = try settings.judgeBackend.flatMap { $0 == backendSettings ? nil : try SynthesisBackendFactory.makeModel($0, scripted: scripted, concurrency: settings.concurrency) }
         let prompts = try SynthesisPrompts.load(overridesIn: settings.promptsDirectory.map { URL(fileURLWithPath: $0) })
         let progress: @Sendable (String) -> Void = { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
         let textEmbedder = try SynthesisBackendFactory.makeEmbedder(settings.embedder)
@@ -189,7 +189,10 @@ struct SynthesizePrompts: AsyncParsableCommand {
 enum SynthesisBackendFactory {
     static let kinds = ["native", "openai"]
 
-    static func makeModel(_ settings: SynthesisConfiguration.BackendSettings, scripted: ScriptedLanguageModel) throws -> any LanguageModel {
+    /// `concurrency`: a server model's request limit, so that the items the
+    /// pipeline runs at once are not queued behind the client's default of 4.
+    static func makeModel(_ settings: SynthesisConfiguration.BackendSettings, scripted: ScriptedLanguageModel,
+                          concurrency: Int = 4) throws -> any LanguageModel {
         switch settings.kind {
         case "native":
             return try NativeLanguageModel(gguf: try nativeModelURL(settings.model ?? "smollm2"))
@@ -197,7 +200,8 @@ enum SynthesisBackendFactory {
             guard let baseURL = settings.baseURL, let model = settings.model else {
                 throw ValidationError("--backend openai needs --base-url and --model")
             }
-            return try OpenAICompatibleModel(OpenAICompatibleConfiguration(baseURL: baseURL, model: model, apiKeyVariable: settings.apiKeyEnv))
+            return try OpenAICompatibleModel(OpenAICompatibleConfiguration(baseURL: baseURL, model: model, apiKeyVariable: settings.apiKeyEnv,
+                                                                           maxConcurrentRequests: concurrency))
         case "scripted":
             return scripted
         default:

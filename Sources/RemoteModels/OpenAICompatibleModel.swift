@@ -113,6 +113,8 @@ public struct OpenAICompatibleModel: LanguageModel, TokenUsageReporting {
     private let gate: AsyncSemaphore
     /// The native tokenizer's truncation, when the caller has one for this model.
     private let truncator: (@Sendable (String, Int) async throws -> String)?
+    /// Sees every request, for progress lines (nil: nobody is counting).
+    public let monitor: RequestMonitor?
 
     public var identifier: String { "openai:" + configuration.model }
 
@@ -124,12 +126,16 @@ public struct OpenAICompatibleModel: LanguageModel, TokenUsageReporting {
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.timeout.connect = .seconds(10)
+        // The pool's default of 8 connections per host would cap a
+        // `--concurrency 64` run at 8 requests in flight; the model's own
+        // permit count (`maxConcurrentRequests`) is the limit that applies.
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 512
         return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     }()
 
     public init(_ configuration: OpenAICompatibleConfiguration, client: HTTPClient = OpenAICompatibleModel.defaultClient,
                 environment: [String: String] = ProcessInfo.processInfo.environment,
-                truncator: (@Sendable (String, Int) async throws -> String)? = nil) throws {
+                truncator: (@Sendable (String, Int) async throws -> String)? = nil, monitor: RequestMonitor? = nil) throws {
         guard let url = URL(string: configuration.baseURL), let scheme = url.scheme,
               ["http", "https"].contains(scheme.lowercased()), url.host != nil else {
             throw LanguageModelError.invalidConfiguration(field: "baseURL", reason: "'\(configuration.baseURL)' is not an http(s) URL")
@@ -155,6 +161,7 @@ public struct OpenAICompatibleModel: LanguageModel, TokenUsageReporting {
         self.client = client
         self.gate = AsyncSemaphore(permits: configuration.maxConcurrentRequests)
         self.truncator = truncator
+        self.monitor = monitor
     }
 
     // MARK: LanguageModel
@@ -289,7 +296,19 @@ public struct OpenAICompatibleModel: LanguageModel, TokenUsageReporting {
     private func post<Body: Encodable, Answer: Decodable>(_ endpoint: String, _ body: Body) async throws -> Answer {
         let target = url(endpoint)
         let payload = try JSONEncoder().encode(body)
-        let data = try await gate.withPermit { try await send(target, payload) }
+        let monitor = self.monitor
+        let data = try await gate.withPermit {
+            monitor?.begin()
+            do {
+                let data = try await send(target, payload)
+                let usage = monitor == nil ? nil : (try? JSONDecoder().decode(UsageEnvelope.self, from: data))?.usage
+                monitor?.end(promptTokens: usage?.prompt_tokens, completionTokens: usage?.completion_tokens)
+                return data
+            } catch {
+                monitor?.abandon()
+                throw error
+            }
+        }
         do {
             return try JSONDecoder().decode(Answer.self, from: data)
         } catch {
@@ -467,6 +486,10 @@ private struct CompletionResponse: Decodable {
         var logprobs: LogProbs?
     }
     var choices: [Choice]
+    var usage: WireUsage?
+}
+
+private struct UsageEnvelope: Decodable {
     var usage: WireUsage?
 }
 

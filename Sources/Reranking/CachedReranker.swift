@@ -6,8 +6,18 @@ import Foundation
 /// The key covers everything the ranking depends on: the strategy and its
 /// settings (`fingerprint`: model id, prompt version, depth-independent
 /// parameters), the query text and instruction, and each candidate's id and
-/// contents in order. A whole ranking is cached rather than per-pair scores,
-/// because listwise and pairwise scores depend on the candidate set.
+/// contents in order. A whole ranking is cached for listwise and pairwise,
+/// whose scores depend on the candidate set. Pointwise scores do not, and a
+/// reasoning run spends minutes per query, so pointwise caches each passage
+/// as soon as it is judged (keyed by the same fingerprint, the query and
+/// that passage alone): an interrupted or partly failed run resumes with
+/// only the missing passages. Whole-ranking entries written for pointwise
+/// before per-passage caching are still read.
+///
+/// The file is a keyed set, not a log to compare line by line: with several
+/// requests in flight, entries are appended in the order they finish, so
+/// two runs of different concurrency hold the same entries in different
+/// orders (and any order reads back the same).
 public struct CachedReranker: Reranker {
     public var base: any Reranker
     public var fingerprint: String
@@ -27,6 +37,16 @@ public struct CachedReranker: Reranker {
            hit.allSatisfy({ $0.index < candidates.count && candidates[$0.index].id == $0.documentID }) {
             return RankedResults(query: query, results: hit)
         }
+        if let pointwise = base as? PointwiseLLMReranker {
+            let (fingerprint, store) = (fingerprint, store)
+            return try await pointwise.rerank(query: query, candidates: candidates) { document in
+                let key = Self.passageKey(fingerprint: fingerprint, query: query, document: document)
+                if let hit = await store.lookupPassage(key) { return hit }
+                let judged = try await pointwise.judge(query: query, document: document)
+                try await store.insertPassage(key, judged)
+                return judged
+            }
+        }
         let ranked = try await base.rerank(query: query, candidates: candidates)
         try await store.insert(key, ranked.results)
         return ranked
@@ -42,6 +62,18 @@ public struct CachedReranker: Reranker {
             hasher.add(document.contents)
         }
         return hasher.hex
+    }
+
+    /// A different field count from `key`'s, so the two never collide.
+    static func passageKey(fingerprint: String, query: Query, document: Document) -> String {
+        var hasher = FNV1a()
+        hasher.add("passage@v1")
+        hasher.add(fingerprint)
+        hasher.add(query.text)
+        hasher.add(query.instruction)
+        hasher.add(document.id)
+        hasher.add(document.contents)
+        return "p" + hasher.hex
     }
 }
 
@@ -64,13 +96,18 @@ struct FNV1a {
 
 /// An append-only JSONL file of cached rankings, loaded once.
 public actor RankingCache {
+    /// A whole ranking (`results`), or one passage's pointwise judgement
+    /// (`score`, `read`); files written before per-passage entries hold only the first kind.
     struct Entry: Codable {
         var key: String
-        var results: [RerankResult]
+        var results: [RerankResult]?
+        var score: Double?
+        var read: Bool?
     }
 
     public let url: URL?
     private var entries: [String: [RerankResult]] = [:]
+    private var passages: [String: (score: Double, read: Bool)] = [:]
     private var handle: FileHandle?
 
     /// In memory only.
@@ -87,8 +124,11 @@ public actor RankingCache {
             let data = try Data(contentsOf: url)
             let decoder = JSONDecoder()
             for line in data.split(separator: UInt8(ascii: "\n")) {
-                if let entry = try? decoder.decode(Entry.self, from: Data(line)) {
-                    entries[entry.key] = entry.results
+                guard let entry = try? decoder.decode(Entry.self, from: Data(line)) else { continue }
+                if let results = entry.results {
+                    entries[entry.key] = results
+                } else if let score = entry.score {
+                    passages[entry.key] = (score, entry.read ?? true)
                 }
             }
             // Make sure the next append starts on a fresh line.
@@ -100,14 +140,35 @@ public actor RankingCache {
         }
     }
 
-    public var count: Int { entries.count }
+    /// Entries held: whole rankings plus single passages.
+    public var count: Int { entries.count + passages.count }
+    /// Single-passage entries held.
+    public var passageCount: Int { passages.count }
 
     func lookup(_ key: String) -> [RerankResult]? { entries[key] }
 
+    func lookupPassage(_ key: String) -> (score: Double, read: Bool)? { passages[key] }
+
     func insert(_ key: String, _ results: [RerankResult]) throws {
         entries[key] = results
+        try write(Entry(key: key, results: results))
+    }
+
+    /// A key already held is not written again (two queries with the same
+    /// text can judge the same passage at the same time).
+    func insertPassage(_ key: String, _ judged: (score: Double, read: Bool)) throws {
+        guard passages[key] == nil else { return }
+        passages[key] = judged
+        try write(Entry(key: key, score: judged.score, read: judged.read))
+    }
+
+    private func write(_ entry: Entry) throws {
         guard let url else { return }
-        var line = try JSONEncoder().encode(Entry(key: key, results: results))
+        // Sorted keys: the same entry is the same line in every run (the
+        // encoder's key order otherwise varies from process to process).
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var line = try encoder.encode(entry)
         line.append(UInt8(ascii: "\n"))
         if handle == nil { handle = try FileHandle(forWritingTo: url) }
         try handle?.seekToEnd()

@@ -18,6 +18,10 @@ public struct PairwiseReranker: Reranker {
     public var template: PromptTemplate
     public var maxPassageTokens: Int
     public var variant: Variant
+    /// Requests of one query in flight at once: the pairs of `allPairs`, and
+    /// the two orders of each comparison (sliding passes depend on the
+    /// previous comparison, so they stay in order). 1 in process.
+    public var concurrency: Int = 1
 
     public var name: String { "prp" }
 
@@ -49,12 +53,18 @@ public struct PairwiseReranker: Reranker {
             truncated.append(try await model.truncate(document.contents, maxTokens: maxPassageTokens))
         }
         let passages = truncated
-        let prefer: (Int, Int) async throws -> Double = { a, b in
+        let prefer: @Sendable (Int, Int) async throws -> Double = { a, b in
             try await preference(query: query, passages[a], over: passages[b])
         }
         switch variant {
         case .allPairs:
-            let scores = try await PairwiseAggregation.allPairs(count: candidates.count, preference: prefer)
+            // Every pair is independent: ask them all first (concurrently when
+            // allowed), then aggregate from the table in the usual order.
+            let count = candidates.count
+            let pairs = (0..<count).flatMap { a in ((a + 1)..<max(a + 1, count)).map { (a, $0) } }
+            let asked = try await boundedMap(count: pairs.count, limit: max(1, concurrency)) { try await prefer(pairs[$0].0, pairs[$0].1) }
+            let table = Dictionary(uniqueKeysWithValues: zip(pairs.map { $0.0 * count + $0.1 }, asked))
+            let scores = try await PairwiseAggregation.allPairs(count: count) { a, b in table[a * count + b]! }
             return RankedResults(query: query, results: rankByScore(scores, candidates: candidates))
         case .slidingWindow(let topK):
             guard topK > 0 else {
@@ -71,6 +81,11 @@ public struct PairwiseReranker: Reranker {
     /// P(a is more relevant than b), averaged over both presentation orders.
     func preference(query: Query, _ a: String, over b: String) async throws -> Double {
         let queryText = query.instruction.isEmpty ? query.text : query.text + " " + query.instruction
+        if concurrency > 1 {
+            async let first = chooseA(query: queryText, a, b)
+            async let second = chooseA(query: queryText, b, a)
+            return try await 0.5 * (first + (1 - second))
+        }
         let first = try await chooseA(query: queryText, a, b)
         let second = try await chooseA(query: queryText, b, a)
         return 0.5 * (first + (1 - second))

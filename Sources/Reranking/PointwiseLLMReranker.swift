@@ -38,6 +38,10 @@ public struct PointwiseLLMReranker: Reranker {
     /// Tokens the model may reason for before the answer; 0 answers at once.
     public var reasoningTokens: Int
     public var answerTokens: (yes: String, no: String)
+    /// Passages of one query judged at once. Over HTTP the model's own
+    /// request limit bounds what is in flight across queries; in process it
+    /// stays 1 (the engine threads each forward pass itself).
+    public var concurrency: Int = 1
 
     public var name: String { "pointwise" }
 
@@ -70,15 +74,23 @@ public struct PointwiseLLMReranker: Reranker {
     }
 
     public func rerank(query: Query, candidates: [Document]) async throws -> RankedResults {
-        try validate(query: query, candidates: candidates)
-        var scores: [Double] = []
-        scores.reserveCapacity(candidates.count)
-        var unread: [String] = []
-        for document in candidates {
-            let judged = try await judge(query: query, document: document)
-            scores.append(judged.score)
-            if !judged.read { unread.append(document.id) }
+        try await rerank(query: query, candidates: candidates) { document in
+            try await judge(query: query, document: document)
         }
+    }
+
+    /// Judges every candidate through `judge` (the ranking cache passes one
+    /// that looks each passage up first), up to `concurrency` at once, and
+    /// ranks them; scores and warnings come out in candidate order whatever
+    /// order the judgements finished in.
+    public func rerank(query: Query, candidates: [Document],
+                       judge: @escaping @Sendable (Document) async throws -> (score: Double, read: Bool)) async throws -> RankedResults {
+        try validate(query: query, candidates: candidates)
+        let judged = try await boundedMap(count: candidates.count, limit: max(1, concurrency)) { i in
+            try await judge(candidates[i])
+        }
+        let scores = judged.map { $0.score }
+        let unread = zip(candidates, judged).filter { !$0.1.read }.map { $0.0.id }
         var warnings: [String] = []
         if !unread.isEmpty {
             warnings.append("no answer probability could be read for \(unread.count) passage(s), scored 0.5: "

@@ -7,6 +7,9 @@ public enum RerankingError: Error, Sendable, Equatable, CustomStringConvertible 
     case invalidParameter(name: String, reason: String)
     case modelOutput(model: String, reason: String)
     case backend(model: String, reason: String)
+    /// Some queries could not be reranked (their requests failed after
+    /// retries); the others finished, and what was scored is cached.
+    case queriesFailed(queryIDs: [String], total: Int, firstError: String)
 
     public var description: String {
         switch self {
@@ -24,6 +27,10 @@ public enum RerankingError: Error, Sendable, Equatable, CustomStringConvertible 
             return "model \(model) gave unusable output: \(reason)"
         case .backend(let model, let reason):
             return "model \(model) failed: \(reason)"
+        case .queriesFailed(let ids, let total, let first):
+            return "\(ids.count) of \(total) queries failed: " + ids.prefix(20).joined(separator: ", ")
+                + (ids.count > 20 ? ", ..." : "") + "; first error: \(first). The other queries finished and every "
+                + "judgement made is in the ranking cache: run the same command again to score only what is missing"
         }
     }
 }

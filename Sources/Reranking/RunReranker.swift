@@ -13,9 +13,16 @@ import Foundation
 public struct RunReranker: Sendable {
     public var reranker: any Reranker
     public var depth: Int
+    /// Queries reranked at once (over HTTP; the model's request limit bounds
+    /// the requests they put in flight). Output, warnings and their order do
+    /// not depend on it.
+    public var concurrency: Int = 1
     /// Called after each query with (done, total); the CLI prints it on stderr.
     public var progress: (@Sendable (Int, Int) -> Void)?
-    /// Sees each query's `RankedResults.warnings` (when there are any).
+    /// Called after each query with its number of reranked candidates.
+    public var onQueryDone: (@Sendable (Int) -> Void)?
+    /// Sees each query's `RankedResults.warnings` (when there are any), in
+    /// the run's query order whatever order the queries finished in.
     public var onWarnings: (@Sendable (String, [String]) -> Void)?
 
     public init(reranker: any Reranker, depth: Int, progress: (@Sendable (Int, Int) -> Void)? = nil) {
@@ -28,28 +35,58 @@ public struct RunReranker: Sendable {
         guard depth > 0 else {
             throw RerankingError.invalidParameter(name: "depth", reason: "must be at least 1, got \(depth)")
         }
+        guard concurrency > 0 else {
+            throw RerankingError.invalidParameter(name: "concurrency", reason: "must be at least 1, got \(concurrency)")
+        }
         let queriesByID = Dictionary(queries.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         for queryID in run.queryIDs where queriesByID[queryID] == nil {
             throw RerankingError.unknownQuery(queryID: queryID)
         }
-        var output = Run(tag: run.tag + "+" + reranker.name)
         let ids = run.queryIDs
-        for (done, queryID) in ids.enumerated() {
-            let ranking = run[queryID]
-            let head = Array(ranking.prefix(depth))
-            let candidates = try head.map { scored -> Document in
+        let heads = try ids.map { queryID in
+            try run[queryID].prefix(depth).map { scored -> Document in
                 guard let document = documents[scored.id] else {
                     throw RerankingError.unknownDocument(queryID: queryID, documentID: scored.id)
                 }
                 return document
             }
-            let ranked = try await reranker.rerank(query: queriesByID[queryID]!, candidates: candidates)
-            if !ranked.warnings.isEmpty { onWarnings?(queryID, ranked.warnings) }
-            guard ranked.results.count == candidates.count else {
-                throw RerankingError.modelOutput(
-                    model: reranker.name,
-                    reason: "returned \(ranked.results.count) of \(candidates.count) candidates for query \(queryID)")
+        }
+        let state = RunProgress(ids: ids, onWarnings: onWarnings)
+        let (reranker, progress, onQueryDone) = (reranker, progress, onQueryDone)
+        let outcomes = await boundedOutcomes(count: ids.count, limit: concurrency) { i -> RankedResults in
+            do {
+                if await state.abandoned {
+                    throw RerankingError.backend(model: reranker.name, reason: "not attempted: \(RunProgress.abandonAfter) queries in a row had failed")
+                }
+                let ranked = try await reranker.rerank(query: queriesByID[ids[i]]!, candidates: heads[i])
+                guard ranked.results.count == heads[i].count else {
+                    throw RerankingError.modelOutput(
+                        model: reranker.name,
+                        reason: "returned \(ranked.results.count) of \(heads[i].count) candidates for query \(ids[i])")
+                }
+                onQueryDone?(heads[i].count)
+                let done = await state.finished(i, warnings: ranked.warnings)
+                progress?(done, ids.count)
+                return ranked
+            } catch {
+                await state.finished(i, warnings: [], failed: true)
+                throw error
             }
+        }
+        var failed: [(String, String)] = []
+        for (i, outcome) in outcomes.enumerated() {
+            if case .failure(let error) = outcome {
+                if error is CancellationError { throw error }
+                failed.append((ids[i], "\(error)"))
+            }
+        }
+        if !failed.isEmpty {
+            throw RerankingError.queriesFailed(queryIDs: failed.map(\.0), total: ids.count, firstError: failed[0].1)
+        }
+        var output = Run(tag: run.tag + "+" + reranker.name)
+        for (i, queryID) in ids.enumerated() {
+            let ranked = try outcomes[i].get()
+            let ranking = run[queryID]
             var merged: [ScoredDocument] = []
             merged.reserveCapacity(ranking.count)
             for result in ranked.results {
@@ -63,8 +100,43 @@ public struct RunReranker: Sendable {
                 merged.append(ScoredDocument(id: scored.id, score: floor))
             }
             output[queryID] = merged
-            progress?(done + 1, ids.count)
         }
         return output
+    }
+}
+
+/// Counts finished queries and releases their warnings in query order: a
+/// query's warnings are handed out once every query before it has finished.
+actor RunProgress {
+    private var done = 0
+    private var next = 0
+    private var pending: [Int: [String]] = [:]
+    private var failuresInARow = 0
+    /// A server that is down fails every query after its retries; past this
+    /// many failures in a row no new query is started (they are reported as
+    /// not attempted, and a rerun picks them up).
+    static let abandonAfter = 10
+    var abandoned: Bool { failuresInARow >= Self.abandonAfter }
+
+    private let ids: [String]
+    private let onWarnings: (@Sendable (String, [String]) -> Void)?
+
+    init(ids: [String], onWarnings: (@Sendable (String, [String]) -> Void)?) {
+        self.ids = ids
+        self.onWarnings = onWarnings
+    }
+
+    /// Returns how many queries have finished; hands out (on the actor, so
+    /// one at a time) the warnings that are now next in query order.
+    @discardableResult
+    func finished(_ index: Int, warnings: [String], failed: Bool = false) -> Int {
+        failuresInARow = failed ? failuresInARow + 1 : 0
+        done += 1
+        pending[index] = warnings
+        while let warnings = pending.removeValue(forKey: next) {
+            if !warnings.isEmpty { onWarnings?(ids[next], warnings) }
+            next += 1
+        }
+        return done
     }
 }

@@ -64,16 +64,17 @@ public func buildRouter(
     }
     if let rerank { add(rerank.model, "rerank") }
     if let embedder = backends.embedder { add(embedder.identifier, "embeddings") }
-    if let generator = backends.generator { add(generator.identifier, "generation") }
+    if let generator = backends.generator { add(configuration.servedModelName ?? generator.identifier, "generation") }
 
     SystemController<BasicRequestContext>(models: ModelList(data: models), metrics: metrics).addRoutes(to: router)
-    RerankController<BasicRequestContext>(service: rerank, reader: reader, maxDocuments: configuration.maxDocuments)
+    RerankController<BasicRequestContext>(service: rerank, reader: reader, maxDocuments: configuration.maxDocuments, aliases: backends.aliases)
         .addRoutes(to: router)
-    EmbeddingsController<BasicRequestContext>(embedder: batcher, reader: reader, maxInputs: configuration.maxEmbeddingInputs)
+    EmbeddingsController<BasicRequestContext>(embedder: batcher, reader: reader, maxInputs: configuration.maxEmbeddingInputs,
+                                              aliases: backends.aliases)
         .addRoutes(to: router)
     CompletionsController<BasicRequestContext>(
         generator: backends.generator, gate: generationGate, reader: reader,
-        maxTokens: configuration.maxGenerationTokens
+        maxTokens: configuration.maxGenerationTokens, servedName: configuration.servedModelName, aliases: backends.aliases
     ).addRoutes(to: router)
     return router
 }

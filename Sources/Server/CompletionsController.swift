@@ -10,6 +10,9 @@ struct CompletionsController<Context: RequestContext>: Sendable {
     let gate: AdmissionGate
     let reader: RequestBodyReader
     let maxTokens: Int
+    /// `--served-model-name`: when set, the only name accepted and the one reported.
+    var servedName: String? = nil
+    var aliases: [String: String] = [:]
 
     /// OpenAI's own limits on alternatives and stop strings.
     static var maxTopLogProbabilities: Int { 20 }
@@ -22,8 +25,9 @@ struct CompletionsController<Context: RequestContext>: Sendable {
 
     private func served(_ endpoint: String, model: String?) throws -> any StreamingTextGenerator {
         guard let generator else { throw ServerError.notServed(endpoint: endpoint, reason: "the server was started without a generation model") }
-        if let model, !model.isEmpty, model != generator.identifier {
-            throw ServerError.notServed(endpoint: endpoint, reason: "model '\(model)' is not loaded (serving '\(generator.identifier)')")
+        let reported = servedName ?? generator.identifier
+        if let model, !model.isEmpty, model != reported, servedName != nil || aliases[model] != generator.identifier {
+            throw ServerError.notServed(endpoint: endpoint, reason: "model '\(model)' is not loaded (serving '\(reported)')")
         }
         return generator
     }
@@ -138,7 +142,7 @@ struct CompletionsController<Context: RequestContext>: Sendable {
             responseFormat: try Self.responseFormat(body.response_format, grammar: body.grammar, body: raw))
         let id = "chatcmpl-" + UUID().uuidString.lowercased()
         let created = Int(Date().timeIntervalSince1970)
-        let model = generator.identifier
+        let model = servedName ?? generator.identifier
 
         try await gate.enter()
         if body.stream ?? false {
@@ -186,7 +190,7 @@ struct CompletionsController<Context: RequestContext>: Sendable {
         let wantLogprobs = body.logprobs != nil
         let id = "cmpl-" + UUID().uuidString.lowercased()
         let created = Int(Date().timeIntervalSince1970)
-        let model = generator.identifier
+        let model = servedName ?? generator.identifier
 
         try await gate.enter()
         if body.stream ?? false {

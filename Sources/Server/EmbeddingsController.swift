@@ -7,6 +7,7 @@ struct EmbeddingsController<Context: RequestContext>: Sendable {
     let embedder: EmbeddingBatcher?
     let reader: RequestBodyReader
     let maxInputs: Int
+    var aliases: [String: String] = [:]
 
     func addRoutes(to router: Router<Context>) {
         router.post("/v1/embeddings") { request, _ in try await self.embeddings(request) }
@@ -22,7 +23,7 @@ struct EmbeddingsController<Context: RequestContext>: Sendable {
         if texts.count > maxInputs {
             throw ServerError.badRequest("'input' holds \(texts.count) texts; the limit is \(maxInputs)", param: "input")
         }
-        if let model = body.model, !model.isEmpty, model != embedder.identifier {
+        if let model = body.model, !model.isEmpty, !ServerBackends.names(model, embedder.identifier, aliases: aliases) {
             throw ServerError.notServed(endpoint: "/v1/embeddings", reason: "model '\(model)' is not loaded (serving '\(embedder.identifier)')")
         }
         let format = body.encoding_format ?? "float"

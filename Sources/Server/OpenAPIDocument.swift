@@ -14,6 +14,13 @@ enum OpenAPIDocument {
                     "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"},
                     "404": {"$ref": "#/components/responses/Error"}, "408": {"$ref": "#/components/responses/Error"},
                     "413": {"$ref": "#/components/responses/Error"}, "429": {"$ref": "#/components/responses/Error"}}}},
+    "/v2/rerank": {"post": {"operationId": "rerankV2", "security": [{"bearer": []}, {}],
+      "description": "Cohere v2 (cohere.ClientV2): the /v1/rerank request; return_documents is ignored.",
+      "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RerankRequest"}}}},
+      "responses": {"200": {"description": "Documents best first", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RerankResponse"}}}},
+                    "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"},
+                    "404": {"$ref": "#/components/responses/Error"}, "408": {"$ref": "#/components/responses/Error"},
+                    "413": {"$ref": "#/components/responses/Error"}, "429": {"$ref": "#/components/responses/Error"}}}},
     "/rerank": {"post": {"operationId": "teiRerank",
       "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TEIRerankRequest"}}}},
       "responses": {"200": {"description": "Texts best first", "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/TEIRerankResult"}}}}},
@@ -62,7 +69,8 @@ enum OpenAPIDocument {
         "id": {"type": "string"}, "model": {"type": "string"},
         "results": {"type": "array", "items": {"type": "object", "required": ["index", "relevance_score"], "properties": {
           "index": {"type": "integer"}, "relevance_score": {"type": "number"},
-          "document": {"type": "object", "required": ["text"], "properties": {"text": {"type": "string"}}}}}}}},
+          "document": {"type": "object", "required": ["text"], "properties": {"text": {"type": "string"}}}}}},
+        "meta": {"type": "object", "properties": {"api_version": {"type": "object", "required": ["version"], "properties": {"version": {"type": "string"}}}}}}},
       "TEIRerankRequest": {"type": "object", "required": ["query", "texts"], "properties": {
         "query": {"type": "string", "minLength": 1}, "texts": {"type": "array", "minItems": 1, "items": {"type": "string"}},
         "raw_scores": {"type": "boolean", "default": false}, "return_text": {"type": "boolean", "default": false}, "truncate": {"type": "boolean"}}},

@@ -41,9 +41,15 @@ struct RerankResponse: Encodable, Sendable {
         var relevance_score: Double
         var document: Document?
     }
+    /// Cohere's `meta.api_version`, which its SDKs read.
+    struct Meta: Encodable, Sendable {
+        struct APIVersion: Encodable, Sendable { var version: String }
+        var api_version: APIVersion
+    }
     var id: String
     var model: String
     var results: [Result]
+    var meta: Meta?
 }
 
 /// POST /rerank, the Text Embeddings Inference shape.

@@ -1,14 +1,17 @@
 import Foundation
 import Hummingbird
 
-/// POST /v1/rerank (Cohere/Jina) and POST /rerank (TEI).
+/// POST /v1/rerank (Cohere v1/Jina), /v2/rerank (Cohere v2) and POST /rerank (TEI).
 struct RerankController<Context: RequestContext>: Sendable {
     let service: RerankService?
     let reader: RequestBodyReader
     let maxDocuments: Int
+    var aliases: [String: String] = [:]
 
     func addRoutes(to router: Router<Context>) {
-        router.post("/v1/rerank") { request, _ in try await self.cohere(request) }
+        router.post("/v1/rerank") { request, _ in try await self.cohere(request, version: 1) }
+        // cohere.ClientV2 posts here: the same request without return_documents, results without documents.
+        router.post("/v2/rerank") { request, _ in try await self.cohere(request, version: 2) }
         router.post("/rerank") { request, _ in try await self.tei(request) }
     }
 
@@ -32,23 +35,24 @@ struct RerankController<Context: RequestContext>: Sendable {
         scores.indices.sorted { scores[$0] != scores[$1] ? scores[$0] > scores[$1] : $0 < $1 }
     }
 
-    func cohere(_ request: Request) async throws -> Response {
+    func cohere(_ request: Request, version: Int) async throws -> Response {
         let service = try served()
         let body = try await reader.decode(RerankRequest.self, from: request)
         try check(query: body.query, count: body.documents.count, field: "documents")
         if let topN = body.top_n, topN < 1 { throw ServerError.badRequest("'top_n' must be at least 1, got \(topN)", param: "top_n") }
-        if let model = body.model, !model.isEmpty, model != service.model {
+        if let model = body.model, !model.isEmpty, !ServerBackends.names(model, service.model, aliases: aliases) {
             throw ServerError.notServed(endpoint: "rerank", reason: "model '\(model)' is not loaded (serving '\(service.model)')")
         }
         let texts = body.documents.map(\.text)
         let scores = try await service.scores(query: body.query, texts: texts)
-        let returnDocuments = body.return_documents ?? false
+        let returnDocuments = version == 1 && (body.return_documents ?? false)
         let results = order(scores).prefix(body.top_n ?? texts.count).map { index in
             RerankResponse.Result(index: index, relevance_score: scores[index],
                                   document: returnDocuments ? .init(text: texts[index]) : nil)
         }
         return try json(RerankResponse(id: "rerank-" + UUID().uuidString.lowercased(), model: service.model,
-                                       results: Array(results)))
+                                       results: Array(results),
+                                       meta: .init(api_version: .init(version: String(version)))))
     }
 
     func tei(_ request: Request) async throws -> Response {

@@ -27,11 +27,22 @@ public struct ServerBackends: Sendable {
     public var embedder: (any TextEmbedder)?
     public var generator: (any StreamingTextGenerator)?
     public var reranker: RerankBackend?
+    /// Other names clients may use for a served model: alias -> the model's
+    /// identifier (`limrank serve --generation-model smollm2` answers requests
+    /// for "smollm2" as well as for the GGUF's own name).
+    public var aliases: [String: String]
 
-    public init(embedder: (any TextEmbedder)? = nil, generator: (any StreamingTextGenerator)? = nil, reranker: RerankBackend? = nil) {
+    public init(embedder: (any TextEmbedder)? = nil, generator: (any StreamingTextGenerator)? = nil, reranker: RerankBackend? = nil,
+                aliases: [String: String] = [:]) {
         self.embedder = embedder
         self.generator = generator
         self.reranker = reranker
+        self.aliases = aliases
+    }
+
+    /// Whether a request naming `requested` is for the model served as `served`.
+    static func names(_ requested: String, _ served: String, aliases: [String: String]) -> Bool {
+        requested == served || aliases[requested] == served
     }
 }
 

@@ -26,6 +26,9 @@ public struct ServerConfiguration: Sendable {
     public var maxGenerationTokens: Int
     /// Retry-After sent with 429.
     public var retryAfterSeconds: Int
+    /// The generator's name in /v1/models, responses and requests, as vLLM's
+    /// `--served-model-name`: when set, it is the only name accepted.
+    public var servedModelName: String?
 
     public init(host: String = "127.0.0.1", port: Int = 8080, apiKey: String? = nil,
                 maxBodyBytes: Int = 2 << 20, bodyTimeoutSeconds: Double = 10,
@@ -68,5 +71,6 @@ public struct ServerConfiguration: Sendable {
         try check(maxGenerationTokens > 0, "maxGenerationTokens", maxGenerationTokens)
         try check(retryAfterSeconds >= 0, "retryAfterSeconds", retryAfterSeconds)
         if let apiKey { try check(!apiKey.isEmpty, "apiKey", "(empty)") }
+        if let servedModelName { try check(!servedModelName.isEmpty, "servedModelName", "(empty)") }
     }
 }

@@ -13,7 +13,7 @@ public final class ServerMetrics: Sendable {
     private let rejected: CoreMetrics.Counter
 
     static let knownPaths: Set<String> = [
-        "/v1/rerank", "/rerank", "/v1/embeddings", "/v1/chat/completions", "/v1/completions",
+        "/v1/rerank", "/v2/rerank", "/rerank", "/v1/embeddings", "/v1/chat/completions", "/v1/completions",
         "/v1/models", "/health", "/metrics", "/openapi.json",
     ]
 

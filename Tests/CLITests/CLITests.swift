@@ -5,6 +5,7 @@ import TestSupport
 @testable import LimRankCLI
 import Datasets
 import Evaluation
+import RemoteModels
 
 /// The hand-made collections of the Datasets tests, read in place.
 enum Collections {
@@ -160,6 +161,39 @@ func printedJSON(_ result: EvalCommand.Result) throws -> [String: Any] {
             recall@100  0.7500
             mrr         0.5000
             """)
+    }
+
+    /// --concurrency below 1 is refused with the flag named; above 1 it is for server models only.
+    @Test func concurrencyMustBePositiveAndRemote() throws {
+        let data = Collections.path("cranfield")
+        let base = ["--dataset", "cranfield", "--data", data, "--retriever", "bm25", "--reranker", "pointwise"]
+        let server = ["--model", "http://127.0.0.1:9/v1#m"]
+        for n in ["0", "-2"] {
+            do {
+                _ = try EvalCommand.parse(base + server + ["--concurrency=" + n])
+                Issue.record("--concurrency \(n) was accepted")
+            } catch {
+                #expect(EvalCommand.message(for: error).contains("--concurrency must be at least 1"), "\(error)")
+            }
+        }
+        #expect(throws: (any Error).self) { _ = try EvalCommand.parse(base + ["--concurrency", "4"]) }
+        let parsed = try EvalCommand.parse(base + server + ["--concurrency", "4"])
+        #expect(parsed.rerankerOptions.concurrency == 4)
+    }
+
+    /// The progress line of a server run: passages/s from passages done,
+    /// requests in flight and tokens/s from the model's monitor, ETA from the rest.
+    @Test func progressLineReportsRateInFlightTokensAndETA() {
+        var requests = RequestMonitor.Snapshot()
+        requests.inFlight = 8
+        requests.promptTokens = 9000
+        requests.completionTokens = 1000
+        let line = RerankDriver.progressLine(done: 3, queries: 10, passages: 60, total: 200, elapsed: 10, requests: requests)
+        #expect(line.hasPrefix("reranked 3/10 queries, 60/200 passages, 6.0 passages/s, 8 requests in flight, 1000 tokens/s (100 generated)"), "\(line)")
+        // 140 passages left at 6 per second.
+        #expect(line.contains("ETA 23s"), "\(line)")
+        let local = RerankDriver.progressLine(done: 10, queries: 10, passages: 200, total: 200, elapsed: 10, requests: nil)
+        #expect(!local.contains("in flight") && !local.contains("ETA"), "\(local)")
     }
 
     @Test func badOptionCombinationsAreRejected() {

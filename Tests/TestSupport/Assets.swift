@@ -54,6 +54,28 @@ public enum Assets {
     }
 }
 
+/// Tests that drive the server with Python client libraries (the official
+/// `openai` and `cohere` SDKs) run when `python3` can import them, under the
+/// same rule as assets: `LIMRANK_REQUIRE_ASSETS=1` always enables them
+/// (`Scripts/test.sh` installs the packages), and a skip is counted and
+/// reported at exit with the missing package as its reason.
+public enum PythonPackages {
+    public static func enabled(_ modules: [String]) -> Bool {
+        if Assets.required { return true }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", "import " + modules.joined(separator: ", ")]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        if (try? process.run()) != nil {
+            process.waitUntilExit()
+            if process.terminationStatus == 0 { return true }
+        }
+        Skips.record("python3 packages " + modules.joined(separator: ", ") + " (pip install " + modules.joined(separator: " ") + ")")
+        return false
+    }
+}
+
 /// Real-asset tests skipped in this process, by missing path; reported at exit.
 enum Skips {
     static let counts = Mutex<[String: Int]>([:])
