@@ -15,7 +15,10 @@
 public struct SentencePieceModel: TokenizerModel {
     public let tokens: [String]
     public let scores: [Float]
-    let ids: [String: Int]
+    /// Keyed by UTF-8 bytes, not String: Swift's String equality is canonical
+    /// equivalence, which would make "é" and "e\u{301}" (both in Gemma's
+    /// vocabulary) one key; the vocabularies compare bytes.
+    let ids: [[UInt8]: Int]
     /// `<0xNN>` token ids by byte value.
     let byteIDs: [Int?]
     public let unknownID: Int?
@@ -28,20 +31,20 @@ public struct SentencePieceModel: TokenizerModel {
             throw TokenizerError.invalidEntry(field: "tokenizer.ggml.scores", index: scores.count,
                                               reason: "\(scores.count) scores for \(tokens.count) tokens")
         }
-        var ids: [String: Int] = [:]
+        var ids: [[UInt8]: Int] = [:]
         ids.reserveCapacity(tokens.count)
         // A repeated token text resolves to its last id, as llama.cpp's token_to_id map does.
-        for (i, t) in tokens.enumerated() { ids[t] = i }
+        for (i, t) in tokens.enumerated() { ids[Array(t.utf8)] = i }
         self.tokens = tokens
         self.scores = scores
         self.ids = ids
-        self.byteIDs = (0..<256).map { ids["<0x" + String(UInt8($0), radix: 16, uppercase: true).leftPadded(to: 2) + ">"] }
+        self.byteIDs = (0..<256).map { ids[Array(("<0x" + String(UInt8($0), radix: 16, uppercase: true).leftPadded(to: 2) + ">").utf8)] }
         self.unknownID = unknownID
         self.addSpacePrefix = addSpacePrefix
     }
 
     public var vocabularySize: Int { tokens.count }
-    public func tokenID(for token: String) -> Int? { ids[token] }
+    public func tokenID(for token: String) -> Int? { ids[Array(token.utf8)] }
     public func token(for id: Int) -> String? { id >= 0 && id < tokens.count ? tokens[id] : nil }
 
     public func tokenize(_ text: [Unicode.Scalar], _ piece: Range<Int>, into ids: inout [Int]) {
@@ -64,16 +67,17 @@ public struct SentencePieceModel: TokenizerModel {
         var prev = Array(-1..<(n - 1)), next = Array(1...n)
         next[n - 1] = -1
 
-        func string(_ from: Int, _ count: Int) -> String {
-            var s = String()
-            s.unicodeScalars.append(contentsOf: text[from..<(from + count)])
-            return s
+        func bytes(_ from: Int, _ count: Int) -> [UInt8] {
+            var b: [UInt8] = []
+            b.reserveCapacity(4 * count)
+            for s in text[from..<(from + count)] { UTF8.encode(s) { b.append($0) } }
+            return b
         }
         var queue = BigramQueue()
         func tryAdd(_ left: Int, _ right: Int) {
             guard left >= 0, right >= 0 else { return }
             let size = length[left] + length[right]
-            guard let id = ids[string(left, size)] else { return }
+            guard let id = ids[bytes(left, size)] else { return }
             queue.push(.init(left: left, right: right, score: scores[id], size: size))
         }
         for i in 1..<n { tryAdd(i - 1, i) }
@@ -90,11 +94,11 @@ public struct SentencePieceModel: TokenizerModel {
         }
         var i = 0
         while i != -1 {
-            let s = string(i, length[i])
+            let s = bytes(i, length[i])
             if let id = ids[s] {
                 out.append(id)
             } else {
-                for byte in s.utf8 {
+                for byte in s {
                     if let id = byteIDs[Int(byte)] {
                         out.append(id)
                     } else if let unknownID {

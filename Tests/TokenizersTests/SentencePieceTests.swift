@@ -9,7 +9,7 @@ struct SentencePieceTests {
     // 4..259 <0x00>..<0xFF> (byte), then normal pieces with scores.
     static let pieces: [(String, Float)] = [
         ("▁", -1), ("a", -2), ("b", -2), ("c", -2), ("ab", -3), ("bc", -1), ("abc", -4),
-        ("▁a", -5), ("aa", -2), ("x", -2), ("y", -2), ("xy", -9),
+        ("▁a", -5), ("aa", -2), ("x", -2), ("y", -2), ("xy", -9), ("e", -2), ("\u{301}", -2), ("e\u{301}", -1),
     ]
     static func id(_ piece: String) -> Int { 260 + pieces.firstIndex { $0.0 == piece }! }
 
@@ -62,6 +62,11 @@ struct SentencePieceTests {
         // "é" is not a piece: its UTF-8 bytes C3 A9 through the byte tokens.
         #expect(t.tokenize("aé") == [Self.id("a"), 4 + 0xC3, 4 + 0xA9])
         #expect(t.tokenize("\n") == [4 + 0x0A])
+        // Pieces are bytes, not canonically-equivalent Strings: the decomposed
+        // "e" + U+0301 is a piece, the precomposed U+00E9 is not.
+        #expect(t.tokenize("e\u{301}") == [Self.id("e\u{301}")])
+        #expect(t.tokenize("\u{E9}") == [4 + 0xC3, 4 + 0xA9])
+        #expect(t.tokenID(for: "\u{E9}") == nil && t.tokenID(for: "e\u{301}") == Self.id("e\u{301}"))
         // Control and user-defined tokens are cut out before merging.
         #expect(t.tokenize("<s>ab</s>") == [1, Self.id("ab"), 2])
         #expect(t.isSpecial(1) && !t.isSpecial(3))
