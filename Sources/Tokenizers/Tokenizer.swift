@@ -202,10 +202,17 @@ public struct Tokenizer: Sendable {
         let scalars = Array(text.unicodeScalars)
         var ids: [Int] = []
         ids.reserveCapacity(scalars.count / 3 + 4)
+        // SentencePiece prefixes a space to a fragment that starts the text or follows an added token.
+        var afterToken = true
         for segment in addedVocabulary.split(scalars) {
             switch segment {
             case let .token(id):
                 ids.append(id)
+                afterToken = true
+            case let .text(range) where model is SentencePieceModel:
+                let spm = model as! SentencePieceModel
+                spm.tokenize(fragment: scalars[range], prefixSpace: spm.addSpacePrefix && afterToken, into: &ids)
+                afterToken = false
             case let .text(range):
                 var t = Array(scalars[range])
                 if let normalizer { t = normalizer.normalize(t) }

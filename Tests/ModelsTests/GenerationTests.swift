@@ -143,8 +143,34 @@ import Tokenizers
         #expect(throws: ModelsError.sequenceTooLong(length: 200, maximum: 127)) {
             try gen.generate(tokens: [Int](repeating: 65, count: 200), parameters: GenerationParameters(maxTokens: 4))
         }
-        // Near the end of the context, generation stops when it is full.
-        let full = try gen.generate(tokens: [Int](repeating: 65, count: 125), parameters: GenerationParameters(maxTokens: 10))
+        // A run past the end of the context is refused up front, naming the limit,
+        // rather than cut off when the context fills.
+        #expect(throws: ModelsError.generationTooLong(promptTokens: 125, maxTokens: 10, context: 128)) {
+            try gen.generate(tokens: [Int](repeating: 65, count: 125), parameters: GenerationParameters(maxTokens: 10))
+        }
+        #expect(ModelsError.generationTooLong(promptTokens: 125, maxTokens: 10, context: 128).description
+            .contains("past the model's context of 128: ask for at most 3 tokens"))
+        // Exactly filling the context is allowed.
+        let full = try gen.generate(tokens: [Int](repeating: 65, count: 125), parameters: GenerationParameters(maxTokens: 3))
         #expect(full.tokens.count == 3 && full.finishReason == .length)
+    }
+
+    /// A KV cache bigger than the memory available is refused before it is allocated.
+    @Test func cacheLargerThanMemoryIsRefused() throws {
+        let gen = try Self.tinyGenerator()
+        let bytes = gen.kvCacheBytes(positions: 50)
+        let c = gen.model.configuration
+        #expect(bytes == 2 * c.numHiddenLayers * 50 * c.numKeyValueHeads * c.headDim * 4)
+        #expect(throws: ModelsError.cacheTooLarge(positions: 50, bytes: bytes, available: bytes - 1)) {
+            try gen.checkCapacity(promptTokens: 10, maxTokens: 40, availableMemory: bytes - 1)
+        }
+        try gen.checkCapacity(promptTokens: 10, maxTokens: 40, availableMemory: bytes)
+        #expect(throws: ModelsError.invalidInput("max tokens must be >= 0, got -1")) {
+            try gen.checkCapacity(promptTokens: 10, maxTokens: -1, availableMemory: nil)
+        }
+        // The machine's own figure is known and positive here.
+        #expect((SystemMemory.availableBytes() ?? 0) > 0)
+        let message = ModelsError.cacheTooLarge(positions: 50, bytes: 3 << 30, available: 1 << 30).description
+        #expect(message.contains("3.00 GiB") && message.contains("only 1.00 GiB"))
     }
 }

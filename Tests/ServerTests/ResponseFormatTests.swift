@@ -31,9 +31,16 @@ import Tokenizers
         try await app.test(.router) { client in
             let format = #"{"type": "json_schema", "json_schema": {"name": "verdict", "strict": true, "schema": \#(Self.schema)}}"#
             let chat = try await client.send(.post, "/v1/chat/completions", json: #"""
-                {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 80, "temperature": 0, "response_format": \#(format)}
+                {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 76, "temperature": 0, "response_format": \#(format)}
                 """#)
             #expect(chat.status == 200, "\(chat.text)")
+            // The chat prompt is 52 tokens of the 128-token context: 80 more do not
+            // fit and are refused as the client's error, naming the limit.
+            let tooLong = try await client.send(.post, "/v1/chat/completions", json: #"""
+                {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 80, "temperature": 0}
+                """#)
+            #expect(tooLong.status == 400, "\(tooLong.text)")
+            #expect(tooLong.text.contains("past the model's context of 128: ask for at most 76 tokens"), "\(tooLong.text)")
             let choice = (chat.object["choices"] as? [[String: Any]])?.first
             #expect(choice?["finish_reason"] as? String == "stop")
             let content = (choice?["message"] as? [String: Any])?["content"] as? String ?? ""
@@ -70,7 +77,7 @@ import Tokenizers
             #expect(text.count == 3 && (text.hasPrefix("ab") || text.hasPrefix("cd")) && text.last!.isNumber, "\(grammar.text)")
             // Streaming goes through the same generator.
             let streamed = try await client.send(.post, "/v1/chat/completions", json: #"""
-                {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 80, "temperature": 0, "stream": true,
+                {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 76, "temperature": 0, "stream": true,
                  "response_format": {"type": "json_schema", "json_schema": {"name": "v", "schema": \#(Self.schema)}}}
                 """#)
             var content = ""

@@ -201,3 +201,61 @@ func rowSlicesApplyLikeTheirRows(type: GGMLType) throws {
         }
     }
 }
+
+/// K-quant decode with llama.cpp's Q8_K activations (one scale per 256
+/// elements). Activations that are multiples of 2^-7 with a ±127/128 in every
+/// 256-block round to 8 bits exactly, so the integer kernels must give the
+/// exact dot (f32 summation tolerance): this pins the activation layout, the
+/// sub-block scales and mins and the 5th/6th weight bits element by element.
+/// On arbitrary activations the error must stay within llama.cpp's own bound,
+/// half a rounding step per activation: Σ_j |w_j| · (amax_b / 127) / 2 over
+/// the 256-blocks b.
+@Test(arguments: [GGMLType.q4_K, .q5_K, .q6_K])
+func kQuantInt8ActivationsAreExactOnRepresentableInputsAndBoundedOtherwise(type: GGMLType) throws {
+    var rng = SplitMix(seed: UInt64(type.rawValue) + 500)
+    for (rows, cols) in [(7, 768), (11, 2048)] {
+        let w = try QuantizedMatrix(type: type, rows: rows, cols: cols, bytes: randomMatrixBytes(type, rows: rows, cols: cols, rng: &rng))
+        func int8Apply(_ x: Tensor, n: Int) -> Tensor {
+            Tensor(shape: [n, rows]) { out in
+                x.data.withUnsafeBufferPointer { w.apply($0.baseAddress!, n: n, into: out.baseAddress!, activations: .int8) }
+            }
+        }
+        for n in [1, 2] {
+            var exact = (0..<(n * cols)).map { _ in Float(Int.random(in: -126...126, using: &rng)) / 128 }
+            for b in 0..<(n * cols / 256) { exact[256 * b + Int.random(in: 0..<256, using: &rng)] = (b % 2 == 0 ? 127 : -127) / 128 }
+            let x = Tensor(shape: [n, cols], data: exact)
+            let ref = ReferenceKernels.quantizedApply(w, x)
+            let scale = max(1, ref.data.map(abs).max() ?? 1)
+            #expect(int8Apply(x, n: n).maxAbsDifference(ref) <= quantizedDotTolerance * scale, "\(type) \(rows)x\(cols) n=\(n) representable")
+
+            let random = Tensor(shape: [n, cols], data: rng.floats(n * cols))
+            let exactRandom = ReferenceKernels.quantizedApply(w, random)
+            let approx = int8Apply(random, n: n)
+            let f32 = w.apply(random)
+            // The integer path really ran: rounding the activations changes the result.
+            #expect(approx.data != f32.data)
+            let weights = w.dequantize().data
+            for i in 0..<n {
+                for r in 0..<rows {
+                    var bound: Float = 0
+                    for b in 0..<(cols / 256) {
+                        let xb = random.data[(i * cols + 256 * b)..<(i * cols + 256 * b + 256)]
+                        let step = (xb.map(abs).max() ?? 0) / 127
+                        for j in 0..<256 { bound += abs(weights[r * cols + 256 * b + j]) * step / 2 }
+                    }
+                    let error = abs(approx.data[i * rows + r] - exactRandom.data[i * rows + r])
+                    #expect(error <= bound + quantizedDotTolerance * scale, "\(type) row \(r) n=\(i): \(error) > \(bound)")
+                }
+            }
+            // f32 stays the default: the exact kernel, untouched by `.int8` existing.
+            #expect(f32.maxAbsDifference(exactRandom) <= quantizedDotTolerance * max(1, exactRandom.data.map(abs).max() ?? 1))
+        }
+    }
+    // An all-zero activation row quantises to scale 0 and gives exactly 0.
+    let w = try QuantizedMatrix(type: type, rows: 3, cols: 256, bytes: randomMatrixBytes(type, rows: 3, cols: 256, rng: &rng))
+    let zero = Tensor(shape: [1, 256], data: [Float](repeating: 0, count: 256))
+    let y = Tensor(shape: [1, 3]) { out in
+        zero.data.withUnsafeBufferPointer { w.apply($0.baseAddress!, n: 1, into: out.baseAddress!, activations: .int8) }
+    }
+    #expect(y.data == [0, 0, 0])
+}

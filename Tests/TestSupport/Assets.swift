@@ -38,6 +38,11 @@ public enum Assets {
         modelsDirectory.appendingPathComponent("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
     }
 
+    /// Gemma 3 270M base (Q4_K_M, SentencePiece vocabulary), assembled by setup / `models fetch`.
+    public static var gemma3GGUF: URL {
+        modelsDirectory.appendingPathComponent("gemma3/gemma-3-270m-q4_k_m.gguf")
+    }
+
     /// `LIMRANK_REQUIRE_ASSETS` is 1, true or yes (any case).
     public static var required: Bool {
         let value = ProcessInfo.processInfo.environment["LIMRANK_REQUIRE_ASSETS"]?.lowercased() ?? ""

@@ -80,6 +80,53 @@ do {
     print(String(format: "layerNorm [8192, 384]: fast %.2f ms, reference %.2f ms, speed-up %.1fx", tl * 1e3, tlr * 1e3, tlr / tl))
 }
 
+// K-quant decode: the exact f32 path (dequantise a row into L1 scratch, f32
+// dot) against llama.cpp's arithmetic (`.int8`: activations rounded to Q8_K
+// once per product, integer dots), on random well-formed blocks: Gemma 3
+// 270M's K-quant shapes (attn_output Q4_K, ffn_down Q6_K) and a 7B-sized one.
+do {
+    print("\n== K-quant decode (n = 1): f32 (dequantise + dot) vs int8 activations (Q8_K integer dots)")
+    func kMatrix(_ type: GGMLType, rows: Int, cols: Int, seed: UInt64) throws -> QuantizedMatrix {
+        var s = seed
+        let blocks = rows * cols / 256
+        var bytes = [UInt8](repeating: 0, count: blocks * type.bytesPerBlock)
+        for i in bytes.indices {
+            s = s &* 6364136223846793005 &+ 1442695040888963407
+            bytes[i] = UInt8(truncatingIfNeeded: s >> 33)
+        }
+        for b in 0..<blocks {
+            let o = b * type.bytesPerBlock
+            // Finite scales of a realistic size: d = 0.01, dmin = 0.005 as f16.
+            let d = Float16(0.01).bitPattern, m = Float16(0.005).bitPattern
+            let at = type == .q6_K ? o + 208 : o
+            bytes[at] = UInt8(d & 0xFF); bytes[at + 1] = UInt8(d >> 8)
+            if type != .q6_K { bytes[o + 2] = UInt8(m & 0xFF); bytes[o + 3] = UInt8(m >> 8) }
+        }
+        return try QuantizedMatrix(type: type, rows: rows, cols: cols, bytes: bytes)
+    }
+    for (type, rows, cols) in [(GGMLType.q4_K, 640, 1024), (.q6_K, 640, 2048), (.q5_K, 640, 2048),
+                               (.q4_K, 4096, 4096), (.q5_K, 4096, 4096), (.q6_K, 4096, 4096)] {
+        let m = try kMatrix(type, rows: rows, cols: cols, seed: UInt64(rows + cols))
+        let x = randomTensor([1, cols], seed: 11)
+        var y = [Float](repeating: 0, count: rows)
+        let reps = rows * cols > 1 << 22 ? 10 : 50
+        let tf = time(reps) { x.data.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { m.apply(xp.baseAddress!, n: 1, into: $0.baseAddress!) } } }
+        let ti = time(reps) { x.data.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { m.apply(xp.baseAddress!, n: 1, into: $0.baseAddress!, activations: .int8) } } }
+        print(type.description + String(format: " [%5d, %5d]: f32 %.3f ms (%5.1f GB/s), int8 %.3f ms (%5.1f GB/s): int8 speed-up %.2fx",
+                                        rows, cols, tf * 1e3, Double(m.byteCount) / tf / 1e9, ti * 1e3, Double(m.byteCount) / ti / 1e9, tf / ti))
+    }
+    let m = try kMatrix(.q4_K, rows: 4096, cols: 4096, seed: 5)
+    for n in [64, 512] {
+        let x = randomTensor([n, 4096], seed: 12)
+        let t = time(3) { _ = m.apply(x) }
+        let dense = m.dequantize()
+        let td = time(3) { _ = Tensor.linear(x, weight: dense) }
+        let flops = 2.0 * Double(n * m.rows * m.cols)
+        print(String(format: "prefill n=%3d Q4_K [4096, 4096] tiled dequantise + sgemm: %.2f ms = %.1f GFLOP/s; dense f32 linear %.2f ms = %.1f GFLOP/s; ratio %.2f",
+                     n, t * 1e3, flops / t / 1e9, td * 1e3, flops / td / 1e9, td / t))
+    }
+}
+
 let ggufPath = args.count > 1 ? args[1]
     : (ProcessInfo.processInfo.environment["LIMRANK_MODELS"] ?? (NSHomeDirectory() + "/.cache/limrank/models")) + "/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 if let f = try? GGUFFile(path: ggufPath) {
