@@ -416,8 +416,8 @@ public struct BERTModel: Sendable {
     /// Runs the encoder over a right-padded batch.
     public func encode(_ batch: BERTBatch) throws -> BERTHiddenStates {
         let packed = try BERTPackedBatch(batch, configuration: configuration)
-        let out = forward(packed)
-        return BERTHiddenStates(hidden: Array(UnsafeBufferPointer(start: out.hidden.p, count: out.hidden.count)),
+        let states = forward(packed).hidden
+        return BERTHiddenStates(hidden: withExtendedLifetime(states) { states.array },
                                 sequences: packed.sequences, hiddenSize: configuration.hiddenSize)
     }
 
@@ -425,7 +425,10 @@ public struct BERTModel: Sendable {
     /// L2-normalised when `normalize` (sentence-transformers' Pooling + Normalize).
     public func meanPooled(_ batch: BERTBatch, normalize: Bool = true) throws -> [[Float]] {
         let packed = try BERTPackedBatch(batch, configuration: configuration)
-        let hidden = forward(packed).hidden.p
+        let states = forward(packed).hidden
+        // The pointer is only valid while `states` lives.
+        defer { withExtendedLifetime(states) {} }
+        let hidden = states.p
         let H = configuration.hiddenSize
         return packed.sequences.map { seq in
             var mean = [Float](repeating: 0, count: H)
@@ -516,6 +519,8 @@ extension BERTModel {
 
         let workspace = record == nil ? (qkv: FloatBuffer(uninitialized: T * 3 * H), context: FloatBuffer(uninitialized: T * H),
                                          intermediate: FloatBuffer(uninitialized: T * I)) : nil
+        // Kernels get raw pointers: keep the buffers alive to the end of the pass.
+        defer { withExtendedLifetime((sum, workspace?.qkv, workspace?.context, workspace?.intermediate)) {} }
         let heads = c.numAttentionHeads, headDim = c.headDimension
         for (l, w) in layout.layers.enumerated() {
             let saved = record?.layers[l]
@@ -558,6 +563,7 @@ extension BERTModel {
         // Pooler (dense + tanh over each sequence's first token), dropout, classifier.
         let first = record?.first ?? FloatBuffer(uninitialized: B * H)
         let pooled = record?.pooled ?? FloatBuffer(uninitialized: B * H)
+        defer { withExtendedLifetime((first, pooled)) {} }
         for (b, seq) in batch.sequences.enumerated() {
             (first.p + b * H).update(from: hidden.p + seq.lowerBound * H, count: H)
         }

@@ -265,6 +265,8 @@ private struct Backward {
             (dHidden.p + seq.lowerBound * H).update(from: dFirst.p + b * H, count: H)
         }
         let work = Work(T: T, H: H, I: I, probabilities: record.probabilityCount)
+        // Kernels get raw pointers: keep the buffers alive to the end of the pass.
+        defer { withExtendedLifetime((dPooled, dFirst, dHidden, work)) {} }
         for l in stride(from: layout.layers.count - 1, through: 0, by: -1) {
             layer(l, dHidden: dHidden, work: work)
         }
