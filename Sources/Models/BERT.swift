@@ -3,7 +3,9 @@ import Tensor
 import ModelFormats
 
 // BERT encoder (transformers' BertModel / BertForSequenceClassification),
-// ordered config -> blocks -> model -> weight-key mapping.
+// ordered config -> weight table -> batches -> model -> the forward pass ->
+// weight loading. The forward pass is the only one: training runs it with an
+// activation record and keeps its backward in Training/BERTTraining.swift.
 //
 // Activations are packed: the valid tokens of every sequence in a batch sit
 // back to back in one [tokens, hidden] buffer, so padding costs nothing in the
@@ -118,157 +120,96 @@ public struct BERTConfiguration: Decodable, Sendable, Equatable {
     public static let modelTypes = ["bert"]
 }
 
-// MARK: - Blocks
+// MARK: - Weight names and layout
 
-/// A PyTorch `Linear`: y = x · weightᵀ + bias.
-public struct BERTLinear: Sendable {
-    public var weight: [Float]  // (outFeatures, inFeatures)
-    public var bias: [Float]  // (outFeatures)
-    public var outFeatures: Int
-    public var inFeatures: Int
+/// BERT's weights under transformers' `BertForSequenceClassification` names,
+/// in the one order every BERT weight buffer uses: a loaded model, the
+/// trainer's parameters and gradients, checkpoints and exports. Loading,
+/// training and export read the names from here and nowhere else.
+///
+/// Query, key and value weights sit next to each other (then their three
+/// biases), so the forward pass multiplies them as one (3H, H) product.
+public struct BERTLayout: Sendable, Equatable {
+    public struct Entry: Sendable, Equatable {
+        public var name: String
+        public var shape: [Int]
+        public var offset: Int
+        public var count: Int { shape.reduce(1, *) }
+    }
 
-    /// y[rows, out] = x[rows, in] · weightᵀ, without the bias (callers fuse it
-    /// into the next element-wise pass).
-    func product(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
-        weight.withUnsafeBufferPointer { w in
-            BLAS.sgemm(transB: true, m: rows, n: outFeatures, k: inFeatures,
-                       a: x, lda: inFeatures, b: w.baseAddress!, ldb: inFeatures, c: y, ldc: outFeatures)
+    /// Offsets of one encoder layer's weights.
+    public struct Layer: Sendable, Equatable {
+        public var qkvWeight, qkvBias, attentionOutputWeight, attentionOutputBias, attentionNormWeight, attentionNormBias: Int
+        public var intermediateWeight, intermediateBias, outputWeight, outputBias, outputNormWeight, outputNormBias: Int
+    }
+
+    /// Offsets of a (outFeatures, inFeatures) weight and its bias.
+    public struct Linear: Sendable, Equatable {
+        public var weight: Int
+        public var bias: Int
+        public var outFeatures: Int
+    }
+
+    /// The table: every weight's name, shape and offset, in buffer order.
+    public let entries: [Entry]
+    public let word: Int, position: Int, tokenType: Int, embeddingNormWeight: Int, embeddingNormBias: Int
+    public let layers: [Layer]
+    /// Dense + tanh over the first token.
+    public let pooler: Linear?
+    /// Sequence-classification head over the pooled output.
+    public let classifier: Linear?
+    public var count: Int { entries.last.map { $0.offset + $0.count } ?? 0 }
+
+    /// Task checkpoints prefix the encoder's names with this; a bare BertModel does not.
+    public static let encoderPrefix = "bert."
+
+    public init(configuration c: BERTConfiguration, pooler hasPooler: Bool, labels: Int?) {
+        let H = c.hiddenSize, I = c.intermediateSize
+        var entries = [Entry]()
+        func add(_ name: String, _ shape: [Int]) -> Int {
+            let offset = entries.last.map { $0.offset + $0.count } ?? 0
+            entries.append(Entry(name: name, shape: shape, offset: offset))
+            return offset
         }
+        let e = Self.encoderPrefix + "embeddings."
+        word = add(e + "word_embeddings.weight", [c.vocabSize, H])
+        position = add(e + "position_embeddings.weight", [c.maxPositionEmbeddings, H])
+        tokenType = add(e + "token_type_embeddings.weight", [c.typeVocabSize, H])
+        embeddingNormWeight = add(e + "LayerNorm.weight", [H])
+        embeddingNormBias = add(e + "LayerNorm.bias", [H])
+        layers = (0..<c.numHiddenLayers).map { i in
+            let n = Self.encoderPrefix + "encoder.layer.\(i)."
+            let qkvWeight = add(n + "attention.self.query.weight", [H, H])
+            _ = add(n + "attention.self.key.weight", [H, H])
+            _ = add(n + "attention.self.value.weight", [H, H])
+            let qkvBias = add(n + "attention.self.query.bias", [H])
+            _ = add(n + "attention.self.key.bias", [H])
+            _ = add(n + "attention.self.value.bias", [H])
+            return Layer(
+                qkvWeight: qkvWeight, qkvBias: qkvBias,
+                attentionOutputWeight: add(n + "attention.output.dense.weight", [H, H]),
+                attentionOutputBias: add(n + "attention.output.dense.bias", [H]),
+                attentionNormWeight: add(n + "attention.output.LayerNorm.weight", [H]),
+                attentionNormBias: add(n + "attention.output.LayerNorm.bias", [H]),
+                intermediateWeight: add(n + "intermediate.dense.weight", [I, H]),
+                intermediateBias: add(n + "intermediate.dense.bias", [I]),
+                outputWeight: add(n + "output.dense.weight", [H, I]),
+                outputBias: add(n + "output.dense.bias", [H]),
+                outputNormWeight: add(n + "output.LayerNorm.weight", [H]),
+                outputNormBias: add(n + "output.LayerNorm.bias", [H]))
+        }
+        pooler = hasPooler
+            ? Linear(weight: add(Self.encoderPrefix + "pooler.dense.weight", [H, H]),
+                     bias: add(Self.encoderPrefix + "pooler.dense.bias", [H]), outFeatures: H)
+            : nil
+        classifier = labels.map { L in
+            Linear(weight: add("classifier.weight", [L, H]), bias: add("classifier.bias", [L]), outFeatures: L)
+        }
+        self.entries = entries
     }
 }
 
-public struct BERTLayerNorm: Sendable {
-    public var weight: [Float]  // (hidden)
-    public var bias: [Float]  // (hidden)
-    public var epsilon: Float
-}
-
-public struct BERTEmbeddings: Sendable {
-    public var wordEmbeddings: [Float]  // (vocab, hidden)
-    public var positionEmbeddings: [Float]  // (maxPositions, hidden)
-    public var tokenTypeEmbeddings: [Float]  // (typeVocab, hidden)
-    public var layerNorm: BERTLayerNorm
-
-    /// hidden[t] = LayerNorm(word[id] + position[p] + tokenType[type]).
-    func callAsFunction(
-        ids: [Int32], types: [Int32], positions: [Int32], hidden: UnsafeMutablePointer<Float>, width: Int
-    ) {
-        wordEmbeddings.withUnsafeBufferPointer { word in
-            positionEmbeddings.withUnsafeBufferPointer { pos in
-                tokenTypeEmbeddings.withUnsafeBufferPointer { type in
-                    Parallel.forEach(0..<ids.count, minimumChunk: 64) { range in
-                        for t in range {
-                            let w = word.baseAddress! + Int(ids[t]) * width
-                            let p = pos.baseAddress! + Int(positions[t]) * width
-                            let y = type.baseAddress! + Int(types[t]) * width
-                            let out = hidden + t * width
-                            for c in 0..<width { out[c] = w[c] + p[c] + y[c] }
-                        }
-                    }
-                }
-            }
-        }
-        layerNorm.weight.withUnsafeBufferPointer { g in
-            layerNorm.bias.withUnsafeBufferPointer { b in
-                EncoderKernels.layerNorm(hidden, rows: ids.count, cols: width,
-                                         gamma: g.baseAddress!, beta: b.baseAddress!, epsilon: layerNorm.epsilon)
-            }
-        }
-    }
-}
-
-/// Self-attention plus its output projection, residual and LayerNorm
-/// (transformers' BertAttention = BertSelfAttention + BertSelfOutput).
-public struct BERTAttention: Sendable {
-    /// query, key and value weights stacked into one product: (3 * hidden, hidden).
-    public var queryKeyValue: BERTLinear
-    public var output: BERTLinear  // (hidden, hidden)
-    public var layerNorm: BERTLayerNorm
-    public var heads: Int
-
-    /// hidden[T, H] <- LayerNorm(hidden + Attention(hidden)), using `wide`
-    /// (≥ T * 3H) and `narrow` / `context` (≥ T * H) as scratch.
-    func callAsFunction(
-        hidden: UnsafeMutablePointer<Float>, sequences: [Range<Int>],
-        wide qkv: UnsafeMutablePointer<Float>, context: UnsafeMutablePointer<Float>,
-        narrow: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>
-    ) {
-        let width = output.outFeatures
-        let tokens = sequences.last?.upperBound ?? 0
-        let headDim = width / heads
-        let ld = 3 * width
-        queryKeyValue.product(hidden, rows: tokens, into: qkv)  // (T, 3H): [q | k | v]
-        queryKeyValue.bias.withUnsafeBufferPointer { b in
-            EncoderKernels.addBias(qkv, rows: tokens, cols: ld, bias: b.baseAddress!)
-        }
-        let scale = 1 / Float(headDim).squareRoot()
-        for seq in sequences {
-            let n = seq.count
-            let base = qkv + seq.lowerBound * ld
-            // scores: (heads, n, n)
-            for h in 0..<heads {
-                BLAS.sgemm(transB: true, m: n, n: n, k: headDim, alpha: scale,
-                           a: base + h * headDim, lda: ld,
-                           b: base + width + h * headDim, ldb: ld,
-                           c: scores + h * n * n, ldc: n)
-            }
-            Parallel.forEach(0..<(heads * n), minimumChunk: 64) { rows in
-                for r in rows { EncoderKernels.softmaxRow(scores + r * n, count: n) }
-            }
-            // context rows of this sequence, heads interleaved as (n, heads * headDim)
-            for h in 0..<heads {
-                BLAS.sgemm(m: n, n: headDim, k: n,
-                           a: scores + h * n * n, lda: n,
-                           b: base + 2 * width + h * headDim, ldb: ld,
-                           c: context + seq.lowerBound * width + h * headDim, ldc: width)
-            }
-        }
-        output.product(context, rows: tokens, into: narrow)  // (T, H)
-        output.bias.withUnsafeBufferPointer { b in
-            layerNorm.weight.withUnsafeBufferPointer { g in
-                layerNorm.bias.withUnsafeBufferPointer { beta in
-                    EncoderKernels.biasResidualLayerNorm(
-                        narrow, bias: b.baseAddress!, residual: hidden, rows: tokens, cols: width,
-                        gamma: g.baseAddress!, beta: beta.baseAddress!, epsilon: layerNorm.epsilon)
-                }
-            }
-        }
-    }
-}
-
-/// One encoder block: attention, then the GELU feed-forward with its residual
-/// and LayerNorm (BertIntermediate + BertOutput).
-public struct BERTLayer: Sendable {
-    public var attention: BERTAttention
-    public var intermediate: BERTLinear  // (intermediate, hidden)
-    public var output: BERTLinear  // (hidden, intermediate)
-    public var outputLayerNorm: BERTLayerNorm
-
-    func callAsFunction(
-        hidden: UnsafeMutablePointer<Float>, sequences: [Range<Int>],
-        wide: UnsafeMutablePointer<Float>, context: UnsafeMutablePointer<Float>,
-        narrow: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>
-    ) {
-        attention(hidden: hidden, sequences: sequences, wide: wide, context: context, narrow: narrow, scores: scores)
-        let tokens = sequences.last?.upperBound ?? 0
-        intermediate.product(hidden, rows: tokens, into: wide)  // (T, I)
-        intermediate.bias.withUnsafeBufferPointer { b in
-            EncoderKernels.biasGELU(wide, rows: tokens, cols: intermediate.outFeatures, bias: b.baseAddress!)
-        }
-        output.product(wide, rows: tokens, into: narrow)  // (T, H)
-        output.bias.withUnsafeBufferPointer { b in
-            outputLayerNorm.weight.withUnsafeBufferPointer { g in
-                outputLayerNorm.bias.withUnsafeBufferPointer { beta in
-                    EncoderKernels.biasResidualLayerNorm(
-                        narrow, bias: b.baseAddress!, residual: hidden, rows: tokens, cols: output.outFeatures,
-                        gamma: g.baseAddress!, beta: beta.baseAddress!, epsilon: outputLayerNorm.epsilon)
-                }
-            }
-        }
-    }
-}
-
-// MARK: - Model
+// MARK: - Batches
 
 /// Token ids of a right-padded batch: row-major (batch, sequenceLength), with
 /// an attention mask of 1 for real tokens followed by 0 for padding.
@@ -317,6 +258,125 @@ public struct BERTBatch: Sendable, Equatable {
     }
 }
 
+/// A batch packed for the forward pass: the tokens of every sequence back to
+/// back, with their positions, and each sequence's rows.
+public struct BERTPackedBatch: Sendable, Equatable {
+    public var ids: [Int32] = []
+    public var types: [Int32] = []
+    public var positions: [Int32] = []
+    public var sequences: [Range<Int>] = []
+    public var tokenCount: Int { ids.count }
+
+    /// Packs sequences (with their token types), checking them against the configuration.
+    public init(sequences: [[Int32]], tokenTypes: [[Int32]], configuration: BERTConfiguration) throws {
+        guard tokenTypes.count == sequences.count else {
+            throw ModelsError.invalidInput("\(tokenTypes.count) token-type rows for \(sequences.count) sequences")
+        }
+        for (b, (s, t)) in zip(sequences, tokenTypes).enumerated() {
+            try append(s[...], types: t[...], sequence: b, configuration: configuration)
+        }
+    }
+
+    /// Packs a right-padded batch: the rows its attention mask keeps.
+    public init(_ batch: BERTBatch, configuration: BERTConfiguration) throws {
+        ids.reserveCapacity(batch.inputIDs.count)
+        for b in 0..<batch.batchSize {
+            let row = b * batch.sequenceLength
+            var length = 0
+            while length < batch.sequenceLength, batch.attentionMask[row + length] != 0 { length += 1 }
+            for j in length..<batch.sequenceLength where batch.attentionMask[row + j] != 0 {
+                throw ModelsError.invalidInput("attention_mask row \(b) is not right-padded (1 at position \(j) after a 0)")
+            }
+            try append(batch.inputIDs[row..<(row + length)], types: batch.tokenTypeIDs[row..<(row + length)],
+                       sequence: b, configuration: configuration)
+        }
+    }
+
+    private mutating func append(_ s: ArraySlice<Int32>, types t: ArraySlice<Int32>, sequence b: Int,
+                                 configuration c: BERTConfiguration) throws {
+        guard !s.isEmpty else { throw ModelsError.invalidInput("sequence \(b) has no unmasked tokens") }
+        guard t.count == s.count else {
+            throw ModelsError.invalidInput("sequence \(b): \(t.count) token types for \(s.count) tokens")
+        }
+        guard s.count <= c.maxPositionEmbeddings else {
+            throw ModelsError.sequenceTooLong(length: s.count, maximum: c.maxPositionEmbeddings)
+        }
+        let start = ids.count
+        for (j, (id, type)) in zip(s, t).enumerated() {
+            guard id >= 0, Int(id) < c.vocabSize else {
+                throw ModelsError.invalidInput("token id \(id) at (\(b), \(j)) is outside the vocabulary of \(c.vocabSize)")
+            }
+            guard type >= 0, Int(type) < c.typeVocabSize else {
+                throw ModelsError.invalidInput("token type \(type) at (\(b), \(j)) is outside 0..<\(c.typeVocabSize)")
+            }
+            ids.append(id)
+            types.append(type)
+            positions.append(Int32(j))
+        }
+        sequences.append(start..<ids.count)
+    }
+}
+
+/// What a training forward pass keeps for its backward (llm.c's activation
+/// tensors), and the dropout masks it applies. A forward pass given none
+/// keeps nothing and applies no dropout. Buffers are written by the pass that
+/// records into them; masks are drawn by the trainer before it.
+public final class BERTActivations: @unchecked Sendable {
+    public final class Layer: @unchecked Sendable {
+        public let input: FloatBuffer  // (T, H) layer input
+        public let qkv: FloatBuffer  // (T, 3H)
+        public let probabilities: FloatBuffer  // Σ heads·n², laid out by `probabilityOffsets`
+        public let context: FloatBuffer  // (T, H)
+        public let normalized1: FloatBuffer, inverseStd1: FloatBuffer, hidden1: FloatBuffer  // attention LayerNorm
+        public let intermediate: FloatBuffer  // (T, I) before GELU
+        public let activation: FloatBuffer  // (T, I) after GELU
+        public let normalized2: FloatBuffer, inverseStd2: FloatBuffer  // output LayerNorm
+        /// Inverted-dropout masks (0 or 1/(1−p)): attention probabilities, attention output, feed-forward output.
+        public var attentionMask: FloatBuffer?, attentionOutputMask: FloatBuffer?, outputMask: FloatBuffer?
+
+        init(T: Int, H: Int, I: Int, probabilities: Int) {
+            input = FloatBuffer(uninitialized: T * H)
+            qkv = FloatBuffer(uninitialized: T * 3 * H)
+            self.probabilities = FloatBuffer(uninitialized: probabilities)
+            context = FloatBuffer(uninitialized: T * H)
+            normalized1 = FloatBuffer(uninitialized: T * H)
+            inverseStd1 = FloatBuffer(uninitialized: T)
+            hidden1 = FloatBuffer(uninitialized: T * H)
+            intermediate = FloatBuffer(uninitialized: T * I)
+            activation = FloatBuffer(uninitialized: T * I)
+            normalized2 = FloatBuffer(uninitialized: T * H)
+            inverseStd2 = FloatBuffer(uninitialized: T)
+        }
+    }
+
+    /// Start of each sequence's (heads, n, n) block in a layer's probabilities.
+    public let probabilityOffsets: [Int]
+    public let probabilityCount: Int
+    public let embeddingNormalized: FloatBuffer, embeddingInverseStd: FloatBuffer
+    public var embeddingMask: FloatBuffer?
+    public let layers: [Layer]
+    /// Head: first-token rows (B, H), tanh(pooler) (B, H), the classifier's input after dropout (B, H).
+    public let first: FloatBuffer, pooled: FloatBuffer, classifierInput: FloatBuffer
+    public var classifierMask: FloatBuffer?
+
+    public init(batch: BERTPackedBatch, configuration c: BERTConfiguration) {
+        let T = batch.tokenCount, H = c.hiddenSize, B = batch.sequences.count
+        var offsets = [Int](), total = 0
+        for s in batch.sequences {
+            offsets.append(total)
+            total += c.numAttentionHeads * s.count * s.count
+        }
+        probabilityOffsets = offsets
+        probabilityCount = total
+        embeddingNormalized = FloatBuffer(uninitialized: T * H)
+        embeddingInverseStd = FloatBuffer(uninitialized: T)
+        layers = (0..<c.numHiddenLayers).map { _ in Layer(T: T, H: H, I: c.intermediateSize, probabilities: total) }
+        first = FloatBuffer(uninitialized: B * H)
+        pooled = FloatBuffer(uninitialized: B * H)
+        classifierInput = FloatBuffer(uninitialized: B * H)
+    }
+}
+
 /// The encoder's last hidden states, packed: the valid tokens of sequence b
 /// are rows `sequences[b]` of `hidden` (tokens, hiddenSize).
 public struct BERTHiddenStates: Sendable {
@@ -325,87 +385,55 @@ public struct BERTHiddenStates: Sendable {
     public var hiddenSize: Int
 }
 
+/// A forward pass's results: the last hidden states (tokens, hidden), packed
+/// as the batch, and when the head ran the logits (batch, labels).
+public struct BERTForwardOutput: Sendable {
+    public var hidden: FloatBuffer
+    public var logits: [Float]
+}
+
 public struct BERTModel: Sendable {
     public var configuration: BERTConfiguration
-    public var embeddings: BERTEmbeddings
-    public var layers: [BERTLayer]
-    /// Dense + tanh over the first token; present in most checkpoints.
-    public var pooler: BERTLinear?  // (hidden, hidden)
-    /// Sequence-classification head over the pooled output.
-    public var classifier: BERTLinear?  // (numLabels, hidden)
+    public var layout: BERTLayout
+    /// Every weight, laid out by `layout`.
+    public var values: [Float]
+
+    public var pooler: BERTLayout.Linear? { layout.pooler }
+    public var classifier: BERTLayout.Linear? { layout.classifier }
+
+    /// The values of a weight of the table, by name.
+    public func weight(_ name: String) -> ArraySlice<Float>? {
+        layout.entries.first { $0.name == name }.map { values[$0.offset..<($0.offset + $0.count)] }
+    }
+
+    /// Runs the encoder (and the classification head when `head`) over a packed batch.
+    public func forward(_ batch: BERTPackedBatch, head: Bool = false) -> BERTForwardOutput {
+        values.withUnsafeBufferPointer { p in
+            Self.forward(batch, configuration: configuration, layout: layout, parameters: p.baseAddress!, head: head)
+        }
+    }
 
     /// Runs the encoder over a right-padded batch.
     public func encode(_ batch: BERTBatch) throws -> BERTHiddenStates {
-        let H = configuration.hiddenSize
-        var ids = [Int32](), types = [Int32](), positions = [Int32]()
-        var sequences = [Range<Int>]()
-        ids.reserveCapacity(batch.inputIDs.count)
-        var maxLength = 0
-        for b in 0..<batch.batchSize {
-            let row = b * batch.sequenceLength
-            var length = 0
-            while length < batch.sequenceLength, batch.attentionMask[row + length] != 0 { length += 1 }
-            for j in length..<batch.sequenceLength where batch.attentionMask[row + j] != 0 {
-                throw ModelsError.invalidInput("attention_mask row \(b) is not right-padded (1 at position \(j) after a 0)")
-            }
-            guard length > 0 else {
-                throw ModelsError.invalidInput("sequence \(b) has no unmasked tokens")
-            }
-            guard length <= configuration.maxPositionEmbeddings else {
-                throw ModelsError.sequenceTooLong(length: length, maximum: configuration.maxPositionEmbeddings)
-            }
-            let start = ids.count
-            for j in 0..<length {
-                let id = batch.inputIDs[row + j], type = batch.tokenTypeIDs[row + j]
-                guard id >= 0, Int(id) < configuration.vocabSize else {
-                    throw ModelsError.invalidInput("token id \(id) at (\(b), \(j)) is outside the vocabulary of \(configuration.vocabSize)")
-                }
-                guard type >= 0, Int(type) < configuration.typeVocabSize else {
-                    throw ModelsError.invalidInput("token type \(type) at (\(b), \(j)) is outside 0..<\(configuration.typeVocabSize)")
-                }
-                ids.append(id)
-                types.append(type)
-                positions.append(Int32(j))
-            }
-            sequences.append(start..<ids.count)
-            maxLength = max(maxLength, length)
-        }
-        let tokens = ids.count
-        guard tokens > 0 else { return BERTHiddenStates(hidden: [], sequences: sequences, hiddenSize: H) }
-
-        let I = configuration.intermediateSize
-        let wideWidth = max(3 * H, I)
-        var hidden = [Float](repeating: 0, count: tokens * H)  // (T, H)
-        let wide = UnsafeMutablePointer<Float>.allocate(capacity: tokens * wideWidth)  // (T, max(3H, I))
-        let context = UnsafeMutablePointer<Float>.allocate(capacity: tokens * H)  // (T, H)
-        let narrow = UnsafeMutablePointer<Float>.allocate(capacity: tokens * H)  // (T, H)
-        let scores = UnsafeMutablePointer<Float>.allocate(
-            capacity: configuration.numAttentionHeads * maxLength * maxLength)  // (heads, n, n)
-        defer {
-            wide.deallocate()
-            context.deallocate()
-            narrow.deallocate()
-            scores.deallocate()
-        }
-        hidden.withUnsafeMutableBufferPointer { h in
-            let hp = h.baseAddress!
-            embeddings(ids: ids, types: types, positions: positions, hidden: hp, width: H)
-            for layer in layers {
-                layer(hidden: hp, sequences: sequences, wide: wide, context: context, narrow: narrow, scores: scores)
-            }
-        }
-        return BERTHiddenStates(hidden: hidden, sequences: sequences, hiddenSize: H)
+        let packed = try BERTPackedBatch(batch, configuration: configuration)
+        let states = forward(packed).hidden
+        return BERTHiddenStates(hidden: withExtendedLifetime(states) { states.array },
+                                sequences: packed.sequences, hiddenSize: configuration.hiddenSize)
     }
 
     /// Mean of each sequence's token states over its unmasked tokens,
     /// L2-normalised when `normalize` (sentence-transformers' Pooling + Normalize).
     public func meanPooled(_ batch: BERTBatch, normalize: Bool = true) throws -> [[Float]] {
-        let states = try encode(batch)
-        let H = states.hiddenSize
-        return states.sequences.map { seq in
+        let packed = try BERTPackedBatch(batch, configuration: configuration)
+        let states = forward(packed).hidden
+        // The pointer is only valid while `states` lives.
+        defer { withExtendedLifetime(states) {} }
+        let hidden = states.p
+        let H = configuration.hiddenSize
+        return packed.sequences.map { seq in
             var mean = [Float](repeating: 0, count: H)
             for t in seq {
-                for c in 0..<H { mean[c] += states.hidden[t * H + c] }
+                for c in 0..<H { mean[c] += hidden[t * H + c] }
             }
             let inv = 1 / Float(seq.count)
             for c in 0..<H { mean[c] *= inv }
@@ -422,34 +450,14 @@ public struct BERTModel: Sendable {
     /// Classification logits (batch, numLabels): pooler (dense + tanh over the
     /// first token) then the classifier, as BertForSequenceClassification.
     public func classify(_ batch: BERTBatch) throws -> [[Float]] {
-        guard let pooler, let classifier else {
+        guard let classifier else {
             throw ModelsError.invalidInput("this BERT checkpoint has no sequence-classification head (pooler + classifier)")
         }
-        let states = try encode(batch)
-        let H = states.hiddenSize
-        let B = states.sequences.count
-        guard B > 0 else { return [] }
-        var first = [Float](repeating: 0, count: B * H)  // (B, H)
-        for (b, seq) in states.sequences.enumerated() {
-            for c in 0..<H { first[b * H + c] = states.hidden[seq.lowerBound * H + c] }
-        }
-        var pooled = [Float](repeating: 0, count: B * H)  // (B, H)
-        first.withUnsafeBufferPointer { x in
-            pooled.withUnsafeMutableBufferPointer { y in
-                pooler.product(x.baseAddress!, rows: B, into: y.baseAddress!)
-            }
-        }
-        for b in 0..<B {
-            for c in 0..<H { pooled[b * H + c] = Foundation.tanh(pooled[b * H + c] + pooler.bias[c]) }
-        }
+        let packed = try BERTPackedBatch(batch, configuration: configuration)
+        guard packed.tokenCount > 0 else { return [] }
+        let logits = forward(packed, head: true).logits
         let L = classifier.outFeatures
-        var logits = [Float](repeating: 0, count: B * L)  // (B, labels)
-        pooled.withUnsafeBufferPointer { x in
-            logits.withUnsafeMutableBufferPointer { y in
-                classifier.product(x.baseAddress!, rows: B, into: y.baseAddress!)
-            }
-        }
-        return (0..<B).map { b in (0..<L).map { logits[b * L + $0] + classifier.bias[$0] } }
+        return (0..<packed.sequences.count).map { b in Array(logits[(b * L)..<((b + 1) * L)]) }
     }
 
     /// Floating-point operations of one forward pass over sequences of these
@@ -467,92 +475,220 @@ public struct BERTModel: Sendable {
     }
 }
 
-// MARK: - Weight loading and key mapping
+// MARK: - The forward pass
+
+extension BERTModel {
+    /// The one BERT forward pass, over weights at `parameters` laid out by
+    /// `layout`: inference runs it on a loaded model's values, training on
+    /// its parameter buffer. With a `record` it keeps every activation the
+    /// backward pass (Training's BERTTraining) reads and applies the record's
+    /// dropout masks; without one it works in place in a few reused buffers.
+    /// Both run the same arithmetic, so a logit is the same to the bit.
+    /// `head` runs pooler and classifier (the layout must have them).
+    public static func forward(
+        _ batch: BERTPackedBatch, configuration c: BERTConfiguration, layout: BERTLayout,
+        parameters P: UnsafePointer<Float>, head: Bool, record: BERTActivations? = nil
+    ) -> BERTForwardOutput {
+        let T = batch.tokenCount, B = batch.sequences.count, H = c.hiddenSize, I = c.intermediateSize
+        let eps = c.layerNormEps
+        let hidden = FloatBuffer(uninitialized: T * H)
+        guard T > 0 else { return BERTForwardOutput(hidden: hidden, logits: []) }
+        let sum = FloatBuffer(uninitialized: T * H)
+        // Where layer l reads its input: the record's copy when recording, else the running state.
+        func layerInput(_ l: Int) -> UnsafeMutablePointer<Float> {
+            if let record, l < record.layers.count { return record.layers[l].input.p }
+            return hidden.p
+        }
+
+        // Embeddings: LayerNorm(word + position + token type), then dropout.
+        let ids = batch.ids, types = batch.types, positions = batch.positions
+        let word = P + layout.word, position = P + layout.position, tokenType = P + layout.tokenType
+        let embedded = sum.p
+        Parallel.forEach(0..<T, minimumChunk: 64) { range in
+            for t in range {
+                let w = word + Int(ids[t]) * H, p = position + Int(positions[t]) * H, y = tokenType + Int(types[t]) * H
+                let out = embedded + t * H
+                for c in 0..<H { out[c] = w[c] + p[c] + y[c] }
+            }
+        }
+        let x0 = layerInput(0)
+        BackwardKernels.layerNormForward(embedded, rows: T, cols: H, gamma: P + layout.embeddingNormWeight,
+                                         beta: P + layout.embeddingNormBias, epsilon: eps, output: x0,
+                                         normalized: record?.embeddingNormalized.p, inverseStd: record?.embeddingInverseStd.p)
+        applyMask(x0, record?.embeddingMask, count: T * H)
+
+        let workspace = record == nil ? (qkv: FloatBuffer(uninitialized: T * 3 * H), context: FloatBuffer(uninitialized: T * H),
+                                         intermediate: FloatBuffer(uninitialized: T * I)) : nil
+        // Kernels get raw pointers: keep the buffers alive to the end of the pass.
+        defer { withExtendedLifetime((sum, workspace?.qkv, workspace?.context, workspace?.intermediate)) {} }
+        let heads = c.numAttentionHeads, headDim = c.headDimension
+        for (l, w) in layout.layers.enumerated() {
+            let saved = record?.layers[l]
+            let x = layerInput(l), out = layerInput(l + 1)
+            // Self-attention: one (3H, H) product for query, key and value.
+            let qkv = saved?.qkv.p ?? workspace!.qkv.p
+            BLAS.sgemm(transB: true, m: T, n: 3 * H, k: H, a: x, lda: H, b: P + w.qkvWeight, ldb: H, c: qkv, ldc: 3 * H)
+            EncoderKernels.addBias(qkv, rows: T, cols: 3 * H, bias: P + w.qkvBias)
+            let context = saved?.context.p ?? workspace!.context.p
+            attention(qkv: qkv, context: context, sequences: batch.sequences, hidden: H, heads: heads, headDim: headDim,
+                      probabilities: saved?.probabilities.p, offsets: record?.probabilityOffsets ?? [],
+                      mask: saved?.attentionMask?.p)
+            // Output projection + bias (+ dropout) + residual, LayerNorm.
+            BLAS.sgemm(transB: true, m: T, n: H, k: H, a: context, lda: H, b: P + w.attentionOutputWeight, ldb: H,
+                       c: sum.p, ldc: H)
+            let hidden1 = saved?.hidden1.p ?? x  // in place: x is spent once it is in the residual sum
+            EncoderKernels.biasResidualLayerNorm(
+                sum.p, bias: P + w.attentionOutputBias, mask: saved?.attentionOutputMask?.p, residual: x, output: hidden1,
+                rows: T, cols: H, gamma: P + w.attentionNormWeight, beta: P + w.attentionNormBias, epsilon: eps,
+                normalized: saved?.normalized1.p, inverseStd: saved?.inverseStd1.p)
+            // Feed-forward: GELU(hidden1·W_iᵀ + b_i)·W_oᵀ + b_o (+ dropout) + residual, LayerNorm.
+            let intermediate = saved?.intermediate.p ?? workspace!.intermediate.p
+            BLAS.sgemm(transB: true, m: T, n: I, k: H, a: hidden1, lda: H, b: P + w.intermediateWeight, ldb: H,
+                       c: intermediate, ldc: I)
+            // The backward needs GELU's input, so a record keeps it apart; inference overwrites it.
+            let activation = saved?.activation.p ?? intermediate
+            EncoderKernels.biasGELU(intermediate, rows: T, cols: I, bias: P + w.intermediateBias, into: saved?.activation.p)
+            BLAS.sgemm(transB: true, m: T, n: H, k: I, a: activation, lda: I, b: P + w.outputWeight, ldb: I,
+                       c: sum.p, ldc: H)
+            EncoderKernels.biasResidualLayerNorm(
+                sum.p, bias: P + w.outputBias, mask: saved?.outputMask?.p, residual: hidden1, output: out,
+                rows: T, cols: H, gamma: P + w.outputNormWeight, beta: P + w.outputNormBias, epsilon: eps,
+                normalized: saved?.normalized2.p, inverseStd: saved?.inverseStd2.p)
+        }
+        guard head else { return BERTForwardOutput(hidden: hidden, logits: []) }
+        guard let pooler = layout.pooler, let classifier = layout.classifier else {
+            preconditionFailure("BERT forward with head: the layout has no pooler and classifier")
+        }
+
+        // Pooler (dense + tanh over each sequence's first token), dropout, classifier.
+        let first = record?.first ?? FloatBuffer(uninitialized: B * H)
+        let pooled = record?.pooled ?? FloatBuffer(uninitialized: B * H)
+        defer { withExtendedLifetime((first, pooled)) {} }
+        for (b, seq) in batch.sequences.enumerated() {
+            (first.p + b * H).update(from: hidden.p + seq.lowerBound * H, count: H)
+        }
+        BLAS.sgemm(transB: true, m: B, n: H, k: H, a: first.p, lda: H, b: P + pooler.weight, ldb: H, c: pooled.p, ldc: H)
+        for b in 0..<B {
+            for c in 0..<H { pooled.p[b * H + c] = Foundation.tanh(pooled.p[b * H + c] + P[pooler.bias + c]) }
+        }
+        var dropped = pooled
+        if let record {
+            dropped = record.classifierInput
+            dropped.p.update(from: pooled.p, count: B * H)
+            applyMask(dropped.p, record.classifierMask, count: B * H)
+        }
+        let L = classifier.outFeatures
+        var logits = [Float](repeating: 0, count: B * L)
+        for b in 0..<B {
+            for label in 0..<L {
+                let weight = P + classifier.weight + label * H, row = dropped.p + b * H
+                var z: Float = 0
+                for c in 0..<H { z += row[c] * weight[c] }
+                logits[b * L + label] = z + P[classifier.bias + label]
+            }
+        }
+        return BERTForwardOutput(hidden: hidden, logits: logits)
+    }
+
+    /// x[i] *= mask[i] when there is a mask.
+    static func applyMask(_ x: UnsafeMutablePointer<Float>, _ mask: FloatBuffer?, count: Int) {
+        guard let mask else { return }
+        let m = mask.p
+        for i in 0..<count { x[i] *= m[i] }
+    }
+
+    /// Per sequence and head, in parallel: P = softmax(QKᵀ/√d), context = P·V
+    /// (P through its dropout mask when there is one). P goes to
+    /// `probabilities` (at `offsets`) when kept, else to a per-worker buffer.
+    static func attention(
+        qkv: UnsafeMutablePointer<Float>, context: UnsafeMutablePointer<Float>, sequences: [Range<Int>],
+        hidden H: Int, heads: Int, headDim: Int,
+        probabilities: UnsafeMutablePointer<Float>?, offsets: [Int], mask: UnsafePointer<Float>?
+    ) {
+        let ld = 3 * H
+        let scale = 1 / Float(headDim).squareRoot()
+        let longest = sequences.map(\.count).max() ?? 0
+        Parallel.forEach(0..<(sequences.count * heads)) { items in
+            let own = probabilities == nil ? UnsafeMutablePointer<Float>.allocate(capacity: longest * longest) : nil
+            defer { own?.deallocate() }
+            for item in items {
+                let b = item / heads, h = item % heads
+                let seq = sequences[b], n = seq.count
+                let base = qkv + seq.lowerBound * ld
+                let p = probabilities.map { $0 + offsets[b] + h * n * n } ?? own!
+                BLAS.sgemm(transB: true, m: n, n: n, k: headDim, alpha: scale, a: base + h * headDim, lda: ld,
+                           b: base + H + h * headDim, ldb: ld, c: p, ldc: n)
+                for r in 0..<n { EncoderKernels.softmaxRow(p + r * n, count: n) }
+                var weights = UnsafePointer(p)
+                var dropped: UnsafeMutablePointer<Float>?
+                if let mask {
+                    let d = UnsafeMutablePointer<Float>.allocate(capacity: n * n)
+                    let m = mask + offsets[b] + h * n * n
+                    for i in 0..<(n * n) { d[i] = p[i] * m[i] }
+                    weights = UnsafePointer(d)
+                    dropped = d
+                }
+                BLAS.sgemm(m: n, n: headDim, k: n, a: weights, lda: n, b: base + 2 * H + h * headDim, ldb: ld,
+                           c: context + seq.lowerBound * H + h * headDim, ldc: H)
+                dropped?.deallocate()
+            }
+        }
+    }
+}
+
+// MARK: - Weight loading
 
 extension BERTModel {
     /// Builds the model from named tensors. `tensor(name)` returns nil for an
     /// absent name; `file` names the checkpoint in errors.
     ///
-    /// Key mapping: BertModel checkpoints name weights `embeddings.…`,
-    /// task models (`BertForSequenceClassification`) prefix them with `bert.`;
-    /// old TF conversions call LayerNorm parameters `gamma`/`beta`.
+    /// Names come from `BERTLayout`; a bare BertModel checkpoint lacks its
+    /// `bert.` prefix, and old TF conversions call LayerNorm parameters
+    /// `gamma`/`beta`.
     public init(configuration: BERTConfiguration, file: String,
                 tensor: (String) throws -> Tensor?) throws {
-        let H = configuration.hiddenSize, I = configuration.intermediateSize
-        let prefix = try tensor("bert.embeddings.word_embeddings.weight") != nil ? "bert." : ""
-        func load(_ name: String, _ shape: [Int], prefixed: Bool = true) throws -> [Float] {
-            var candidates = [(prefixed ? prefix : "") + name]
-            if name.hasSuffix("LayerNorm.weight") {
-                candidates.append(candidates[0].replacingOccurrences(of: "LayerNorm.weight", with: "LayerNorm.gamma"))
-            } else if name.hasSuffix("LayerNorm.bias") {
-                candidates.append(candidates[0].replacingOccurrences(of: "LayerNorm.bias", with: "LayerNorm.beta"))
-            }
-            for key in candidates {
-                if let t = try tensor(key) {
-                    guard t.shape == shape else {
-                        throw ModelsError.shapeMismatch(tensor: key, expected: shape, actual: t.shape, file: file)
-                    }
-                    return t.data
-                }
-            }
-            throw ModelsError.missingTensor(name: candidates[0], file: file)
-        }
-        func linear(_ name: String, out: Int, in inF: Int, prefixed: Bool = true) throws -> BERTLinear {
-            BERTLinear(weight: try load(name + ".weight", [out, inF], prefixed: prefixed),
-                       bias: try load(name + ".bias", [out], prefixed: prefixed),
-                       outFeatures: out, inFeatures: inF)
-        }
-        func layerNorm(_ name: String) throws -> BERTLayerNorm {
-            BERTLayerNorm(weight: try load(name + ".weight", [H]), bias: try load(name + ".bias", [H]),
-                          epsilon: configuration.layerNormEps)
-        }
-
-        self.configuration = configuration
-        embeddings = BERTEmbeddings(
-            wordEmbeddings: try load("embeddings.word_embeddings.weight", [configuration.vocabSize, H]),
-            positionEmbeddings: try load("embeddings.position_embeddings.weight", [configuration.maxPositionEmbeddings, H]),
-            tokenTypeEmbeddings: try load("embeddings.token_type_embeddings.weight", [configuration.typeVocabSize, H]),
-            layerNorm: try layerNorm("embeddings.LayerNorm"))
-        layers = try (0..<configuration.numHiddenLayers).map { i in
-            let p = "encoder.layer.\(i)."
-            let q = try linear(p + "attention.self.query", out: H, in: H)
-            let k = try linear(p + "attention.self.key", out: H, in: H)
-            let v = try linear(p + "attention.self.value", out: H, in: H)
-            return BERTLayer(
-                attention: BERTAttention(
-                    queryKeyValue: BERTLinear(weight: q.weight + k.weight + v.weight, bias: q.bias + k.bias + v.bias,
-                                              outFeatures: 3 * H, inFeatures: H),
-                    output: try linear(p + "attention.output.dense", out: H, in: H),
-                    layerNorm: try layerNorm(p + "attention.output.LayerNorm"),
-                    heads: configuration.numAttentionHeads),
-                intermediate: try linear(p + "intermediate.dense", out: I, in: H),
-                output: try linear(p + "output.dense", out: H, in: I),
-                outputLayerNorm: try layerNorm(p + "output.LayerNorm"))
-        }
-        if try tensor(prefix + "pooler.dense.weight") != nil {
-            pooler = try linear("pooler.dense", out: H, in: H)
-        } else {
-            pooler = nil
-        }
+        let H = configuration.hiddenSize
+        let prefix = try tensor(BERTLayout.encoderPrefix + "embeddings.word_embeddings.weight") != nil ? BERTLayout.encoderPrefix : ""
+        let hasPooler = try tensor(prefix + "pooler.dense.weight") != nil
+        var labels: Int?
         if let w = try tensor("classifier.weight") {
             guard w.rank == 2, w.shape[1] == H else {
                 throw ModelsError.shapeMismatch(tensor: "classifier.weight", expected: [configuration.numLabels ?? 1, H],
                                                 actual: w.shape, file: file)
             }
-            if let labels = configuration.numLabels, labels != w.shape[0] {
-                throw ModelsError.shapeMismatch(tensor: "classifier.weight", expected: [labels, H], actual: w.shape, file: file)
+            if let n = configuration.numLabels, n != w.shape[0] {
+                throw ModelsError.shapeMismatch(tensor: "classifier.weight", expected: [n, H], actual: w.shape, file: file)
             }
-            guard pooler != nil else { throw ModelsError.missingTensor(name: prefix + "pooler.dense.weight", file: file) }
-            classifier = try linear("classifier", out: w.shape[0], in: H, prefixed: false)
-        } else {
-            classifier = nil
+            guard hasPooler else { throw ModelsError.missingTensor(name: prefix + "pooler.dense.weight", file: file) }
+            labels = w.shape[0]
         }
-    }
-}
-
-fileprivate extension Array {
-    subscript(safe index: Int) -> Element? {
-        indices.contains(index) ? self[index] : nil
+        let layout = BERTLayout(configuration: configuration, pooler: hasPooler, labels: labels)
+        var values = [Float]()
+        values.reserveCapacity(layout.count)
+        for entry in layout.entries {
+            var key = entry.name
+            if key.hasPrefix(BERTLayout.encoderPrefix) { key = prefix + key.dropFirst(BERTLayout.encoderPrefix.count) }
+            var candidates = [key]
+            if key.hasSuffix("LayerNorm.weight") {
+                candidates.append(key.replacingOccurrences(of: "LayerNorm.weight", with: "LayerNorm.gamma"))
+            } else if key.hasSuffix("LayerNorm.bias") {
+                candidates.append(key.replacingOccurrences(of: "LayerNorm.bias", with: "LayerNorm.beta"))
+            }
+            var found: Tensor?
+            for name in candidates {
+                guard let t = try tensor(name) else { continue }
+                guard t.shape == entry.shape else {
+                    throw ModelsError.shapeMismatch(tensor: name, expected: entry.shape, actual: t.shape, file: file)
+                }
+                found = t
+                break
+            }
+            guard let found else { throw ModelsError.missingTensor(name: key, file: file) }
+            values += found.data
+        }
+        self.configuration = configuration
+        self.layout = layout
+        self.values = values
     }
 }
 
@@ -566,5 +702,11 @@ extension BERTModel {
         try self.init(configuration: configuration, file: url.path) { name in
             checkpoint.contains(name) ? try checkpoint.tensor(named: name) : nil
         }
+    }
+}
+
+fileprivate extension Array {
+    subscript(safe index: Int) -> Element? {
+        indices.contains(index) ? self[index] : nil
     }
 }

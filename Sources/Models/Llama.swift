@@ -517,15 +517,31 @@ struct LlamaWeightSource {
     var names: LlamaWeightNames
 }
 
-/// Tensor names of one checkpoint layout.
-struct LlamaWeightNames: Sendable {
-    var embeddings: String, finalNorm: String, outputHead: String
-    var layer: @Sendable (Int, LlamaWeightNames.Part) -> String
+/// Tensor names of one checkpoint layout: the one table of a Llama-family
+/// decoder's weight names, read by loading and by the LoRA merge's export.
+public struct LlamaWeightNames: Sendable {
+    public var embeddings: String, finalNorm: String, outputHead: String
+    public var layer: @Sendable (Int, LlamaWeightNames.Part) -> String
 
-    enum Part: Sendable { case inputNorm, query, key, value, queryBias, keyBias, valueBias, queryNorm, keyNorm, output, postNorm, gate, up, down }
+    public enum Part: Sendable, CaseIterable {
+        case inputNorm, query, key, value, queryBias, keyBias, valueBias, queryNorm, keyNorm, output, postNorm, gate, up, down
+
+        /// The projection a LoRA target adapts.
+        public init(_ target: LoRATarget) {
+            switch target {
+            case .q: self = .query
+            case .k: self = .key
+            case .v: self = .value
+            case .o: self = .output
+            case .gate: self = .gate
+            case .up: self = .up
+            case .down: self = .down
+            }
+        }
+    }
 
     /// transformers' names (LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM).
-    static let huggingFace = LlamaWeightNames(
+    public static let huggingFace = LlamaWeightNames(
         embeddings: "model.embed_tokens.weight", finalNorm: "model.norm.weight", outputHead: "lm_head.weight"
     ) { i, part in
         let p = "model.layers.\(i)."
@@ -548,7 +564,7 @@ struct LlamaWeightNames: Sendable {
     }
 
     /// llama.cpp's names.
-    static let gguf = LlamaWeightNames(
+    public static let gguf = LlamaWeightNames(
         embeddings: "token_embd.weight", finalNorm: "output_norm.weight", outputHead: "output.weight"
     ) { i, part in
         let p = "blk.\(i)."

@@ -10,11 +10,12 @@ public enum BackwardKernels {
     public static func layerNormForward(
         _ x: UnsafePointer<Float>, rows: Int, cols: Int,
         gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, epsilon: Float,
-        output y: UnsafeMutablePointer<Float>, normalized: UnsafeMutablePointer<Float>, inverseStd: UnsafeMutablePointer<Float>
+        output y: UnsafeMutablePointer<Float>, normalized: UnsafeMutablePointer<Float>?, inverseStd: UnsafeMutablePointer<Float>?
     ) {
+        // Without x̂ and rstd to keep (inference) the same arithmetic runs without the stores.
         Parallel.forEach(0..<rows, minimumChunk: 32) { range in
             for r in range {
-                let src = x + r * cols, dst = y + r * cols, xhat = normalized + r * cols
+                let src = x + r * cols, dst = y + r * cols
                 var sum: Float = 0
                 for c in 0..<cols { sum += src[c] }
                 let mean = sum / Float(cols)
@@ -24,11 +25,16 @@ public enum BackwardKernels {
                     sq += d * d
                 }
                 let inv = 1 / (sq / Float(cols) + epsilon).squareRoot()
-                inverseStd[r] = inv
-                for c in 0..<cols {
-                    let n = (src[c] - mean) * inv
-                    xhat[c] = n
-                    dst[c] = n * gamma[c] + beta[c]
+                if let normalized, let inverseStd {
+                    let xhat = normalized + r * cols
+                    inverseStd[r] = inv
+                    for c in 0..<cols {
+                        let n = (src[c] - mean) * inv
+                        xhat[c] = n
+                        dst[c] = n * gamma[c] + beta[c]
+                    }
+                } else {
+                    for c in 0..<cols { dst[c] = (src[c] - mean) * inv * gamma[c] + beta[c] }
                 }
             }
         }

@@ -17,22 +17,28 @@ public enum EncoderKernels {
         0.5 * x * (1 + Foundation.erf(x / Float(2).squareRoot()))
     }
 
-    /// `x[r, c] = gelu(x[r, c] + bias[c])` over `[rows, cols]`, in parallel.
+    /// `y[r, c] = gelu(x[r, c] + bias[c])` over `[rows, cols]`, in parallel,
+    /// in place when `y` is nil. With a `y`, `x` keeps the pre-activation
+    /// x + bias (what GELU's backward reads), still in one pass.
     public static func biasGELU(
-        _ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int, bias: UnsafePointer<Float>
+        _ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int, bias: UnsafePointer<Float>,
+        into y: UnsafeMutablePointer<Float>? = nil
     ) {
         Parallel.forEach(0..<rows, minimumChunk: 16) { range in
             for r in range {
-                let row = x + r * cols
+                let row = x + r * cols, out = (y ?? x) + r * cols
                 var c = 0
                 while c + 8 <= cols {
                     let v = UnsafeRawPointer(row + c).loadUnaligned(as: SIMD8<Float>.self)
                         + UnsafeRawPointer(bias + c).loadUnaligned(as: SIMD8<Float>.self)
-                    UnsafeMutableRawPointer(row + c).storeBytes(of: gelu8(v), as: SIMD8<Float>.self)
+                    if y != nil { UnsafeMutableRawPointer(row + c).storeBytes(of: v, as: SIMD8<Float>.self) }
+                    UnsafeMutableRawPointer(out + c).storeBytes(of: gelu8(v), as: SIMD8<Float>.self)
                     c += 8
                 }
                 while c < cols {
-                    row[c] = geluReference(row[c] + bias[c])
+                    let v = row[c] + bias[c]
+                    row[c] = v
+                    out[c] = geluReference(v)
                     c += 1
                 }
             }
@@ -53,26 +59,54 @@ public enum EncoderKernels {
         return e.map { Float($0 / s) }
     }
 
-    /// `x[r] = LayerNorm(x[r] + residual[r] (+ bias))` over rows of `cols`,
-    /// written into `residual` (the encoder's running hidden state), in parallel.
-    /// Fusing the bias add and residual saves two passes over the activations.
+    /// `output[r] = LayerNorm((x[r] + bias)·mask[r] + residual[r])` over rows
+    /// of `cols`, in parallel: a sublayer's bias, dropout, residual and
+    /// LayerNorm in one pass over the rows. Without a mask the sum is
+    /// x + (bias + residual). `output` may alias `residual` (the encoder's
+    /// running hidden state). A training pass also keeps what LayerNorm's
+    /// backward needs: x̂ in `normalized` and 1/σ per row in `inverseStd`.
     public static func biasResidualLayerNorm(
-        _ x: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-        residual: UnsafeMutablePointer<Float>, rows: Int, cols: Int,
-        gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, epsilon: Float
+        _ x: UnsafePointer<Float>, bias: UnsafePointer<Float>, mask: UnsafePointer<Float>? = nil,
+        residual: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, rows: Int, cols: Int,
+        gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, epsilon: Float,
+        normalized: UnsafeMutablePointer<Float>? = nil, inverseStd: UnsafeMutablePointer<Float>? = nil
     ) {
         Parallel.forEach(0..<rows, minimumChunk: 32) { range in
             for r in range {
-                let src = x + r * cols
-                let dst = residual + r * cols
+                let src = x + r * cols, res = residual + r * cols, dst = output + r * cols
                 var sum: Float = 0
-                for c in 0..<cols {
-                    var v = src[c] + dst[c]
-                    if let bias { v += bias[c] }
-                    dst[c] = v
-                    sum += v
+                if let mask {
+                    let m = mask + r * cols
+                    for c in 0..<cols {
+                        let v = (src[c] + bias[c]) * m[c] + res[c]
+                        dst[c] = v
+                        sum += v
+                    }
+                } else {
+                    for c in 0..<cols {
+                        let v = src[c] + (bias[c] + res[c])
+                        dst[c] = v
+                        sum += v
+                    }
                 }
-                layerNormRow(dst, cols: cols, mean: sum / Float(cols), gamma: gamma, beta: beta, epsilon: epsilon)
+                let mean = sum / Float(cols)
+                if let normalized, let inverseStd {
+                    var sq: Float = 0
+                    for c in 0..<cols {
+                        let d = dst[c] - mean
+                        sq += d * d
+                    }
+                    let inv = 1 / (sq / Float(cols) + epsilon).squareRoot()
+                    inverseStd[r] = inv
+                    let xhat = normalized + r * cols
+                    for c in 0..<cols {
+                        let n = (dst[c] - mean) * inv
+                        xhat[c] = n
+                        dst[c] = n * gamma[c] + beta[c]
+                    }
+                } else {
+                    layerNormRow(dst, cols: cols, mean: mean, gamma: gamma, beta: beta, epsilon: epsilon)
+                }
             }
         }
     }

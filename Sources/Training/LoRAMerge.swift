@@ -12,30 +12,31 @@ extension LlamaTrainingWeights {
     public static func writeMerged(_ weights: LlamaTrainingWeights, adapter: LoRAAdapter, to directory: URL) throws {
         let c = weights.configuration
         try adapter.validate(against: c, file: "adapter")
+        let names = LlamaWeightNames.huggingFace
         var deltas: [String: [Float]] = [:]
-        for p in adapter.pairs { deltas["model.layers.\(p.layer).\(p.target.parentName).\(p.target.moduleName).weight"] = adapter.delta(p) }
+        for p in adapter.pairs { deltas[names.layer(p.layer, .init(p.target))] = adapter.delta(p) }
         var tensors: [(name: String, tensor: Tensor)] = []
         func add(_ name: String, _ b: FloatBuffer, _ shape: [Int]) {
             var data = b.array
             if let d = deltas[name] { for i in 0..<data.count { data[i] += d[i] } }
             tensors.append((name, Tensor(shape: shape, data: data)))
         }
-        add("model.embed_tokens.weight", weights.embeddings, [c.vocabSize, c.hiddenSize])
+        add(names.embeddings, weights.embeddings, [c.vocabSize, c.hiddenSize])
         for (i, l) in weights.layers.enumerated() {
-            let p = "model.layers.\(i)."
-            add(p + "input_layernorm.weight", l.inputNorm, [c.hiddenSize])
-            add(p + "post_attention_layernorm.weight", l.postNorm, [c.hiddenSize])
+            add(names.layer(i, .inputNorm), l.inputNorm, [c.hiddenSize])
+            add(names.layer(i, .postNorm), l.postNorm, [c.hiddenSize])
             for t in LoRATarget.allCases {
                 let (rows, cols) = t.shape(c)
-                add(p + "\(t.parentName).\(t.moduleName).weight", l.weight(t), [rows, cols])
+                add(names.layer(i, .init(t)), l.weight(t), [rows, cols])
             }
-            for (name, b) in [("q_proj.bias", l.qBias), ("k_proj.bias", l.kBias), ("v_proj.bias", l.vBias),
-                              ("q_norm.weight", l.qNorm), ("k_norm.weight", l.kNorm)] {
-                if let b { add(p + "self_attn." + name, b, [b.count]) }
+            let optional: [(LlamaWeightNames.Part, FloatBuffer?)] = [
+                (.queryBias, l.qBias), (.keyBias, l.kBias), (.valueBias, l.vBias), (.queryNorm, l.qNorm), (.keyNorm, l.kNorm)]
+            for (part, b) in optional {
+                if let b { add(names.layer(i, part), b, [b.count]) }
             }
         }
-        add("model.norm.weight", weights.finalNorm, [c.hiddenSize])
-        if let head = weights.outputHead { add("lm_head.weight", head, [c.vocabSize, c.hiddenSize]) }
+        add(names.finalNorm, weights.finalNorm, [c.hiddenSize])
+        if let head = weights.outputHead { add(names.outputHead, head, [c.vocabSize, c.hiddenSize]) }
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try SafeTensorsWriter.write(tensors, metadata: ["format": "pt"], to: directory.appendingPathComponent("model.safetensors"))
         let architecture = ["llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM"][c.modelType] ?? "LlamaForCausalLM"

@@ -91,6 +91,42 @@ import TestSupport
         }
     }
 
+    /// The weight table is the checkpoint's names: every tensor of a
+    /// BertForSequenceClassification save, by name and shape, and no other.
+    @Test func weightTableNamesEveryCheckpointTensor() throws {
+        let model = try BERTModel(directory: Self.tinyCross)
+        let checkpoint = try SafeTensors(contentsOf: Self.tinyCross.appendingPathComponent("model.safetensors"))
+        let table = model.layout.entries
+        #expect(Set(table.map(\.name)) == Set(checkpoint.names.filter { !$0.hasSuffix("position_ids") }))
+        #expect(table.count == Set(table.map(\.name)).count)
+        for entry in table {
+            let tensor = try checkpoint.tensor(named: entry.name)
+            #expect(tensor.shape == entry.shape, "\(entry.name)")
+            #expect(Array(try #require(model.weight(entry.name))) == tensor.data, "\(entry.name)")
+        }
+        // Back to back, query/key/value adjacent: what the forward's one (3H, H) product reads.
+        #expect(model.values.count == model.layout.count)
+        let H = model.configuration.hiddenSize
+        for (i, layer) in model.layout.layers.enumerated() {
+            let names = table.filter { $0.name.hasPrefix("bert.encoder.layer.\(i).attention.self.") }
+            #expect(names.map(\.offset) == [0, 1, 2].map { layer.qkvWeight + $0 * H * H } + [0, 1, 2].map { layer.qkvBias + $0 * H })
+        }
+    }
+
+    /// A bare BertModel (no `bert.` prefix, no head) loads under the same table minus the head.
+    @Test func bareEncoderLoadsWithoutPrefixOrHead() throws {
+        let full = try BERTModel(directory: Self.tinyCross)
+        let checkpoint = try SafeTensors(contentsOf: Self.tinyCross.appendingPathComponent("model.safetensors"))
+        let bare = try BERTModel(configuration: full.configuration, file: "bare") { name in
+            let key = "bert." + name
+            guard name.hasPrefix("embeddings.") || name.hasPrefix("encoder.") else { return nil }
+            return try checkpoint.tensor(named: key)
+        }
+        #expect(bare.pooler == nil && bare.classifier == nil)
+        #expect(bare.values == Array(full.values[0..<bare.layout.count]))
+        #expect(throws: ModelsError.self) { try bare.classify(try BERTBatch(sequences: [[1, 2, 3]])) }
+    }
+
     @Test func registryLoadsBertByModelType() throws {
         #expect(try ModelRegistry.architecture(at: Self.tinyCross) == "bert")
         let entry = try ModelRegistry.entry(at: Self.tinyCross)

@@ -147,6 +147,45 @@ import Tensor
         #expect(logits.count == expected.count && logits.count == ex.count)
         for (a, b) in zip(logits, expected) { #expect(abs(a - b) <= 1e-5) }
     }
+
+    /// One forward pass: training's (with an activation record) and the
+    /// inference engine's (without) give the same logits to the bit.
+    @Test func recordingAndInferenceForwardsAgreeToTheBit() throws {
+        let r = try Self.reference()
+        let model = try Self.model()
+        let inference = try BERTModel(directory: Self.tiny)
+        let ex = Self.examples(r)
+        let batch = try model.batch(ex)
+        var gradients = [Float](repeating: 0, count: model.parameters.count)
+        let recorded = model.lossAndGradients(batch, gradients: &gradients).logits
+        let plain = model.logits(batch)
+        let engine = try inference.classify(try BERTBatch(sequences: ex.map(\.inputIDs), tokenTypes: ex.map(\.tokenTypeIDs))).map { $0[0] }
+        #expect(recorded.count == ex.count)
+        #expect(recorded == plain)
+        #expect(plain == engine)
+    }
+
+    /// Parameters whose query, key and value are not adjacent (the fused
+    /// block the forward multiplies) are refused, naming the parameter.
+    @Test func separatedQueryKeyValueIsRejected() throws {
+        let model = try Self.model()
+        var moved = FlatParameters()
+        let key = "bert.encoder.layer.0.attention.self.key.weight"
+        for slot in model.parameters.slots where slot.name != key {
+            moved.append(slot.name, shape: slot.shape, values: try #require(model.parameters.tensor(slot.name)).data)
+        }
+        moved.append(key, shape: try #require(model.parameters.slot(key)).shape, values: try #require(model.parameters.tensor(key)).data)
+        #expect(moved.count == model.parameters.count)
+        do {
+            _ = try BERTTraining(configuration: model.configuration, parameters: moved)
+            Issue.record("a layout with key weights away from query and value was accepted")
+        } catch let error as TrainingError {
+            #expect("\(error)".contains(key))
+            #expect("\(error)".contains("adjacent"))
+        }
+        // The layout it was built with passes the same check.
+        _ = try BERTTraining(configuration: model.configuration, parameters: model.parameters)
+    }
 }
 
 /// Dropout (training mode): masks are deterministic per seed, absent from

@@ -1,7 +1,7 @@
 import Foundation
 
-/// An owned, zero-initialised f32 buffer for training activations, weights
-/// and gradients: a class so that tapes and weight tables can hand out raw
+/// An owned f32 buffer for activations, weights and gradients (zeroed unless
+/// made `uninitialized`): a class so that tapes and weight tables can hand out raw
 /// pointers without nesting `withUnsafe…` closures, freed on deinit.
 /// Shared across threads only by the parallel kernels, which write disjoint
 /// ranges (hence the unchecked Sendable); a weight table is never written
@@ -19,6 +19,13 @@ public final class FloatBuffer: @unchecked Sendable {
     public convenience init(_ values: [Float]) {
         self.init(count: values.count)
         values.withUnsafeBufferPointer { if let b = $0.baseAddress { p.update(from: b, count: values.count) } }
+    }
+
+    /// Left unwritten: for buffers the caller overwrites whole before reading
+    /// (forward-pass activations), where zeroing would be a wasted pass.
+    public init(uninitialized count: Int) {
+        self.count = count
+        p = .allocate(capacity: max(1, count))
     }
 
     /// A copy of `count` floats at `source`.
