@@ -1,6 +1,7 @@
 /// A small seedable generator (SplitMix64). Every item of a run gets its own,
 /// derived from (run seed, item index), so results do not depend on which
-/// items ran concurrently or were resumed.
+/// items ran concurrently or were resumed. It lives in Datasets, the lowest
+/// target that both synthesis and the significance tests use.
 public struct SplitMix64: RandomNumberGenerator, Sendable, Hashable {
     public private(set) var state: UInt64
 
