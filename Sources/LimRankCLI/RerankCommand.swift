@@ -38,7 +38,7 @@ struct RerankCommand: AsyncParsableCommand {
         let collection = try datasetOptions.load()
         let input = try TRECFormat.readRun(from: URL(fileURLWithPath: run), knownQueries: BM25Runs.runQueryIDs(collection))
         guard let reranker = try rerankerOptions.make(brightSubset: datasetOptions.dataset == .bright ? datasetOptions.subset : nil) else { return }
-        let outcome = try await RerankDriver.rerank(input, collection: collection, reranker: reranker, depth: rerankerOptions.depth)
+        let outcome = try await RerankDriver.rerank(input, collection: collection, reranker: reranker, depth: rerankerOptions.depth, fusion: rerankerOptions.fusion)
         try TRECFormat.writeRun(outcome.run, to: URL(fileURLWithPath: runOut))
         Log.write("wrote \(runOut) (\(String(format: "%.1f", outcome.docsPerSecond)) documents/s)")
     }

@@ -89,6 +89,14 @@ struct RerankerOptions: ParsableArguments {
     @Flag(help: "Do not read or write the ranking cache.")
     var noCache = false
 
+    @Option(help: ArgumentHelp(
+        "Fuse the reranker's scores with the first stage's instead of replacing them: interpolate:LAMBDA (per-query min-max normalised scores, LAMBDA = the reranker's weight) or rrf:K (reciprocal rank fusion).",
+        valueName: "method"))
+    var fuse: String?
+
+    /// The parsed --fuse (validate() has checked it).
+    var fusion: ScoreFusion? { fuse.flatMap { try? ScoreFusion(parsing: $0) } }
+
     func validate() throws {
         guard depth > 0 else { throw ValidationError("--depth must be at least 1") }
         if let maxPassageTokens, maxPassageTokens < 1 { throw ValidationError("--max-passage-tokens must be at least 1") }
@@ -107,6 +115,10 @@ struct RerankerOptions: ParsableArguments {
             throw ValidationError("--reranker cross-encoder needs --model DIR (a BERT sequence-classification checkpoint); no cross-encoder ships with LimRank")
         }
         if noCache, cache != nil { throw ValidationError("--cache and --no-cache exclude each other") }
+        if let fuse {
+            guard reranker != nil else { throw ValidationError("--fuse needs --reranker") }
+            do { _ = try ScoreFusion(parsing: fuse) } catch { throw ValidationError("--fuse: \(error)") }
+        }
     }
 
     var modelName: String? { model ?? reranker?.defaultModel }
@@ -252,7 +264,7 @@ enum RerankDriver {
         var docsPerSecond: Double { seconds > 0 ? Double(documents) / seconds : 0 }
     }
 
-    static func rerank(_ run: Run, collection: TestCollection, reranker: any Reranker, depth: Int) async throws -> Outcome {
+    static func rerank(_ run: Run, collection: TestCollection, reranker: any Reranker, depth: Int, fusion: ScoreFusion? = nil) async throws -> Outcome {
         let documents = Dictionary(collection.documents.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         let total = run.rankings.values.reduce(0) { $0 + min(depth, $1.count) }
         let start = Date()
@@ -262,6 +274,7 @@ enum RerankDriver {
                 Log.write("reranked \(done)/\(queries) queries (\(String(format: "%.1f", elapsed))s)")
             }
         }
+        driver.fusion = fusion
         let repaired = Mutex(0)
         driver.onWarnings = { queryID, warnings in
             repaired.withLock { $0 += 1 }

@@ -17,6 +17,10 @@ public struct RunReranker: Sendable {
     public var progress: (@Sendable (Int, Int) -> Void)?
     /// Sees each query's `RankedResults.warnings` (when there are any).
     public var onWarnings: (@Sendable (String, [String]) -> Void)?
+    /// When set, the head is ordered by the fusion of the reranker's and the
+    /// run's scores instead of the reranker's alone (the written scores are
+    /// the fused ones).
+    public var fusion: ScoreFusion?
 
     public init(reranker: any Reranker, depth: Int, progress: (@Sendable (Int, Int) -> Void)? = nil) {
         self.reranker = reranker
@@ -32,7 +36,7 @@ public struct RunReranker: Sendable {
         for queryID in run.queryIDs where queriesByID[queryID] == nil {
             throw RerankingError.unknownQuery(queryID: queryID)
         }
-        var output = Run(tag: run.tag + "+" + reranker.name)
+        var output = Run(tag: run.tag + "+" + reranker.name + (fusion.map { "+" + $0.description } ?? ""))
         let ids = run.queryIDs
         for (done, queryID) in ids.enumerated() {
             let ranking = run[queryID]
@@ -50,9 +54,10 @@ public struct RunReranker: Sendable {
                     model: reranker.name,
                     reason: "returned \(ranked.results.count) of \(candidates.count) candidates for query \(queryID)")
             }
+            let results = fusion.map { $0.fuse(ranked.results, firstStage: head.map(\.score)) } ?? ranked.results
             var merged: [ScoredDocument] = []
             merged.reserveCapacity(ranking.count)
-            for result in ranked.results {
+            for result in results {
                 var score = result.score
                 if let previous = merged.last?.score, score >= previous { score = previous.nextDown }
                 merged.append(ScoredDocument(id: result.documentID, score: score))
