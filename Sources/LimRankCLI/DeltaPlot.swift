@@ -76,12 +76,12 @@ enum DeltaPlot {
             svg.text(panel.title, x: left, y: y0 + 22, size: 15, weight: "bold")
             svg.text(panel.subtitle, x: left, y: y0 + 42, size: 12, fill: "#555")
             // Grid lines and tick labels.
-            var tick = -limit
-            while tick <= limit + step / 2 {
+            let ticks = Int((limit / step).rounded())
+            for i in -ticks...ticks {
+                let tick = Double(i) * step
                 let y = zero - tick * scale
                 svg.line(x1: left, y1: y, x2: width - right, y2: y, stroke: grid)
-                svg.text(String(format: "%+.2f", tick).replacingOccurrences(of: "+0.00", with: "0"), x: left - 6, y: y + 4, size: 11, anchor: .end, fill: axis)
-                tick += step
+                svg.text(i == 0 ? "0" : String(format: step < 0.01 ? "%+.3f" : "%+.2f", tick), x: left - 6, y: y + 4, size: 11, anchor: .end, fill: axis)
             }
             let sorted = panel.deltas.sorted(by: >)
             let barWidth = plotWidth / Double(max(sorted.count, 1))
