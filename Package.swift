@@ -34,6 +34,7 @@ let package = Package(
         .library(name: "ModelFormats", targets: ["ModelFormats"]),
         .library(name: "Tokenizers", targets: ["Tokenizers"]),
         .library(name: "Grammar", targets: ["Grammar"]),
+        .library(name: "Randomness", targets: ["Randomness"]),
         .library(name: "Models", targets: ["Models"]),
         .library(name: "Training", targets: ["Training"]),
         .library(name: "Datasets", targets: ["Datasets"]),
@@ -66,12 +67,15 @@ let package = Package(
         // Grammars and JSON schemas as byte-level automata for constrained decoding;
         // no dependency, so the engine stays testable without a model.
         .target(name: "Grammar"),
-        .target(name: "Models", dependencies: ["Tensor", "ModelFormats", "Tokenizers", "Grammar"], swiftSettings: vectorSettings),
+        // One seedable generator for training, sampling, synthesis and the
+        // significance tests: no dependencies, so every layer can share it.
+        .target(name: "Randomness"),
+        .target(name: "Models", dependencies: ["Randomness", "Tensor", "ModelFormats", "Tokenizers", "Grammar"], swiftSettings: vectorSettings),
         // Backward passes, optimisers, LoRA and data loading, beside the forward-only Models.
-        .target(name: "Training", dependencies: ["Tensor", "ModelFormats", "Tokenizers", "Models"], swiftSettings: vectorSettings),
+        .target(name: "Training", dependencies: ["Randomness", "Tensor", "ModelFormats", "Tokenizers", "Models"], swiftSettings: vectorSettings),
         .target(name: "Datasets"),
         .target(name: "Retrieval", dependencies: ["Datasets"]),
-        .target(name: "Evaluation", dependencies: ["Datasets"]),
+        .target(name: "Evaluation", dependencies: ["Datasets", "Randomness"]),
         .target(name: "LanguageModels", dependencies: ["Models", "Grammar", "Tokenizers"]),
         // The HTTP backend lives apart so that only what talks to servers
         // compiles swift-nio and BoringSSL.
@@ -87,11 +91,11 @@ let package = Package(
             .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
-        .target(name: "Synthesis", dependencies: ["Datasets", "Retrieval", "Models", "LanguageModels", "Reranking"]),
+        .target(name: "Synthesis", dependencies: ["Randomness", "Datasets", "Retrieval", "Models", "LanguageModels", "Reranking"]),
         .executableTarget(
             name: "LimRankCLI",
             dependencies: [
-                "Tensor", "ModelFormats", "Tokenizers", "Grammar", "Models", "Training",
+                "Randomness", "Tensor", "ModelFormats", "Tokenizers", "Grammar", "Models", "Training",
                 "Datasets", "Retrieval", "Evaluation", "LanguageModels", "RemoteModels", "Reranking",
                 "Synthesis", "Server",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -105,7 +109,7 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["TestSupport", "Models", "ModelFormats", "Tensor", "Tokenizers", "Grammar"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DatasetsTests", dependencies: ["TestSupport", "Datasets"], resources: [.copy("Fixtures")]),
         .testTarget(name: "RetrievalTests", dependencies: ["TestSupport", "Retrieval", "Datasets"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "EvaluationTests", dependencies: ["TestSupport", "Evaluation", "Datasets"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "EvaluationTests", dependencies: ["TestSupport", "Evaluation", "Datasets", "Randomness"], resources: [.copy("Fixtures")]),
         .testTarget(name: "RerankingTests", dependencies: ["TestSupport", "Reranking", "Datasets", "LanguageModels", "Models", "Tokenizers"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "ServerTests", dependencies: [
@@ -114,7 +118,7 @@ let package = Package(
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
-        .testTarget(name: "SynthesisTests", dependencies: ["TestSupport", "Synthesis", "Datasets", "Retrieval", "Grammar", "Models", "LanguageModels", "Reranking"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SynthesisTests", dependencies: ["TestSupport", "Randomness", "Synthesis", "Datasets", "Retrieval", "Grammar", "Models", "LanguageModels", "Reranking"], resources: [.copy("Fixtures")]),
         .testTarget(name: "GrammarTests", dependencies: ["TestSupport", "Grammar", "Models", "Tokenizers", "LanguageModels"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "LimRankCLI", "Datasets", "Evaluation", "Models", "Training",
                                                   .product(name: "ArgumentParser", package: "swift-argument-parser")]),

@@ -43,6 +43,16 @@ public enum TRECFormat {
         return Run(rankings, tag: tag ?? "limrank")
     }
 
+    /// The 1-based line of the first entry for `query` in a run file (nil when
+    /// it has none), for errors that must say where a query comes from.
+    public static func firstLine(ofQuery query: String, inRun url: URL) throws -> Int? {
+        var lines = try TextLines(url)
+        while let line = try lines.next() {
+            if let first = line.split(whereSeparator: \.isWhitespace).first, first == query { return lines.lineNumber }
+        }
+        return nil
+    }
+
     /// Higher score first; equal scores by document id, descending byte order.
     public static func bestFirst(_ a: ScoredDocument, _ b: ScoredDocument) -> Bool {
         if a.score != b.score { return a.score > b.score }

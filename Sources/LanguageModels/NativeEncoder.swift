@@ -11,11 +11,10 @@ public struct NativeEncoder: TextEmbedder, PairScorer {
     /// Tokens per text (or per pair), special tokens included.
     public var maxLength: Int
     public var batchSize: Int
-
-    /// sentence-transformers' `sentence_bert_config.json`.
-    struct SentenceBertConfig: Decodable {
-        var max_seq_length: Int?
-    }
+    /// The directory's sentence-transformers pipeline (pooling, Normalize),
+    /// or why it cannot embed: a cross-encoder directory need not have one
+    /// that LimRank can run, so the error waits until something embeds.
+    public var sentence: Result<SentenceTransformerDirectory, ModelsError>
 
     /// A model directory with config.json, model.safetensors and tokenizer.json;
     /// the length limit comes from sentence_bert_config.json when present.
@@ -23,15 +22,20 @@ public struct NativeEncoder: TextEmbedder, PairScorer {
         model = try BERTModel(directory: directory)
         tokenizer = try Tokenizer(directory: directory)
         identifier = directory.lastPathComponent
-        let sbert = directory.appendingPathComponent("sentence_bert_config.json")
-        let configured = (try? JSONDecoder().decode(SentenceBertConfig.self, from: Data(contentsOf: sbert)))?.max_seq_length
+        do {
+            sentence = .success(try SentenceTransformerDirectory(directory: directory))
+        } catch let error as ModelsError {
+            sentence = .failure(error)
+        }
+        let configured = try? sentence.get().maxSequenceLength
         self.maxLength = min(maxLength ?? configured ?? 512, model.configuration.maxPositionEmbeddings)
         self.batchSize = max(1, batchSize)
     }
 
-    public var dimension: Int { model.configuration.hiddenSize }
+    public var dimension: Int { ((try? sentence.get().pooling.modes.count) ?? 1) * model.configuration.hiddenSize }
 
     public func embed(_ texts: [String]) async throws -> [[Float]] {
+        let pipeline = try sentence.get()
         var vectors: [[Float]] = []
         vectors.reserveCapacity(texts.count)
         for start in stride(from: 0, to: texts.count, by: batchSize) {
@@ -39,7 +43,7 @@ public struct NativeEncoder: TextEmbedder, PairScorer {
             let encodings = tokenizer.encode(batch: chunk, maxLength: maxLength, padding: .none)
             let batch = try BERTBatch(sequences: encodings.map { $0.ids.map(Int32.init) },
                                       padID: Int32(tokenizer.specialTokens.pad ?? 0))
-            vectors += try model.meanPooled(batch, normalize: true)
+            vectors += try pipeline.embed(model, batch)
         }
         return vectors
     }

@@ -91,9 +91,11 @@ struct EvalCommand: AsyncParsableCommand {
         var model: String?
         var depth: Int?
         var docsPerSecond: Double?
+        /// --fuse, when given.
+        var fusion: String?
 
         enum CodingKeys: String, CodingKey {
-            case dataset, queries, metrics, reranker, model, depth
+            case dataset, queries, metrics, reranker, model, depth, fusion
             case docsPerSecond = "docs_per_s"
         }
     }
@@ -136,7 +138,8 @@ struct EvalCommand: AsyncParsableCommand {
         if let reranker = try rerankerOptions.make(brightSubset: datasetOptions.dataset == .bright ? datasetOptions.subset : nil, monitor: monitor) {
             let outcome = try await RerankDriver.rerank(scored, collection: collection, reranker: reranker, depth: rerankerOptions.depth,
                                                         concurrency: rerankerOptions.concurrency,
-                                                        monitor: rerankerOptions.serverModel == nil ? nil : monitor)
+                                                        monitor: rerankerOptions.serverModel == nil ? nil : monitor,
+                                                        fusion: rerankerOptions.fusion)
             scored = outcome.run
             reranking = outcome
             if let runOut {
@@ -164,6 +167,7 @@ struct EvalCommand: AsyncParsableCommand {
             result.model = rerankerOptions.modelName
             result.depth = rerankerOptions.depth
             result.docsPerSecond = reranking.docsPerSecond
+            result.fusion = rerankerOptions.fusion?.description
         }
         return result
     }
@@ -185,6 +189,7 @@ struct EvalCommand: AsyncParsableCommand {
         var lines = ["dataset     \(result.dataset)", "queries     \(result.queries)"]
         if let reranker = result.reranker {
             lines.append("reranker    \(reranker) (\(result.model ?? "?"), depth \(result.depth ?? 0), \(String(format: "%.1f", result.docsPerSecond ?? 0)) docs/s)")
+            if let fusion = result.fusion { lines.append("fusion      \(fusion) with the first stage") }
         }
         lines.append(String(repeating: "-", count: 22))
         for name in names {

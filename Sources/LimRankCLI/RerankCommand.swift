@@ -42,7 +42,8 @@ struct RerankCommand: AsyncParsableCommand {
         guard let reranker = try rerankerOptions.make(brightSubset: datasetOptions.dataset == .bright ? datasetOptions.subset : nil,
                                                       monitor: monitor) else { return }
         let outcome = try await RerankDriver.rerank(input, collection: collection, reranker: reranker, depth: rerankerOptions.depth,
-                                                    concurrency: rerankerOptions.concurrency, monitor: rerankerOptions.serverModel == nil ? nil : monitor)
+                                                    concurrency: rerankerOptions.concurrency, monitor: rerankerOptions.serverModel == nil ? nil : monitor,
+                                                    fusion: rerankerOptions.fusion)
         try TRECFormat.writeRun(outcome.run, to: URL(fileURLWithPath: runOut))
         Log.write("wrote \(runOut) (\(String(format: "%.1f", outcome.docsPerSecond)) documents/s)")
     }

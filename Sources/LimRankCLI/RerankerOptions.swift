@@ -94,6 +94,14 @@ struct RerankerOptions: ParsableArguments {
     @Flag(help: "Do not read or write the ranking cache.")
     var noCache = false
 
+    @Option(help: ArgumentHelp(
+        "Fuse the reranker's scores with the first stage's instead of replacing them: interpolate:LAMBDA (per-query min-max normalised scores, LAMBDA = the reranker's weight) or rrf:K (reciprocal rank fusion).",
+        valueName: "method"))
+    var fuse: String?
+
+    /// The parsed --fuse (validate() has checked it).
+    var fusion: ScoreFusion? { fuse.flatMap { try? ScoreFusion(parsing: $0) } }
+
     func validate() throws {
         guard depth > 0 else { throw ValidationError("--depth must be at least 1") }
         if let maxPassageTokens, maxPassageTokens < 1 { throw ValidationError("--max-passage-tokens must be at least 1") }
@@ -115,6 +123,10 @@ struct RerankerOptions: ParsableArguments {
         guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1, got \(concurrency)") }
         if concurrency > 1, reranker != nil, serverModel == nil {
             throw ValidationError("--concurrency is for server models (--model http://HOST:PORT/v1#NAME); in process the engine threads each forward pass itself")
+        }
+        if let fuse {
+            guard reranker != nil else { throw ValidationError("--fuse needs --reranker") }
+            do { _ = try ScoreFusion(parsing: fuse) } catch { throw ValidationError("--fuse: \(error)") }
         }
     }
 
@@ -272,7 +284,7 @@ enum RerankDriver {
     /// they make); `monitor`: the server model's request counts, for the
     /// progress line's requests in flight and tokens/s.
     static func rerank(_ run: Run, collection: TestCollection, reranker: any Reranker, depth: Int,
-                       concurrency: Int = 1, monitor: RequestMonitor? = nil) async throws -> Outcome {
+                       concurrency: Int = 1, monitor: RequestMonitor? = nil, fusion: ScoreFusion? = nil) async throws -> Outcome {
         let documents = Dictionary(collection.documents.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         let total = run.rankings.values.reduce(0) { $0 + min(depth, $1.count) }
         let start = Date()
@@ -290,6 +302,7 @@ enum RerankDriver {
         }
         driver.concurrency = concurrency
         driver.onQueryDone = { count in meter.withLock { $0.passages += count } }
+        driver.fusion = fusion
         let repaired = Mutex(0)
         driver.onWarnings = { queryID, warnings in
             repaired.withLock { $0 += 1 }

@@ -48,6 +48,10 @@ struct ServeCommand: AsyncParsableCommand {
     var maxQueue = 4096
     @Option(help: "Most generation requests waiting (429 beyond).")
     var maxQueuedGenerations = 32
+    @Option(help: ArgumentHelp(
+        "Fuse rerank scores with the client's first stage: interpolate:LAMBDA or rrf:K (as rerank/eval --fuse). The first stage is the request's first_stage_scores, else its document order.",
+        valueName: "method"))
+    var fuse: String?
 
     @OptionGroup var arithmetic: DecoderArithmeticOptions
 
@@ -57,6 +61,10 @@ struct ServeCommand: AsyncParsableCommand {
         if reranker != .none, model == nil { throw ValidationError("--reranker \(reranker.rawValue) needs --model") }
         if !(0...65535).contains(port) { throw ValidationError("--port must be in 0...65535") }
         if let servedModelName, servedModelName.isEmpty { throw ValidationError("--served-model-name must not be empty") }
+        if let fuse {
+            guard reranker != .none else { throw ValidationError("--fuse needs a --reranker") }
+            do { _ = try ScoreFusion(parsing: fuse) } catch { throw ValidationError("--fuse: \(error)") }
+        }
         if let apiKeyEnv, (ProcessInfo.processInfo.environment[apiKeyEnv] ?? "").isEmpty {
             throw ValidationError("--api-key-env \(apiKeyEnv): that environment variable is unset or empty")
         }
@@ -88,6 +96,7 @@ struct ServeCommand: AsyncParsableCommand {
         case .none:
             backends.reranker = nil
         }
+        backends.fusion = try fuse.map { try ScoreFusion(parsing: $0) }
         var settings = ServerConfiguration(
             host: host, port: port, apiKey: apiKeyEnv.flatMap { ProcessInfo.processInfo.environment[$0] },
             maxBodyBytes: maxBodyBytes, maxDocuments: maxDocuments, batchWaitMilliseconds: batchWaitMs,

@@ -74,6 +74,13 @@ struct SynthesizeRun: AsyncParsableCommand {
     @Option(name: .customLong("scripted-delay-ms"), help: .hidden)
     var scriptedDelayMilliseconds: Int = 0
 
+    /// Whether the config file names an embedder itself (then it is kept).
+    static func configSetsEmbedder(_ path: String?) -> Bool {
+        guard let path, let data = FileManager.default.contents(atPath: path),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return false }
+        return object["embedder"] != nil
+    }
+
     func run() async throws {
         var settings = SynthesisConfiguration()
         if let config { settings = try SynthesisConfiguration.load(URL(fileURLWithPath: config)) }
@@ -90,6 +97,10 @@ struct SynthesizeRun: AsyncParsableCommand {
             if let baseURL { chosen.baseURL = baseURL }
             if let apiKeyEnv { chosen.apiKeyEnv = apiKeyEnv }
             settings.backend = chosen
+        }
+        if embedder == nil, !Self.configSetsEmbedder(config), settings.backend?.kind != "scripted" {
+            settings.embedder = SynthesisBackendFactory.defaultEmbedder()
+            Log.write("embedder: \(settings.embedder)" + (settings.embedder == "hashing" ? " (minilm is not installed: `limrank models fetch`)" : " (the shipped MiniLM; --embedder hashing for the model-free one)"))
         }
         try settings.validate(file: config ?? "command line")
         guard let backendSettings = settings.backend, !backendSettings.kind.isEmpty else {
@@ -207,6 +218,16 @@ enum SynthesisBackendFactory {
         default:
             throw ValidationError("unknown backend \"\(settings.kind)\" (choose: \(kinds.joined(separator: ", ")))")
         }
+    }
+
+    /// What a newcomer gets without --embedder or a config's "embedder": the
+    /// shipped MiniLM when it is installed (dedup, selection and the
+    /// false-negative filter need real sentence embeddings), else the
+    /// model-free hashing embedder.
+    static func defaultEmbedder(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        guard let url = try? ModelStore(environment: environment).resolve("minilm"),
+              FileManager.default.fileExists(atPath: url.appendingPathComponent("config.json").path) else { return "hashing" }
+        return "minilm"
     }
 
     static func makeEmbedder(_ name: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> any TextEmbedder {

@@ -3,52 +3,26 @@ import Tokenizers
 
 /// Sentence embeddings from a sentence-transformers BERT directory
 /// (config.json, model.safetensors, tokenizer.json, 1_Pooling/,
-/// sentence_bert_config.json): mean pooling over unmasked tokens, then L2
-/// normalisation when the pipeline has a Normalize module.
+/// sentence_bert_config.json): pooled and normalised as the directory's
+/// modules say (`SentenceTransformerDirectory`).
 public struct BERTSentenceEncoder: Sendable {
     public let model: BERTModel
     public let tokenizer: Tokenizer
     /// Tokens per text, [CLS] and [SEP] included (`max_seq_length`, 256 for MiniLM).
     public var maxSequenceLength: Int
     public var normalize: Bool
+    /// How token states become the sentence embedding.
+    public var sentence: SentenceTransformerDirectory
 
-    public var dimension: Int { model.configuration.hiddenSize }
+    public var dimension: Int { sentence.pooling.modes.count * model.configuration.hiddenSize }
 
     public init(directory: URL, maxSequenceLength: Int? = nil) throws {
         model = try BERTModel(directory: directory)
         tokenizer = try Tokenizer(directory: directory)
-        struct SentenceBERTConfig: Decodable {
-            var maxSeqLength: Int?
-            enum CodingKeys: String, CodingKey { case maxSeqLength = "max_seq_length" }
-        }
-        struct PoolingConfig: Decodable {
-            var meanTokens: Bool?
-            enum CodingKeys: String, CodingKey { case meanTokens = "pooling_mode_mean_tokens" }
-        }
-        let fm = FileManager.default
-        let stConfig = directory.appendingPathComponent("sentence_bert_config.json")
-        var length = model.configuration.maxPositionEmbeddings
-        if let data = fm.contents(atPath: stConfig.path) {
-            do {
-                length = try JSONDecoder().decode(SentenceBERTConfig.self, from: data).maxSeqLength ?? length
-            } catch {
-                throw ModelsError.invalidConfiguration(file: stConfig.path, reason: "\(error)")
-            }
-        }
-        let pooling = directory.appendingPathComponent("1_Pooling/config.json")
-        if let data = fm.contents(atPath: pooling.path) {
-            let mean = (try? JSONDecoder().decode(PoolingConfig.self, from: data))?.meanTokens
-            guard mean == true else {
-                throw ModelsError.unsupported(key: "pooling_mode_mean_tokens", value: "\(mean.map(String.init) ?? "absent")",
-                                              file: pooling.path)
-            }
-        }
-        let modules = directory.appendingPathComponent("modules.json")
-        if let data = fm.contents(atPath: modules.path) {
-            normalize = String(decoding: data, as: UTF8.self).contains("sentence_transformers.models.Normalize")
-        } else {
-            normalize = true
-        }
+        // modules.json, the pooling config (either generation) and max_seq_length.
+        sentence = try SentenceTransformerDirectory(directory: directory)
+        normalize = sentence.normalize
+        let length = sentence.maxSequenceLength ?? model.configuration.maxPositionEmbeddings
         self.maxSequenceLength = min(maxSequenceLength ?? length, model.configuration.maxPositionEmbeddings)
     }
 
@@ -60,7 +34,9 @@ public struct BERTSentenceEncoder: Sendable {
         for start in stride(from: 0, to: texts.count, by: batchSize) {
             let chunk = texts[start..<min(start + batchSize, texts.count)]
             let ids = chunk.map { tokenizer.encode($0, maxLength: maxSequenceLength).ids.map { Int32($0) } }
-            out += try model.meanPooled(try BERTBatch(sequences: ids), normalize: normalize)
+            var pipeline = sentence
+            pipeline.normalize = normalize
+            out += try pipeline.embed(model, try BERTBatch(sequences: ids))
         }
         return out
     }

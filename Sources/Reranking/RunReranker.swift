@@ -24,6 +24,10 @@ public struct RunReranker: Sendable {
     /// Sees each query's `RankedResults.warnings` (when there are any), in
     /// the run's query order whatever order the queries finished in.
     public var onWarnings: (@Sendable (String, [String]) -> Void)?
+    /// When set, the head is ordered by the fusion of the reranker's and the
+    /// run's scores instead of the reranker's alone (the written scores are
+    /// the fused ones).
+    public var fusion: ScoreFusion?
 
     public init(reranker: any Reranker, depth: Int, progress: (@Sendable (Int, Int) -> Void)? = nil) {
         self.reranker = reranker
@@ -83,13 +87,15 @@ public struct RunReranker: Sendable {
         if !failed.isEmpty {
             throw RerankingError.queriesFailed(queryIDs: failed.map(\.0), total: ids.count, firstError: failed[0].1)
         }
-        var output = Run(tag: run.tag + "+" + reranker.name)
+        var output = Run(tag: run.tag + "+" + reranker.name + (fusion.map { "+" + $0.description } ?? ""))
         for (i, queryID) in ids.enumerated() {
             let ranked = try outcomes[i].get()
             let ranking = run[queryID]
+            let firstStage = ranking.prefix(depth).map(\.score)
+            let results = fusion.map { $0.fuse(ranked.results, firstStage: firstStage) } ?? ranked.results
             var merged: [ScoredDocument] = []
             merged.reserveCapacity(ranking.count)
-            for result in ranked.results {
+            for result in results {
                 var score = result.score
                 if let previous = merged.last?.score, score >= previous { score = previous.nextDown }
                 merged.append(ScoredDocument(id: result.documentID, score: score))

@@ -48,9 +48,9 @@ public func buildRouter(
         guard let batcher else {
             throw ServerError.configuration(field: "reranker", reason: "the dense reranker needs an embedding model")
         }
-        rerank = RerankService(kind: .dense(batcher), model: batcher.identifier, scale: .cosine)
+        rerank = RerankService(kind: .dense(batcher), model: batcher.identifier, scale: .cosine, fusion: backends.fusion)
     case let .strategy(reranker, model, scale):
-        rerank = RerankService(kind: .strategy(reranker, generationGate), model: model, scale: scale)
+        rerank = RerankService(kind: .strategy(reranker, generationGate), model: model, scale: scale, fusion: backends.fusion)
     }
 
     var models: [ModelList.Model] = []

@@ -64,7 +64,8 @@ enum OpenAPIDocument {
       "RerankRequest": {"type": "object", "required": ["query", "documents"], "properties": {
         "model": {"type": "string"}, "query": {"type": "string", "minLength": 1},
         "documents": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/RerankDocument"}},
-        "top_n": {"type": "integer", "minimum": 1}, "return_documents": {"type": "boolean", "default": false}}},
+        "top_n": {"type": "integer", "minimum": 1}, "return_documents": {"type": "boolean", "default": false},
+        "first_stage_scores": {"type": "array", "items": {"type": "number"}, "description": "LimRank extension, used by serve --fuse: the first stage's score of each document (default: the documents' order)"}}},
       "RerankResponse": {"type": "object", "required": ["id", "model", "results"], "properties": {
         "id": {"type": "string"}, "model": {"type": "string"},
         "results": {"type": "array", "items": {"type": "object", "required": ["index", "relevance_score"], "properties": {
@@ -73,7 +74,8 @@ enum OpenAPIDocument {
         "meta": {"type": "object", "properties": {"api_version": {"type": "object", "required": ["version"], "properties": {"version": {"type": "string"}}}}}}},
       "TEIRerankRequest": {"type": "object", "required": ["query", "texts"], "properties": {
         "query": {"type": "string", "minLength": 1}, "texts": {"type": "array", "minItems": 1, "items": {"type": "string"}},
-        "raw_scores": {"type": "boolean", "default": false}, "return_text": {"type": "boolean", "default": false}, "truncate": {"type": "boolean"}}},
+        "raw_scores": {"type": "boolean", "default": false}, "return_text": {"type": "boolean", "default": false}, "truncate": {"type": "boolean"},
+        "first_stage_scores": {"type": "array", "items": {"type": "number"}, "description": "LimRank extension, used by serve --fuse: the first stage's score of each text (default: the texts' order)"}}},
       "TEIRerankResult": {"type": "object", "required": ["index", "score"], "properties": {
         "index": {"type": "integer"}, "score": {"type": "number"}, "text": {"type": "string"}}},
       "EmbeddingsRequest": {"type": "object", "required": ["input"], "properties": {

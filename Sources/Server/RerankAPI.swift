@@ -32,6 +32,8 @@ struct RerankRequest: Decodable, Sendable {
     var documents: [RerankDocument]
     var top_n: Int?
     var return_documents: Bool?
+    /// LimRank's extension for `serve --fuse`: the first stage's score of each document.
+    var first_stage_scores: [Double]?
 }
 
 struct RerankResponse: Encodable, Sendable {
@@ -59,6 +61,8 @@ struct TEIRerankRequest: Decodable, Sendable {
     var raw_scores: Bool?
     var return_text: Bool?
     var truncate: Bool?
+    /// LimRank's extension for `serve --fuse`: the first stage's score of each text.
+    var first_stage_scores: [Double]?
 }
 
 struct TEIRerankResult: Encodable, Sendable {

@@ -44,7 +44,7 @@ struct RerankController<Context: RequestContext>: Sendable {
             throw ServerError.notServed(endpoint: "rerank", reason: "model '\(model)' is not loaded (serving '\(service.model)')")
         }
         let texts = body.documents.map(\.text)
-        let scores = try await service.scores(query: body.query, texts: texts)
+        let scores = try service.fused(try await service.scores(query: body.query, texts: texts), firstStage: body.first_stage_scores)
         let returnDocuments = version == 1 && (body.return_documents ?? false)
         let results = order(scores).prefix(body.top_n ?? texts.count).map { index in
             RerankResponse.Result(index: index, relevance_score: scores[index],
@@ -59,8 +59,9 @@ struct RerankController<Context: RequestContext>: Sendable {
         let service = try served()
         let body = try await reader.decode(TEIRerankRequest.self, from: request)
         try check(query: body.query, count: body.texts.count, field: "texts")
-        let scores = try await service.scores(query: body.query, texts: body.texts)
-        let raw = body.raw_scores ?? false
+        let scores = try service.fused(try await service.scores(query: body.query, texts: body.texts), firstStage: body.first_stage_scores)
+        // Fused scores are already on the fusion's own scale.
+        let raw = body.raw_scores ?? false || service.fusion != nil
         let returnText = body.return_text ?? false
         let results = order(scores).map { index in
             TEIRerankResult(index: index, score: raw ? scores[index] : service.normalised(scores[index]),

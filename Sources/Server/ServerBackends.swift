@@ -31,6 +31,8 @@ public struct ServerBackends: Sendable {
     /// identifier (`limrank serve --generation-model smollm2` answers requests
     /// for "smollm2" as well as for the GGUF's own name).
     public var aliases: [String: String]
+    /// Fuse the reranker's scores with the client's first stage (`serve --fuse`).
+    public var fusion: ScoreFusion?
 
     public init(embedder: (any TextEmbedder)? = nil, generator: (any StreamingTextGenerator)? = nil, reranker: RerankBackend? = nil,
                 aliases: [String: String] = [:]) {
@@ -55,6 +57,22 @@ struct RerankService: Sendable {
     let kind: Kind
     let model: String
     let scale: ScoreScale
+    var fusion: ScoreFusion? = nil
+
+    /// With `--fuse`, the reranker's scores fused with the request's first
+    /// stage: `first_stage_scores` when the client sends them, else the
+    /// documents' order (the first document is the first stage's best).
+    func fused(_ scores: [Double], firstStage: [Double]?) throws -> [Double] {
+        guard let fusion else { return scores }
+        if let firstStage, firstStage.count != scores.count {
+            throw ServerError.badRequest("'first_stage_scores' holds \(firstStage.count) scores for \(scores.count) documents", param: "first_stage_scores")
+        }
+        if let firstStage, !firstStage.allSatisfy(\.isFinite) {
+            throw ServerError.badRequest("'first_stage_scores' must be finite numbers", param: "first_stage_scores")
+        }
+        let byOrder = scores.indices.map { Double(scores.count - $0) }
+        return fusion.fuse(firstStage: firstStage ?? byOrder, rerank: scores)
+    }
 
     func scores(query: String, texts: [String]) async throws -> [Double] {
         switch kind {

@@ -1,3 +1,4 @@
+import Datasets
 import LanguageModels
 
 /// Feature-hashed bag of words and word bigrams, L2-normalised: a lexical

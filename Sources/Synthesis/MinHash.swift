@@ -1,4 +1,4 @@
-import Models
+import Randomness
 /// MinHash signatures over word shingles: the fraction of equal slots of two
 /// signatures estimates the Jaccard similarity of their shingle sets.
 public struct MinHash: Sendable, Hashable {

@@ -1,3 +1,5 @@
+import Randomness
+import Datasets
 import Foundation
 import Models
 

@@ -1,3 +1,4 @@
+import Randomness
 import Models
 
 extension SplitMix64 {

@@ -1,3 +1,4 @@
+import Randomness
 import Datasets
 import Foundation
 import LanguageModels
