@@ -70,6 +70,8 @@ extension TrainFlags {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             try encoder.encode(s).write(to: outURL.appendingPathComponent("training_summary.json"))
+            try LossCurvePlot.write(losses: summary.losses, validationLoss: summary.validationLoss,
+                                    title: "limrank train cross-encoder", into: outURL)
             let v = summary.validationLoss.map { String(format: ", validation loss %.4f", $0) } ?? ""
             Log.write("done: \(summary.steps) steps in \(String(format: "%.1f", summary.seconds))s\(v); model in \(outURL.path)")
         }

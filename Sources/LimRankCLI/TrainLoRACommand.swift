@@ -64,6 +64,8 @@ extension TrainFlags {
             let json = JSONEncoder()
             json.outputFormatting = [.prettyPrinted, .sortedKeys]
             try json.encode(s).write(to: outURL.appendingPathComponent("training_summary.json"))
+            try LossCurvePlot.write(losses: summary.losses, validationLoss: summary.validationLoss,
+                                    title: "limrank train lora", into: outURL)
             Log.write("done: \(summary.steps) steps; PEFT adapter in \(outURL.path) (use --adapter \(outURL.path))")
         }
     }

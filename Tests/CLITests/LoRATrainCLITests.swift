@@ -42,6 +42,8 @@ import Training
         #expect(plain.status == 0, "\(plain.stderr)")
         #expect(plain.stderr.contains("6/6") && plain.stderr.contains("tok/s"), "progress line: \(plain.stderr)")
         #expect(plain.stderr.contains("validation loss"), "\(plain.stderr)")
+        let curve = try String(contentsOf: clean.appendingPathComponent("loss_curve.svg"), encoding: .utf8)
+        #expect(LossCurvePlotTests.pointCounts(curve).first == 6 && curve.contains("validation loss"), "\(curve.prefix(400))")
         let (process, _) = try TrainCLITests.start(Self.common(data, base: base, out: killed) + ["--step-delay-ms", "300"], in: scratch)
         let checkpoints = killed.appendingPathComponent("checkpoints")
         let deadline = Date().addingTimeInterval(120)

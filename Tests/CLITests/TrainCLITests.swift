@@ -81,6 +81,8 @@ struct ScratchDirectory {
         let plain = try Self.run(Self.common(data, out: clean), in: scratch)
         #expect(plain.status == 0, "\(plain.stderr)")
         #expect(plain.stderr.contains("9/9"), "progress line: \(plain.stderr)")
+        let curve = try String(contentsOf: clean.appendingPathComponent("loss_curve.svg"), encoding: .utf8)
+        #expect(LossCurvePlotTests.pointCounts(curve).first == 9, "one point per optimizer step: \(curve.prefix(400))")
         // 250 ms per step: the kill lands mid-run even on a loaded machine.
         let (process, _) = try Self.start(Self.common(data, out: killed) + ["--step-delay-ms", "250"], in: scratch)
         let checkpoints = killed.appendingPathComponent("checkpoints")
