@@ -45,8 +45,8 @@ struct CompareCommand: AsyncParsableCommand {
     @Option(help: "Seed of the randomization test's generator.")
     var seed: UInt64 = 42
 
-    @Option(help: "table (readable) or json (one object on stdout).")
-    var format: EvalFormat = .table
+    @Option(help: "text (a table) or json (one object on stdout).")
+    var format: OutputFormat = .text
 
     @Option(help: ArgumentHelp("Write the per-query delta plot here (SVG).", valueName: "file.svg"))
     var plot: String?
@@ -125,7 +125,7 @@ struct CompareCommand: AsyncParsableCommand {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             print(String(decoding: try encoder.encode(output), as: UTF8.self))
-        case .table:
+        case .text:
             print(Self.table(comparison, names: names))
         }
         if let plot {

@@ -4,11 +4,6 @@ import Evaluation
 import Foundation
 import RemoteModels
 
-/// Output formats of `limrank eval`.
-enum EvalFormat: String, ExpressibleByArgument, CaseIterable, Sendable {
-    case table, json
-}
-
 /// `limrank eval`: retrieve (or read a run) and score it as trec_eval would.
 struct EvalCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -52,8 +47,8 @@ struct EvalCommand: AsyncParsableCommand {
     @Option(help: "Documents retrieved per query, and the K of recall@K.")
     var topK: Int = 100
 
-    @Option(help: "table (readable) or json (one object on stdout).")
-    var format: EvalFormat = .table
+    @Option(help: "text (a table) or json (one object on stdout).")
+    var format: OutputFormat = .text
 
     @Option(help: ArgumentHelp(
         "Keep only the first N judged queries, in the collection's order (a quick look at a slow reranker; the metrics then average over those N).",
@@ -104,7 +99,7 @@ struct EvalCommand: AsyncParsableCommand {
         let result = try await evaluate()
         switch format {
         case .json: print(try Self.json(result))
-        case .table: print(Self.table(result))
+        case .text: print(Self.table(result))
         }
     }
 
