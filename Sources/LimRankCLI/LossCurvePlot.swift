@@ -1,4 +1,5 @@
 import Foundation
+import Training
 
 /// The loss curve `limrank train` writes beside its model (`loss_curve.svg`):
 /// the training loss of every optimizer step, its moving average (single
@@ -61,8 +62,13 @@ enum LossCurvePlot {
         return svg.rendered
     }
 
-    static func write(losses: [Float], validationLoss: Double?, title: String, into directory: URL) throws {
-        try Data(svg(losses: losses, validationLoss: validationLoss, title: title).utf8)
+    /// What every `limrank train` method leaves beside its model: the
+    /// method's `training_summary.json` and this curve of the run's losses.
+    static func writeRunFiles(summary: some Encodable, of run: TrainingSummary, method: String, into directory: URL) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(summary).write(to: directory.appendingPathComponent("training_summary.json"))
+        try Data(svg(losses: run.losses, validationLoss: run.validationLoss, title: "limrank train \(method)").utf8)
             .write(to: directory.appendingPathComponent(fileName))
     }
 }

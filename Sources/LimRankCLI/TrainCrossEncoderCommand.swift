@@ -67,11 +67,7 @@ extension TrainFlags {
             let s = Summary(method: "cross-encoder", steps: summary.steps, examples: summary.examples,
                             validationExamples: summary.validationExamples, seconds: summary.seconds, tokens: summary.tokens,
                             losses: summary.losses, validationLoss: summary.validationLoss, resumedFrom: summary.resumedFrom)
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try encoder.encode(s).write(to: outURL.appendingPathComponent("training_summary.json"))
-            try LossCurvePlot.write(losses: summary.losses, validationLoss: summary.validationLoss,
-                                    title: "limrank train cross-encoder", into: outURL)
+            try LossCurvePlot.writeRunFiles(summary: s, of: summary, method: "cross-encoder", into: outURL)
             let v = summary.validationLoss.map { String(format: ", validation loss %.4f", $0) } ?? ""
             Log.write("done: \(summary.steps) steps in \(String(format: "%.1f", summary.seconds))s\(v); model in \(outURL.path)")
         }

@@ -61,11 +61,7 @@ extension TrainFlags {
             let s = Summary(method: "lora", steps: summary.steps, examples: run.train.count, validationExamples: run.validation.count,
                             tokensPerSecond: summary.tokensPerSecond, finalLoss: summary.finalLoss ?? .nan,
                             validationLoss: summary.validationLoss, resumedFrom: summary.resumedFrom, truncatedPassages: notes.count)
-            let json = JSONEncoder()
-            json.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try json.encode(s).write(to: outURL.appendingPathComponent("training_summary.json"))
-            try LossCurvePlot.write(losses: summary.losses, validationLoss: summary.validationLoss,
-                                    title: "limrank train lora", into: outURL)
+            try LossCurvePlot.writeRunFiles(summary: s, of: summary, method: "lora", into: outURL)
             Log.write("done: \(summary.steps) steps; PEFT adapter in \(outURL.path) (use --adapter \(outURL.path))")
         }
     }
