@@ -29,7 +29,8 @@ struct TeacherCommand: AsyncParsableCommand {
             Examples:
               limrank teacher pseudo/examples.jsonl --out scored.jsonl --reranker dense \\
                   --fuse interpolate:0.7 --dataset cranfield --data data/cranfield
-              limrank teacher pairs.jsonl --out scored.jsonl --reranker cross-encoder --model DIR
+              limrank teacher pairs.jsonl --out scored.jsonl \\
+                  --reranker cross-encoder --model DIR
               limrank train cross-encoder --data scored.jsonl --loss mse --out ce-kd
             """)
 
