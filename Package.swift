@@ -91,7 +91,7 @@ let package = Package(
             .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
-        .target(name: "Synthesis", dependencies: ["Randomness", "Datasets", "Retrieval", "Models", "LanguageModels", "Reranking"]),
+        .target(name: "Synthesis", dependencies: ["Randomness", "Datasets", "Retrieval", "Models", "Grammar", "LanguageModels", "Reranking"]),
         .executableTarget(
             name: "LimRankCLI",
             dependencies: [

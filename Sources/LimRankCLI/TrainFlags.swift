@@ -66,6 +66,11 @@ struct TrainFlags: ParsableArguments {
     @Option(help: "Dropout probability (hidden, attention and classifier) while training; default: the base model's config.json (0.1 for MiniLM). 0 turns it off. lora: the LoRA dropout, default 0 (only 0 is implemented).")
     var dropout: Float?
 
+    @Option(help: ArgumentHelp(
+        "cross-encoder only: bce (0/1 labels, the default), mse (the logit against each passage's teacher \"score\") or margin-mse (s(q,p) - s(q,n) against the teacher's margin, on every positive x negative of a query). The teacher scores come from `limrank teacher`.",
+        valueName: "loss"))
+    var loss: CrossEncoderLoss?
+
     @Option(help: "Fraction of the examples held out for a validation loss, ⌈count × fraction⌉ of them (default \(TrainFlags.ce.validationFraction)).")
     var validationFraction: Double?
 
@@ -117,3 +122,5 @@ struct TrainFlags: ParsableArguments {
         return o
     }
 }
+
+extension CrossEncoderLoss: ExpressibleByArgument {}

@@ -237,6 +237,29 @@ public struct BM25Index: Sendable {
         return run
     }
 
+    /// The BM25 score of `query` for each document at `positions` (build
+    /// order), 0 where no query term occurs: what a first-stage search would
+    /// give those documents, without ranking the collection. Terms are summed
+    /// in the order `search` sums them, so the scores are `search`'s to the bit.
+    public func scores(_ query: String, positions: [Int]) -> [Double] {
+        var scratch = EnglishAnalyzer.Scratch()
+        let terms = queryTerms(query, scratch: &scratch)
+        return positions.map { position in
+            precondition(position >= 0 && position < documentCount, "document position \(position) outside the index")
+            var score: Float = 0
+            for (term, count) in terms {
+                // Postings are ascending by document: binary search for this one.
+                var lo = postingStarts[term], hi = postingStarts[term + 1]
+                while lo < hi {
+                    let mid = (lo + hi) / 2
+                    if Int(postingDocuments[mid]) < position { lo = mid + 1 } else { hi = mid }
+                }
+                if lo < postingStarts[term + 1], Int(postingDocuments[lo]) == position { score += Float(count) * impacts[lo] }
+            }
+            return Double(score)
+        }
+    }
+
     /// The analyzed query as (term id, times it occurs), unknown terms dropped.
     func queryTerms(_ text: String, scratch: inout EnglishAnalyzer.Scratch) -> [(term: Int, count: Int)] {
         var ids: [Int] = []

@@ -3,23 +3,41 @@ import Models
 import Tensor
 
 // BERT sequence classification (transformers' BertForSequenceClassification,
-// num_labels = 1) trained with binary cross-entropy on logits, as
-// sentence-transformers' CrossEncoder trains a reranker. The forward pass is
+// num_labels = 1) trained as sentence-transformers' CrossEncoder trains a
+// reranker: binary cross-entropy on logits, or distilled from a teacher's
+// scores (MSE, MarginMSE; `CrossEncoderLoss`). The forward pass is
 // Models' BERTModel.forward run with an activation record (and the dropout
 // masks drawn here); this file holds its hand-written backward pass, which
 // reads what the record kept (llm.c's split of *_forward and *_backward).
 
-/// One (query, passage) pair encoded for training.
+/// One (query, passage) pair encoded for training, or for margin-mse a
+/// (query, positive, negative) triple: this pair is the positive one.
 public struct BERTTrainingExample: Sendable, Equatable {
     public var inputIDs: [Int32]
     public var tokenTypeIDs: [Int32]
-    /// 1 for relevant, 0 for not.
+    /// The target of the loss (`CrossEncoderLoss`): 1 for relevant and 0 for
+    /// not (bce), the teacher's score (mse), the teacher's margin
+    /// s(q, p) − s(q, n) (margin-mse).
     public var label: Float
+    /// margin-mse: the (query, negative) pair.
+    public var negative: Negative?
 
-    public init(inputIDs: [Int32], tokenTypeIDs: [Int32], label: Float) {
+    /// The second pair of a triple.
+    public struct Negative: Sendable, Equatable {
+        public var inputIDs: [Int32]
+        public var tokenTypeIDs: [Int32]
+
+        public init(inputIDs: [Int32], tokenTypeIDs: [Int32]) {
+            self.inputIDs = inputIDs
+            self.tokenTypeIDs = tokenTypeIDs
+        }
+    }
+
+    public init(inputIDs: [Int32], tokenTypeIDs: [Int32], label: Float, negative: Negative? = nil) {
         self.inputIDs = inputIDs
         self.tokenTypeIDs = tokenTypeIDs
         self.label = label
+        self.negative = negative
     }
 }
 
@@ -74,6 +92,9 @@ public struct BERTTraining: Sendable {
     public var parameters: FlatParameters
     /// Applied in `lossAndGradients` when a mask seed is given; never in `logits`.
     public var dropout: BERTDropout = .none
+    /// What `lossAndGradients` and `meanLoss(logits:batch:)` compute; margin-mse
+    /// takes triples (`batch` refuses examples of the other shape).
+    public var loss: CrossEncoderLoss = .bce
     /// Where each weight sits in `parameters` (the model's weight table, with pooler and a one-logit classifier).
     public let layout: BERTLayout
 
@@ -120,19 +141,33 @@ public struct BERTTraining: Sendable {
         self.layout = layout
     }
 
-    /// A packed batch with its labels.
+    /// A packed batch with its targets: one sequence per example, or for
+    /// triples the n positive pairs then the n negative ones (the order
+    /// sentence-transformers' MarginMSELoss scores them in).
     public struct Batch: Sendable {
         public var packed: BERTPackedBatch
+        /// One per example (`BERTTrainingExample.label`).
         public var labels: [Float]
         public var sequences: [Range<Int>] { packed.sequences }
         public var tokenCount: Int { packed.tokenCount }
     }
 
-    /// Packs examples, checking ids against the configuration.
+    /// Packs examples, checking ids against the configuration and their
+    /// shape against `loss` (triples for margin-mse, pairs otherwise).
     public func batch(_ examples: [BERTTrainingExample]) throws -> Batch {
+        var sequences = examples.map(\.inputIDs), types = examples.map(\.tokenTypeIDs)
+        if loss.usesTriples {
+            let negatives = examples.compactMap(\.negative)
+            guard negatives.count == examples.count else {
+                throw TrainingError.invalidParameter(name: "examples", reason: "\(examples.count - negatives.count) of \(examples.count) examples have no negative pair; --loss margin-mse trains on (query, positive, negative) triples")
+            }
+            sequences += negatives.map(\.inputIDs)
+            types += negatives.map(\.tokenTypeIDs)
+        } else if examples.contains(where: { $0.negative != nil }) {
+            throw TrainingError.invalidParameter(name: "examples", reason: "triples (examples with a negative pair) are for --loss margin-mse, this run's loss is \(loss.rawValue)")
+        }
         do {
-            let packed = try BERTPackedBatch(sequences: examples.map(\.inputIDs), tokenTypes: examples.map(\.tokenTypeIDs),
-                                             configuration: configuration)
+            let packed = try BERTPackedBatch(sequences: sequences, tokenTypes: types, configuration: configuration)
             return Batch(packed: packed, labels: examples.map(\.label))
         } catch {
             throw TrainingError.invalidParameter(name: "examples", reason: "\(error)")
@@ -141,13 +176,12 @@ public struct BERTTraining: Sendable {
 
     /// Mean binary cross-entropy over the batch's logits (numerically stable form).
     public static func binaryCrossEntropy(logits: [Float], labels: [Float]) -> Float {
-        guard !logits.isEmpty else { return 0 }
-        var sum = 0.0
-        for (z, y) in zip(logits, labels) {
-            let zd = Double(z), yd = Double(y)
-            sum += max(zd, 0) - zd * yd + Foundation.log1p(Foundation.exp(-abs(zd)))
-        }
-        return Float(sum / Double(logits.count))
+        CrossEncoderLoss.bce.lossAndLogitGradients(logits: logits, targets: labels).loss
+    }
+
+    /// The mean `loss` of a batch's logits (forward-only validation).
+    public func meanLoss(logits: [Float], batch: Batch) -> Float {
+        loss.lossAndLogitGradients(logits: logits, targets: batch.labels).loss
     }
 
     /// Logits of a batch (forward only: the inference pass, no record, no dropout).
@@ -157,9 +191,9 @@ public struct BERTTraining: Sendable {
         }
     }
 
-    /// Forward and backward over one (micro-)batch: returns the mean BCE loss
-    /// and the logits, and ADDS the gradient of `lossScale · loss` into
-    /// `gradients` (same layout as `parameters.values`), so micro-batches
+    /// Forward and backward over one (micro-)batch: returns the mean `loss`
+    /// and the logits (for triples, the positives' then the negatives'), and
+    /// ADDS the gradient of `lossScale · loss` into `gradients` (same layout as `parameters.values`), so micro-batches
     /// accumulate. Use lossScale = 1/micro-batches for an averaged step.
     ///
     /// `dropoutSeed` draws this call's dropout masks (`dropout`; none when nil):
@@ -170,17 +204,20 @@ public struct BERTTraining: Sendable {
         guard batch.tokenCount > 0 else { return (0, []) }
         let record = BERTActivations(batch: batch.packed, configuration: configuration)
         if dropout.isActive, let dropoutSeed { drawMasks(into: record, tokens: batch.tokenCount, seed: dropoutSeed) }
+        var value: Float = 0
         let logits = parameters.values.withUnsafeBufferPointer { pv in
             let P = pv.baseAddress!
             let forward = BERTModel.forward(batch.packed, configuration: configuration, layout: layout, parameters: P,
                                             head: true, record: record)
+            let (objective, dLogits) = loss.lossAndLogitGradients(logits: forward.logits, targets: batch.labels)
+            value = objective
             gradients.withUnsafeMutableBufferPointer { gv in
                 Backward(model: self, batch: batch, record: record, P: P, G: gv.baseAddress!)
-                    .run(logits: forward.logits, lossScale: lossScale)
+                    .run(dLogits: dLogits.map { $0 * lossScale })
             }
             return forward.logits
         }
-        return (Self.binaryCrossEntropy(logits: logits, labels: batch.labels), logits)
+        return (value, logits)
     }
 
     /// Draws the record's inverted-dropout masks (0 with probability p, else
@@ -237,16 +274,14 @@ private struct Backward {
         B = batch.sequences.count
     }
 
-    func run(logits: [Float], lossScale: Float) {
+    /// `dLogits`: the gradient of the (scaled) loss with respect to each sequence's logit.
+    func run(dLogits: [Float]) {
         guard let pooler = layout.pooler, let classifier = layout.classifier else { return }
         let H = self.H
         let pooled = record.pooled.p, dropped = record.classifierInput.p
-        // BCE-with-logits, mean over the batch: dz = (σ(z) − y) / B.
         let dPooled = FloatBuffer(uninitialized: B * H)
         for b in 0..<B {
-            let z = Double(logits[b])
-            let sigma = z >= 0 ? 1 / (1 + Foundation.exp(-z)) : Foundation.exp(z) / (1 + Foundation.exp(z))
-            let dz = Float((sigma - Double(batch.labels[b])) / Double(B)) * lossScale
+            let dz = dLogits[b]
             G[classifier.bias] += dz
             for c in 0..<H {
                 let p = pooled[b * H + c]

@@ -2,7 +2,8 @@ import Foundation
 import Tensor
 
 /// sentence-transformers' CrossEncoder recipe on the training loop: a BERT
-/// encoder plus a one-logit head, binary cross-entropy, micro-batches of
+/// encoder plus a one-logit head, the engine's `loss` (binary cross-entropy,
+/// or MSE / MarginMSE against a teacher's scores), micro-batches of
 /// `batchSize` accumulated into a step, dropout masks seeded by (seed, step,
 /// micro-batch) so a resumed run draws the same ones.
 public enum CrossEncoderRecipe {
@@ -15,13 +16,14 @@ public enum CrossEncoderRecipe {
     public static let defaultMaxSequence = 256
 
     /// The loop for `model` on `examples`: a seeded validation split, the
-    /// recipe's method in the run facts.
+    /// recipe's method and the engine's loss in the run facts (a run resumes
+    /// only with the loss it started with).
     public static func loop(model: BERTTraining, examples: [BERTTrainingExample], options: TrainingOptions,
                             runFacts: [String: String] = [:]) throws -> TrainingLoop<Model> {
         let (training, validation) = try DataOrder.validationSplit(examples, fraction: options.validationFraction, seed: options.seed)
         return try TrainingLoop(model: Model(engine: model, microBatchSize: options.batchSize, seed: options.seed),
                                 training: training, validation: validation, options: options, label: "train",
-                                runFacts: runFacts.merging(["method": "cross-encoder"]) { a, _ in a })
+                                runFacts: runFacts.merging(["method": "cross-encoder", "loss": model.loss.rawValue]) { a, _ in a })
     }
 
     /// `BERTTraining` (the gradient engine) as the loop drives it.
@@ -77,13 +79,13 @@ public enum CrossEncoderRecipe {
             }
         }
 
-        /// Mean BCE over the examples, in micro-batches (forward only).
+        /// The engine's mean loss over the examples, in micro-batches (forward only).
         public func validationLoss(_ examples: [BERTTrainingExample]) throws -> Double? {
             guard !examples.isEmpty else { return nil }
             var sum = 0.0
             for range in Self.microBatchRanges(count: examples.count, size: microBatchSize) {
                 let batch = try engine.batch(Array(examples[range]))
-                sum += Double(BERTTraining.binaryCrossEntropy(logits: engine.logits(batch), labels: batch.labels)) * Double(range.count)
+                sum += Double(engine.meanLoss(logits: engine.logits(batch), batch: batch)) * Double(range.count)
             }
             return sum / Double(examples.count)
         }

@@ -69,6 +69,21 @@ let smallCorpus: [Document] = [
         }
     }
 
+    /// Scores of chosen documents (the teacher's first stage) are search's, to the bit, and 0 without a shared term.
+    @Test func scoresOfChosenDocumentsEqualSearch() {
+        let index = BM25Index.build(documents: smallCorpus)
+        for query in queries {
+            let hits = Dictionary(uniqueKeysWithValues: index.search(query, topK: 100).map { ($0.id, $0.score) })
+            let positions = Array(smallCorpus.indices.reversed()) + [0]
+            let scores = index.scores(query, positions: positions)
+            #expect(scores.count == positions.count)
+            for (position, score) in zip(positions, scores) {
+                #expect(score == (hits[smallCorpus[position].id] ?? 0), "\(query) \(smallCorpus[position].id)")
+            }
+        }
+        #expect(index.scores("boundary layer", positions: [0])[0] > 0)
+    }
+
     @Test func repeatedQueryTermsCountAgain() {
         let index = BM25Index.build(documents: smallCorpus)
         let once = index.search("shock", topK: 1)
