@@ -265,7 +265,7 @@ public struct SynthesisPipeline: Sendable {
         if !completed.isEmpty {
             progress("synthesize: resuming: \(completed.count) items done, \(pool.count) accepted")
         } else {
-            progress("synthesize: pool of \(settings.poolTarget) for \(settings.target) examples, generator \(generator.identifier), judge \(judgeIdentifier), concurrency \(settings.concurrency), seed \(settings.seed)")
+            progress("synthesize: pool of \(settings.poolTarget) for \(settings.target) examples, generator \(generatorIdentifier), judge \(judgeIdentifier), concurrency \(settings.concurrency), seed \(settings.seed)")
         }
 
         let poolTarget = settings.poolTarget
