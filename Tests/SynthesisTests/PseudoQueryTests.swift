@@ -163,6 +163,27 @@ import Testing
         #expect(loose.rejectedByCode["round-trip-failed"] == nil)
     }
 
+    @Test func roundTripWithAModelEmbedsTheDocumentsWithIt() async throws {
+        let settings = Self.settings("title")
+        let documents = try CranfieldDataset.loadDocuments(directory: try Self.writeCollection())
+        let corpus = try await SynthesisCorpus.prepare(documents, embedder: HashingEmbedder(), settings: settings)
+        // A model of its own (here another hashing width) ranks with its own document embeddings, not the run's.
+        let model = HashingEmbedder(dimension: 64)
+        let filter = try await RoundTripFilter.prepare(scorer: "/models/trained", k: 1, corpus: corpus, documents: documents,
+                                                       modelEmbedder: model, settings: settings)
+        #expect(filter.scorerName == "/models/trained")
+        let own = try await SynthesisCorpus.prepare(documents, embedder: model, settings: settings)
+        for position in corpus.eligible where !corpus.documents[position].title.isEmpty {
+            let title = corpus.documents[position].title
+            let top = own.denseRanking(try await model.embed([title])[0], topK: 1)
+            let rank = try await filter.rank(query: title, queryVector: [], source: position, corpus: corpus)
+            #expect((rank == 1) == (top == [position]))
+        }
+        await #expect(throws: SynthesisError.self) {
+            _ = try await RoundTripFilter.prepare(scorer: "/models/trained", k: 1, corpus: corpus, documents: documents, modelEmbedder: nil, settings: settings)
+        }
+    }
+
     @Test func validationSplitIsABEIRCollectionOfHeldOutQueries() async throws {
         var settings = Self.settings("ict", perDocument: 2)
         settings.validationFraction = 0.5
