@@ -81,6 +81,8 @@ import Datasets
         #expect(await message(["--query-source", "ict", "--queries-per-document", "0"]).contains("queries_per_document"))
         #expect(await message(["--query-source", "title", "--queries-per-document", "3"]).contains("at most 1 per document"))
         #expect(await message(["--query-source", "title", "--round-trip", "bm25", "--round-trip-k", "0"]).contains("round_trip_k"))
+        #expect(await message(["--query-source", "ict", "--false-negative-filter", "llm"]).contains("without a backend"))
+        #expect(throws: (any Error).self) { try SynthesizeRun.parse(["--out", "o", "--query-source", "ict"]) }  // not without --corpus
         let titleless = await message(["--query-source", "title"], in: try Self.writeCollection(titles: false))
         #expect(titleless.contains("has a title"))
         #expect(await message(["--query-source", "title"]).isEmpty)
