@@ -62,8 +62,26 @@ struct SynthesizeRun: AsyncParsableCommand {
     @Option(help: "Pool = target x oversample before dedup and selection.")
     var oversample: Double?
 
+    @Option(name: .customLong("query-source"), help: "With --corpus: llm (the generator writes each query), title (a document's title for its body) or ict (a sentence for the rest of its document); title and ict need no model.")
+    var querySource: String?
+
+    @Option(name: .customLong("queries-per-document"), help: "With --corpus: queries made per document at most (title: 1; default 1 for title and ict, unbounded for llm).")
+    var queriesPerDocument: Int?
+
+    @Option(name: .customLong("round-trip"), help: ArgumentHelp("With --corpus: keep a query only when its document is in the top --round-trip-k of this scorer: bm25, dense (the --embedder), or a sentence-transformers model directory.", valueName: "scorer"))
+    var roundTrip: String?
+
+    @Option(name: .customLong("round-trip-k"), help: "The round-trip filter's k (default 1, as Promptagator).")
+    var roundTripK: Int?
+
+    @Option(name: .customLong("validation-fraction"), help: "With --corpus: hold out the queries of this share of the source documents as a BEIR collection in OUT/validation (for limrank tune).")
+    var validationFraction: Double?
+
     func validate() throws {
         try corpusData.validate(corpus: corpus)
+        if !corpus, querySource != nil || queriesPerDocument != nil || roundTrip != nil || roundTripK != nil || validationFraction != nil {
+            throw ValidationError("--query-source, --queries-per-document, --round-trip, --round-trip-k and --validation-fraction are for --corpus")
+        }
     }
 
     // The scripted backend is a deterministic test double used by the tests.
@@ -90,6 +108,11 @@ struct SynthesizeRun: AsyncParsableCommand {
         if let embedder { settings.embedder = embedder }
         if let falseNegativeFilter { settings.falseNegativeFilter = falseNegativeFilter }
         if let oversample { settings.oversample = oversample }
+        if let querySource { settings.querySource = querySource }
+        if let queriesPerDocument { settings.queriesPerDocument = queriesPerDocument }
+        if let roundTrip { settings.roundTripScorer = roundTrip }
+        if let roundTripK { settings.roundTripK = roundTripK }
+        if let validationFraction { settings.validationFraction = validationFraction }
         if backend != nil || model != nil || baseURL != nil || apiKeyEnv != nil {
             var chosen = settings.backend ?? .init(kind: backend ?? "")
             if let backend { chosen.kind = backend }
@@ -103,6 +126,17 @@ struct SynthesizeRun: AsyncParsableCommand {
             Log.write("embedder: \(settings.embedder)" + (settings.embedder == "hashing" ? " (minilm is not installed: `limrank models fetch`)" : " (the shipped MiniLM; --embedder hashing for the model-free one)"))
         }
         try settings.validate(file: config ?? "command line")
+        if !corpus, settings.source != .llm || settings.roundTripScorer != nil || settings.validationFraction > 0 {
+            throw ValidationError("query_source \(settings.querySource), round_trip_scorer and validation_fraction need --corpus")
+        }
+        let modelFree = corpus && settings.source != .llm && settings.backend == nil
+        if modelFree {
+            // Title and ICT queries need no generator; only the LLM stages would.
+            guard settings.falseNegativeFilter == "dense", !settings.reasoningTraces else {
+                throw ValidationError("--query-source \(settings.querySource) without a backend mines with the dense false-negative rule only: drop false_negative_filter \(settings.falseNegativeFilter) / reasoning_traces, or give --backend")
+            }
+            settings.backend = .init(kind: "scripted")
+        }
         guard let backendSettings = settings.backend, !backendSettings.kind.isEmpty else {
             throw ValidationError("choose a backend: --backend native --model smollm2, or --backend openai --base-url URL --model NAME (or \"backend\" in the config)")
         }
@@ -114,13 +148,27 @@ struct SynthesizeRun: AsyncParsableCommand {
         let progress: @Sendable (String) -> Void = { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
         let textEmbedder = try SynthesisBackendFactory.makeEmbedder(settings.embedder)
         var grounding: SynthesisCorpus?
+        var roundTripFilter: RoundTripFilter?
         if corpus {
-            grounding = try await SynthesisCorpus.prepare(try corpusData.loadDocuments(), embedder: textEmbedder, settings: settings, progress: progress)
+            let documents = try corpusData.loadDocuments()
+            let prepared = try await SynthesisCorpus.prepare(documents, embedder: textEmbedder, settings: settings, progress: progress)
+            grounding = prepared
+            if let scorer = settings.roundTripScorer {
+                let own = ["bm25", "dense"].contains(scorer) ? nil : try SynthesisBackendFactory.makeEmbedder(scorer)
+                roundTripFilter = try await RoundTripFilter.prepare(scorer: scorer, k: settings.roundTripK, corpus: prepared, documents: documents,
+                                                                    modelEmbedder: own, settings: settings, progress: progress)
+            }
         }
         let pipeline = SynthesisPipeline(
             generator: model, judge: judge, embedder: textEmbedder, settings: settings, prompts: prompts, seeds: try settings.seedSet(),
-            corpus: grounding, progress: progress)
+            corpus: grounding, roundTrip: roundTripFilter, progress: progress)
+        let started = Date()
         let stats = try await pipeline.run(outputDirectory: URL(fileURLWithPath: out))
+        let seconds = Date().timeIntervalSince(started)
+        if modelFree, seconds > 0 {
+            let pairs = stats.selected + (try SyntheticDataExporter.readExamples(URL(fileURLWithPath: out).appendingPathComponent("examples.jsonl")).reduce(0) { $0 + $1.negatives.count })
+            Log.write(String(format: "synthesize: %d examples (%d query-passage pairs) in %.1fs: %.0f pairs/min", stats.selected, pairs, seconds, Double(pairs) / seconds * 60))
+        }
         print("examples: \(stats.selected)/\(stats.target)  pool: \(stats.poolAccepted)  items: \(stats.itemsAttempted)  requests: \(stats.usage.requests)  ~tokens: \(stats.estimatedPromptTokens + stats.estimatedCompletionTokens)")
         if let q = stats.quality {
             func f(_ x: Double) -> String { String(format: "%.3f", x) }

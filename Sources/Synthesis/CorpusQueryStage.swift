@@ -53,9 +53,14 @@ extension SynthesisPipeline {
         seed.domain = corpus.name
         seed.domainKind = .expert
         let id = Self.exampleID(index)
-        let source = corpus.document(forItem: index)
-        let document = corpus.documents[source]
-        let shown = leadingWords(document.contents, settings.corpusDocumentWords)
+        let sourcePosition = corpus.document(forItem: index)
+        let document = corpus.documents[sourcePosition]
+        var shown = leadingWords(document.contents, settings.corpusDocumentWords)
+        // The positive's text: the whole document, except where the source took the query out of it.
+        var positiveText = document.contents
+        let querySource = settings.source
+        // Round r of a document: items cycle through the documents, so item i is the (i / count)-th query of its document.
+        let round = index / max(1, corpus.order.count)
         var queryText: String?
         var dropped: [DroppedPassage] = []
         let filter = QualityFilter(settings: settings)
@@ -68,26 +73,45 @@ extension SynthesisPipeline {
                 generatorModel: generator.identifier, judgeModel: judgeIdentifier, promptVersions: prompts.versions,
                 createdAt: Timestamp.now(), usage: context.usage)
             item.documentID = document.id
+            item.generatorModel = generatorIdentifier
             item.droppedNegatives = dropped.isEmpty ? nil : dropped
             return .rejected(item)
         }
 
         do {
-            let query = try await CorpusQueryStage(model: generator).run(seed: seed, document: shown, context: &context) { answer in
-                if let failure = filter.checkQuery(answer.query) { return failure.reason }
-                let copied = QualityFilter.trigramContainment(of: answer.query, in: document.contents)
-                if copied > settings.restatementThreshold {
-                    return "it copies the document's wording (\(Int((copied * 100).rounded()))% of its word trigrams)"
+            let query: QueryAnswer
+            switch querySource {
+            case .llm:
+                query = try await llmQuery(seed: seed, shown: shown, document: document, filter: filter, context: &context)
+            case .title:
+                guard let made = DocumentQueries.title(document) else {
+                    return reject("source", "no-title", "document \(document.id) has no title (or no body) to make a title query from")
                 }
-                return nil
+                query = QueryAnswer(query: made.query)
+                positiveText = made.positive
+            case .ict:
+                guard let made = DocumentQueries.ict(document, round: round, minWords: settings.queryWords.min, seed: settings.seed) else {
+                    return reject("source", "no-sentence-left",
+                                  "document \(document.id) has no sentence of \(settings.queryWords.min)+ words left for query \(round + 1) (or no other sentence to be the positive)")
+                }
+                query = QueryAnswer(query: made.query)
+                positiveText = made.positive
             }
+            if querySource != .llm { shown = leadingWords(positiveText, settings.corpusDocumentWords) }
             queryText = query.query
             if let failure = filter.checkQuery(query.query) { return reject("quality", failure.code, failure.reason) }
-            // Copying the document's phrasing makes a keyword-matching query, not a reasoning one.
+            // Copying the document's phrasing makes a keyword-matching query, not a reasoning one
+            // (a title or a removed sentence is the document's phrasing by design).
             let copied = QualityFilter.trigramContainment(of: query.query, in: document.contents)
-            if copied > settings.restatementThreshold {
+            if querySource == .llm, copied > settings.restatementThreshold {
                 return reject("quality", "query-copies-document",
                               "query shares \(Int((copied * 100).rounded()))% of its word trigrams with the document")
+            }
+
+            let queryVector = try await embedder.embed([query.query]).first ?? []
+            if let roundTrip, try await roundTrip.rank(query: query.query, queryVector: queryVector, source: sourcePosition, corpus: corpus) == nil {
+                return reject("round-trip", "round-trip-failed",
+                              "the source document is not in \(roundTrip.scorerName)'s top \(roundTrip.k) for the query")
             }
 
             let judgeStage = RelevanceJudgeStage(model: judge)
@@ -101,18 +125,17 @@ extension SynthesisPipeline {
             }
 
             // Candidates: BM25 and dense ranks interleaved (1st of each, then 2nd, ...), source and unusable documents left out.
-            let queryVector = try await embedder.embed([query.query]).first ?? []
             let lexical = corpus.bm25Ranking(query.query, topK: settings.negativeDepth + 1)
             let dense = corpus.denseRanking(queryVector, topK: settings.negativeDepth + 1)
             var candidates: [(position: Int, from: String)] = []
-            var seen: Set<Int> = [source]
+            var seen: Set<Int> = [sourcePosition]
             for k in 0..<max(lexical.count, dense.count) {
                 for (list, from) in [(lexical, "bm25"), (dense, "dense")] where k < list.count {
                     let position = list[k]
                     if corpus.isEligible(position), seen.insert(position).inserted { candidates.append((position, from)) }
                 }
             }
-            let positiveScore = corpus.denseScore(queryVector, source)
+            let positiveScore = corpus.denseScore(queryVector, sourcePosition)
             // TopK-PercPos: above this share of the positive's similarity a negative is likely relevant too.
             let ceiling = positiveScore - (1 - settings.falseNegativeMargin) * abs(positiveScore)
             var judgedNegatives: [JudgedPassage] = []
@@ -143,13 +166,16 @@ extension SynthesisPipeline {
                         continue
                     }
                 }
-                judgedNegatives.append(JudgedPassage(id: "\(id)-n\(judgedNegatives.count)", text: negative.contents, votes: votes, documentID: negative.id))
+                // A title query's positive is a body, so its negatives are bodies too: a title must not tell them apart.
+                let body = querySource == .title ? DocumentQueries.body(negative) : ""
+                let negativeText = body.isEmpty ? negative.contents : body
+                judgedNegatives.append(JudgedPassage(id: "\(id)-n\(judgedNegatives.count)", text: negativeText, votes: votes, documentID: negative.id))
             }
             if judgedNegatives.count < settings.minNegatives {
                 return reject(useJudge ? "judge" : "mining", "too-few-negatives",
                               "\(judgedNegatives.count) negative(s) left of \(candidates.count) mined candidates after the false-negative filter, \(settings.minNegatives) needed")
             }
-            var positive = JudgedPassage(id: "\(id)-p0", text: document.contents, votes: positiveVotes, documentID: document.id)
+            var positive = JudgedPassage(id: "\(id)-p0", text: positiveText, votes: positiveVotes, documentID: document.id)
             if settings.reasoningTraces {
                 let traces = ReasoningTraceStage(model: generator)
                 positive.reasoning = try await traces.run(query: query, passage: shown, relevant: true, context: &context)
@@ -161,10 +187,23 @@ extension SynthesisPipeline {
             return .accepted(SyntheticExample(
                 id: id, index: index, seed: seed, query: query.query, instruction: query.instruction,
                 positives: [positive], negatives: judgedNegatives, droppedNegatives: dropped,
-                generatorModel: generator.identifier, judgeModel: judgeIdentifier, promptVersions: prompts.versions,
+                generatorModel: generatorIdentifier, judgeModel: judgeIdentifier, promptVersions: prompts.versions,
                 createdAt: Timestamp.now(), usage: context.usage))
         } catch SynthesisError.malformedOutput(let stage, let attempts, let reason) {
             return reject(stage, "malformed-output", "no usable answer after \(attempts) attempt(s): \(reason)")
+        }
+    }
+
+    /// Today's LLM query for the document: re-asked while it is too short or
+    /// copies the document, then checked once more by the caller's filters.
+    func llmQuery(seed: Seed, shown: String, document: Document, filter: QualityFilter, context: inout ItemContext) async throws -> QueryAnswer {
+        try await CorpusQueryStage(model: generator).run(seed: seed, document: shown, context: &context) { answer in
+            if let failure = filter.checkQuery(answer.query) { return failure.reason }
+            let copied = QualityFilter.trigramContainment(of: answer.query, in: document.contents)
+            if copied > settings.restatementThreshold {
+                return "it copies the document's wording (\(Int((copied * 100).rounded()))% of its word trigrams)"
+            }
+            return nil
         }
     }
 }

@@ -31,6 +31,14 @@ public struct QualityReport: Codable, Sendable, Hashable {
     /// Mean share of a query's word trigrams found verbatim in its positive.
     public var trigramContainment: Double
     public var diversity: Diversity
+    /// Corpus mode with the round-trip filter: its scorer, k, and the items it dropped (code "round-trip-failed").
+    public var roundTrip: RoundTrip? = nil
+
+    public struct RoundTrip: Codable, Sendable, Hashable {
+        public var scorer: String
+        public var k: Int
+        public var dropped: Int
+    }
 
     public struct RetrievalQuality: Codable, Sendable, Hashable {
         /// Mean of 1/rank of the positive, 0 when it is below rank 10.
@@ -97,7 +105,10 @@ public struct QualityReport: Codable, Sendable, Hashable {
         return all == 0 ? 0 : Double(distinct.count) / Double(all)
     }
 
-    public static func meanPairwiseDistance(_ vectors: [[Float]]) -> Double {
+    /// Over at most `limit` vectors, evenly spaced: all pairs of a 20K-query
+    /// run would cost more than making the run.
+    public static func meanPairwiseDistance(_ all: [[Float]], limit: Int = 2000) -> Double {
+        let vectors = all.count <= limit ? all : (0..<limit).map { all[$0 * all.count / limit] }
         guard vectors.count > 1 else { return 0 }
         var sum = 0.0
         var pairs = 0
@@ -115,7 +126,8 @@ public struct QualityReport: Codable, Sendable, Hashable {
     /// Measures `examples`. `itemRejections` are the item-level rejection
     /// codes of the items up to the pool cutoff; `accepted` the pool size.
     static func measure(examples: [SyntheticExample], accepted: Int, itemRejections: [String: Int],
-                        corpus: SynthesisCorpus?, embedder: any TextEmbedder, settings: SynthesisConfiguration) async throws -> QualityReport {
+                        corpus: SynthesisCorpus?, embedder: any TextEmbedder, settings: SynthesisConfiguration,
+                        roundTrip: RoundTrip? = nil) async throws -> QualityReport {
         let considered = accepted + itemRejections.values.reduce(0, +)
         var rates: [String: Double] = [:]
         if considered > 0 {
@@ -175,6 +187,7 @@ public struct QualityReport: Codable, Sendable, Hashable {
             trigramContainment: zip(queries, positives).reduce(0) { $0 + QualityFilter.trigramContainment(of: $1.0, in: $1.1) } / n,
             diversity: Diversity(
                 meanPairwiseQueryDistance: meanPairwiseDistance(vectors), distinctBigrams: distinctBigrams(queries),
-                distinctPositives: Set(zip(positiveIDs, positives).map { corpus != nil ? $0.0 : $0.1 }).count))
+                distinctPositives: Set(zip(positiveIDs, positives).map { corpus != nil ? $0.0 : $0.1 }).count),
+            roundTrip: roundTrip)
     }
 }

@@ -70,6 +70,18 @@ public struct SynthesisConfiguration: Decodable, Sendable, Hashable {
     /// "dense": a mined negative whose query similarity exceeds this share of the
     /// positive's is dropped as a likely false negative (NV-Retriever's TopK-PercPos).
     public var falseNegativeMargin = 0.95
+    /// Where corpus mode's queries come from: "llm", "title" or "ict" (`QuerySource`).
+    public var querySource = "llm"
+    /// Queries made per source document; absent: one for title and ict, and
+    /// for llm as many as the items cycling through the documents ask for.
+    public var queriesPerDocument: Int?
+    /// Round-trip filter: "bm25", "dense" or a model directory; absent: off.
+    public var roundTripScorer: String?
+    /// The source document must be in the scorer's top k (Promptagator keeps top 1).
+    public var roundTripK = 1
+    /// Share of the source documents whose queries are held out as a
+    /// BEIR-layout validation set (`validation/` beside examples.jsonl).
+    public var validationFraction = 0.0
 
     public struct WordRange: Decodable, Sendable, Hashable {
         public var min: Int
@@ -159,6 +171,11 @@ public struct SynthesisConfiguration: Decodable, Sendable, Hashable {
         case negativeDepth = "negative_depth"
         case falseNegativeFilter = "false_negative_filter"
         case falseNegativeMargin = "false_negative_margin"
+        case querySource = "query_source"
+        case queriesPerDocument = "queries_per_document"
+        case roundTripScorer = "round_trip_scorer"
+        case roundTripK = "round_trip_k"
+        case validationFraction = "validation_fraction"
     }
 
     public init(from decoder: Decoder) throws {
@@ -204,6 +221,11 @@ public struct SynthesisConfiguration: Decodable, Sendable, Hashable {
         negativeDepth = try get(.negativeDepth, negativeDepth)
         falseNegativeFilter = try get(.falseNegativeFilter, falseNegativeFilter)
         falseNegativeMargin = try get(.falseNegativeMargin, falseNegativeMargin)
+        querySource = try get(.querySource, querySource)
+        queriesPerDocument = try c.decodeIfPresent(Int.self, forKey: .queriesPerDocument)
+        roundTripScorer = try c.decodeIfPresent(String.self, forKey: .roundTripScorer)
+        roundTripK = try get(.roundTripK, roundTripK)
+        validationFraction = try get(.validationFraction, validationFraction)
     }
 
     struct AnyKey: CodingKey {
@@ -300,11 +322,29 @@ public struct SynthesisConfiguration: Decodable, Sendable, Hashable {
         try check(negativeDepth >= 1, "negative_depth", "must be at least 1")
         try check(["dense", "llm", "both"].contains(falseNegativeFilter), "false_negative_filter", "must be \"dense\", \"llm\" or \"both\"")
         try check(falseNegativeMargin > 0 && falseNegativeMargin <= 1, "false_negative_margin", "must be in (0, 1]")
+        try check(QuerySource(rawValue: querySource) != nil, "query_source", "unknown source \"\(querySource)\" (choose: \(QuerySource.names))")
+        if let queriesPerDocument {
+            try check(queriesPerDocument >= 1, "queries_per_document", "must be at least 1, got \(queriesPerDocument)")
+            if let limit = source.perDocumentLimit {
+                try check(queriesPerDocument <= limit, "queries_per_document", "query_source \(querySource) gives at most \(limit) per document, got \(queriesPerDocument)")
+            }
+        }
+        try check(roundTripK >= 1, "round_trip_k", "must be at least 1, got \(roundTripK)")
+        if let roundTripScorer { try check(!roundTripScorer.isEmpty, "round_trip_scorer", "must be bm25, dense or a model directory") }
+        try check(validationFraction >= 0 && validationFraction < 1, "validation_fraction", "must be in [0, 1), got \(validationFraction)")
         let tokens = [maxTokens.query, maxTokens.passages, maxTokens.judge, maxTokens.reasoning]
         try check(tokens.allSatisfy { $0 >= 1 }, "max_tokens", "every entry must be at least 1")
     }
 
-    public var poolTarget: Int { Int((Double(target) * oversample).rounded(.up)) }
+    /// Model-free sources make every query from its document, so there is
+    /// nothing to oversample and select among: the pool is the target.
+    public var poolTarget: Int { source == .llm ? Int((Double(target) * oversample).rounded(.up)) : target }
+
+    /// `querySource` parsed (validate() has checked it; llm when it is unknown).
+    public var source: QuerySource { QuerySource(rawValue: querySource) ?? .llm }
+
+    /// Queries per document this run makes at most; nil: no limit (llm's default).
+    public var queriesPerDocumentLimit: Int? { queriesPerDocument ?? (source == .llm ? nil : 1) }
     public var effectiveMaxItems: Int { maxItems > 0 ? maxItems : 4 * poolTarget }
 
     /// The seed set: built-ins (unless turned off) plus the files named.

@@ -35,11 +35,15 @@ public struct SynthesisPipeline: Sendable {
     /// Corpus-grounded mode: queries are written for these documents, which
     /// are also the positives and the pool hard negatives are mined from.
     public var corpus: SynthesisCorpus?
+    /// Corpus mode: keeps a query only when its source document comes back
+    /// in the filter's top k.
+    public var roundTrip: RoundTripFilter?
 
     public init(generator: any LanguageModel, judge: (any LanguageModel)? = nil, embedder: any TextEmbedder = HashingEmbedder(),
                 settings: SynthesisConfiguration, prompts: SynthesisPrompts = .builtIn, seeds: SeedSet = .builtIn,
-                corpus: SynthesisCorpus? = nil, progress: @escaping @Sendable (String) -> Void = { _ in }) {
+                corpus: SynthesisCorpus? = nil, roundTrip: RoundTripFilter? = nil, progress: @escaping @Sendable (String) -> Void = { _ in }) {
         self.corpus = corpus
+        self.roundTrip = roundTrip
         self.generator = generator
         self.judge = judge ?? generator
         self.embedder = embedder
@@ -167,6 +171,18 @@ public struct SynthesisPipeline: Sendable {
         corpus != nil && settings.falseNegativeFilter == "dense" ? "dense:\(embedder.identifier)" : judge.identifier
     }
 
+    /// What wrote the queries: the generator, or the model-free source.
+    public var generatorIdentifier: String {
+        corpus != nil && settings.source != .llm ? "query-source:\(settings.querySource)" : generator.identifier
+    }
+
+    /// Items this run may try: `max_items`, and in corpus mode no more than
+    /// the documents can give at `queries_per_document` each.
+    var itemLimit: Int {
+        guard let corpus, let perDocument = settings.queriesPerDocumentLimit else { return settings.effectiveMaxItems }
+        return min(settings.effectiveMaxItems, perDocument * corpus.order.count)
+    }
+
     /// Settings that change the output. Concurrency does not, so a run may be
     /// resumed with another.
     public var fingerprint: [String: String] {
@@ -175,6 +191,10 @@ public struct SynthesisPipeline: Sendable {
             let s = settings
             values["corpus"] = corpus.fingerprint
             values["corpus_settings"] = "\(s.corpusMinWords),\(s.corpusDocumentWords),\(s.negativeDepth),\(s.falseNegativeFilter),\(s.falseNegativeMargin)"
+            // Only where they differ from the defaults, so runs made before these settings existed still resume.
+            if s.source != .llm || s.queriesPerDocument != nil { values["query_source"] = "\(s.querySource),\(s.queriesPerDocument.map(String.init) ?? "-")" }
+            if let roundTrip { values["round_trip"] = "\(roundTrip.scorerName),\(roundTrip.k)" }
+            if s.validationFraction > 0 { values["validation_fraction"] = String(s.validationFraction) }
         }
         return values
     }
@@ -197,7 +217,7 @@ public struct SynthesisPipeline: Sendable {
             "embedding_threshold": String(s.embeddingThreshold), "restatement_threshold": String(s.restatementThreshold),
             "negative_min_overlap": String(s.negativeMinOverlap),
             "seeds": String(StableHash.of(seedText), radix: 16),
-            "generator_model": generator.identifier, "judge_model": judgeIdentifier, "embedder": embedder.identifier,
+            "generator_model": generatorIdentifier, "judge_model": judgeIdentifier, "embedder": embedder.identifier,
             "prompt_versions": prompts.versions.sorted { $0.key < $1.key }.map { "\($0.key)@v\($0.value)" }.joined(separator: ","),
             "prompts": String(StableHash.of(prompts.all.map { $0.system + "\u{1}" + $0.user }.joined(separator: "\u{2}")), radix: 16),
         ]
@@ -245,11 +265,18 @@ public struct SynthesisPipeline: Sendable {
         if !completed.isEmpty {
             progress("synthesize: resuming: \(completed.count) items done, \(pool.count) accepted")
         } else {
-            progress("synthesize: pool of \(settings.poolTarget) for \(settings.target) examples, generator \(generator.identifier), judge \(judgeIdentifier), concurrency \(settings.concurrency), seed \(settings.seed)")
+            progress("synthesize: pool of \(settings.poolTarget) for \(settings.target) examples, generator \(generatorIdentifier), judge \(judgeIdentifier), concurrency \(settings.concurrency), seed \(settings.seed)")
         }
 
         let poolTarget = settings.poolTarget
-        let maxItems = settings.effectiveMaxItems
+        let maxItems = itemLimit
+        if let corpus, settings.source == .title, !corpus.eligible.contains(where: { !corpus.documents[$0].title.isEmpty }) {
+            throw SynthesisError.invalidParameter(
+                name: "query_source title", reason: "no document of \(corpus.name) (\(corpus.documents.count) documents) has a title; use ict or llm")
+        }
+        // Model-free items take milliseconds: rewriting the checkpoint after each would cost more than the item.
+        let checkpointEvery: TimeInterval = corpus != nil && settings.source != .llm ? 1 : 0
+        var lastCheckpoint = Date()
         var nextIndex = 0
         var consecutiveMalformed = 0
         var lastMalformed = ""
@@ -292,8 +319,12 @@ public struct SynthesisPipeline: Sendable {
                     }
                 }
                 completed.insert(outcome.index)
-                checkpoint.completed = completed.sorted()
-                try store.writeAtomically(try encoder.encode(checkpoint), to: store.checkpoint)
+                // A checkpoint written later only means more items are redone after a kill.
+                if checkpointEvery == 0 || Date().timeIntervalSince(lastCheckpoint) >= checkpointEvery {
+                    checkpoint.completed = completed.sorted()
+                    try store.writeAtomically(try encoder.encode(checkpoint), to: store.checkpoint)
+                    lastCheckpoint = Date()
+                }
                 progress(progressLine(outcome, completed: completed.count, pool: pool.count, poolTarget: poolTarget,
                                       rejected: rejected.count, usage: checkpoint.usage))
                 if consecutiveMalformed >= settings.maxConsecutiveMalformed {
@@ -335,16 +366,28 @@ public struct SynthesisPipeline: Sendable {
             }
         }
 
-        let embeddings = try await embedder.embed(candidates.map(\.queryWithInstruction))
-        guard embeddings.count == candidates.count else {
-            throw SynthesisError.invalidParameter(name: "embedder \(embedder.identifier)", reason: "returned \(embeddings.count) vectors for \(candidates.count) texts")
+        checkpoint.completed = completed.sorted()
+        let kept: [Int]
+        let duplicates: [NearDuplicateFilter.Duplicate]
+        let selectedPositions: Set<Int>
+        if corpus != nil, settings.source != .llm {
+            // Model-free queries are the documents' own words: near-duplicate
+            // and diversity selection (quadratic in the pool) would only drop
+            // repeated titles, which the exact check below does in linear time.
+            (kept, duplicates) = Self.exactDuplicates(candidates)
+            selectedPositions = Set(kept.prefix(settings.target))
+        } else {
+            let embeddings = try await embedder.embed(candidates.map(\.queryWithInstruction))
+            guard embeddings.count == candidates.count else {
+                throw SynthesisError.invalidParameter(name: "embedder \(embedder.identifier)", reason: "returned \(embeddings.count) vectors for \(candidates.count) texts")
+            }
+            let dedup = NearDuplicateFilter(minhashThreshold: settings.minhashThreshold, embeddingThreshold: settings.embeddingThreshold)
+            (kept, duplicates) = dedup.filter(
+                queries: candidates.map(\.queryWithInstruction), positives: candidates.map { $0.positives.first?.text ?? "" }, embeddings: embeddings)
+            let chosen = DiversitySelector.select(
+                target: settings.target, embeddings: kept.map { embeddings[$0] }, domains: kept.map { candidates[$0].seed.domain })
+            selectedPositions = Set(chosen.map { kept[$0] })
         }
-        let dedup = NearDuplicateFilter(minhashThreshold: settings.minhashThreshold, embeddingThreshold: settings.embeddingThreshold)
-        let (kept, duplicates) = dedup.filter(
-            queries: candidates.map(\.queryWithInstruction), positives: candidates.map { $0.positives.first?.text ?? "" }, embeddings: embeddings)
-        let chosen = DiversitySelector.select(
-            target: settings.target, embeddings: kept.map { embeddings[$0] }, domains: kept.map { candidates[$0].seed.domain })
-        let selectedPositions = Set(chosen.map { kept[$0] })
 
         var finalRejections: [RejectedItem] = []
         func rejection(_ example: SyntheticExample, stage: String, code: String, reason: String) -> RejectedItem {
@@ -361,7 +404,14 @@ public struct SynthesisPipeline: Sendable {
             finalRejections.append(rejection(candidates[position], stage: "selection", code: "not-selected",
                                              reason: "left out to keep \(settings.target) diverse examples"))
         }
-        let selected = selectedPositions.sorted().map { candidates[$0] }
+        var selected = selectedPositions.sorted().map { candidates[$0] }
+        var validation: [SyntheticExample] = []
+        if let corpus, settings.validationFraction > 0 {
+            (selected, validation) = Self.holdOut(selected, fraction: settings.validationFraction, seed: settings.seed)
+            let directory = store.directory.appendingPathComponent("validation")
+            try SyntheticDataExporter.writeHeldOut(validation, documents: corpus.documents, to: directory)
+            progress("synthesize: held out \(validation.count) queries of \(Set(validation.compactMap { $0.positives.first?.documentID }).count) documents as validation in \(directory.path)")
+        }
 
         // checkpoint.rejectedBytes keeps the length before these lines, so
         // a run stopped before the end redoes this step from a clean file.
@@ -395,9 +445,10 @@ public struct SynthesisPipeline: Sendable {
             selectedByDomainKind: byKind, usage: checkpoint.usage,
             estimatedPromptTokens: checkpoint.usage.estimatedPromptTokens,
             estimatedCompletionTokens: checkpoint.usage.estimatedCompletionTokens, finishedAt: Timestamp.now(),
-            corpus: corpus?.name,
+            corpus: corpus?.name, validationQueries: corpus != nil && settings.validationFraction > 0 ? validation.count : nil,
             quality: try await QualityReport.measure(
-                examples: selected, accepted: candidates.count, itemRejections: itemRejections, corpus: corpus, embedder: embedder, settings: settings))
+                examples: selected, accepted: candidates.count, itemRejections: itemRejections, corpus: corpus, embedder: embedder, settings: settings,
+                roundTrip: roundTrip.map { QualityReport.RoundTrip(scorer: $0.scorerName, k: $0.k, dropped: itemRejections["round-trip-failed"] ?? 0) }))
         let statsEncoder = SynthesisStore.encoder()
         statsEncoder.outputFormatting.insert(.prettyPrinted)
         try store.writeAtomically(try statsEncoder.encode(stats), to: store.stats)
@@ -408,5 +459,37 @@ public struct SynthesisPipeline: Sendable {
         }
         progress("synthesize: wrote \(selected.count) examples to \(store.examples.path)")
         return stats
+    }
+
+    /// Removes examples whose query (case and spacing aside) an earlier one already has.
+    static func exactDuplicates(_ candidates: [SyntheticExample]) -> (kept: [Int], removed: [NearDuplicateFilter.Duplicate]) {
+        var first: [String: Int] = [:]
+        var kept: [Int] = []
+        var removed: [NearDuplicateFilter.Duplicate] = []
+        for (position, example) in candidates.enumerated() {
+            let key = MinHash.words(example.queryWithInstruction).joined(separator: " ")
+            if let earlier = first[key] {
+                removed.append(NearDuplicateFilter.Duplicate(position: position, duplicateOf: earlier, code: "duplicate-query",
+                                                             reason: "the same query as an earlier example"))
+            } else {
+                first[key] = position
+                kept.append(position)
+            }
+        }
+        return (kept, removed)
+    }
+
+    /// Splits `examples` by source document: every query of a document
+    /// whose seeded hash falls below `fraction` is held out, so no held-out
+    /// document is also a training positive.
+    static func holdOut(_ examples: [SyntheticExample], fraction: Double, seed: UInt64) -> (training: [SyntheticExample], validation: [SyntheticExample]) {
+        var training: [SyntheticExample] = []
+        var validation: [SyntheticExample] = []
+        for example in examples {
+            let document = example.positives.first?.documentID ?? example.positives.first?.text ?? example.id
+            let unit = Double(StableHash.of(document, seed: seed ^ 0x7A11_DA7E) >> 11) / Double(1 << 53)
+            if unit < fraction { validation.append(example) } else { training.append(example) }
+        }
+        return (training, validation)
     }
 }

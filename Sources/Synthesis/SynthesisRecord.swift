@@ -153,6 +153,8 @@ public struct SynthesisStats: Codable, Sendable, Hashable {
     public var finishedAt: String
     /// Corpus mode: the collection the documents came from.
     public var corpus: String? = nil
+    /// Corpus mode with `validation_fraction`: queries held out into `validation/` (not in examples.jsonl).
+    public var validationQueries: Int? = nil
     public var quality: QualityReport? = nil
 }
 

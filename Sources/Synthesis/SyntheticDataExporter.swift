@@ -1,3 +1,4 @@
+import Datasets
 import Foundation
 import Models
 import Reranking
@@ -117,13 +118,6 @@ public enum SyntheticDataExporter {
     /// newline, as the pointwise reranker reads it; `query` and
     /// `instruction` keep them apart.
     public static func writeBEIR(_ examples: [SyntheticExample], to directory: URL) throws {
-        let store = try SynthesisStore(directory: directory)
-        let qrelsDirectory = directory.appendingPathComponent("qrels")
-        do {
-            try FileManager.default.createDirectory(at: qrelsDirectory, withIntermediateDirectories: true)
-        } catch {
-            throw SynthesisError.writeFailed(path: qrelsDirectory.path, reason: error.localizedDescription)
-        }
         let encoder = SynthesisStore.encoder()
         var corpus = Data()
         var queries = Data()
@@ -140,6 +134,40 @@ public enum SyntheticDataExporter {
                 corpus.append(0x0A)
                 qrels += "\(example.id)\t\(passage.id)\t\(grade)\n"
             }
+        }
+        try writeBEIRFiles(corpus: corpus, queries: queries, qrels: qrels, to: directory)
+    }
+
+    /// Held-out pseudo-queries as a BEIR collection to tune on: the whole
+    /// collection's documents as the corpus, and each query's source document
+    /// (its positive's `documentID`) as its only relevant one.
+    public static func writeHeldOut(_ examples: [SyntheticExample], documents: [Document], to directory: URL) throws {
+        let encoder = SynthesisStore.encoder()
+        var corpus = Data()
+        var queries = Data()
+        var qrels = "query-id\tcorpus-id\tscore\n"
+        for document in documents {
+            corpus.append(try encoder.encode(CorpusLine(_id: document.id, title: document.title, text: document.text)))
+            corpus.append(0x0A)
+        }
+        for example in examples {
+            guard let source = example.positives.first?.documentID else {
+                throw SynthesisError.invalidParameter(name: "examples", reason: "example \(example.id) has no source document (corpus mode only)")
+            }
+            queries.append(try encoder.encode(QueryLine(_id: example.id, text: example.queryWithInstruction, query: example.query, instruction: example.instruction)))
+            queries.append(0x0A)
+            qrels += "\(example.id)\t\(source)\t1\n"
+        }
+        try writeBEIRFiles(corpus: corpus, queries: queries, qrels: qrels, to: directory)
+    }
+
+    static func writeBEIRFiles(corpus: Data, queries: Data, qrels: String, to directory: URL) throws {
+        let store = try SynthesisStore(directory: directory)
+        let qrelsDirectory = directory.appendingPathComponent("qrels")
+        do {
+            try FileManager.default.createDirectory(at: qrelsDirectory, withIntermediateDirectories: true)
+        } catch {
+            throw SynthesisError.writeFailed(path: qrelsDirectory.path, reason: error.localizedDescription)
         }
         try store.writeAtomically(corpus, to: directory.appendingPathComponent("corpus.jsonl"))
         try store.writeAtomically(queries, to: directory.appendingPathComponent("queries.jsonl"))
