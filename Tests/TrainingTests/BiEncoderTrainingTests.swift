@@ -176,6 +176,53 @@ import Tokenizers
         #expect(back.weight("bert.pooler.dense.weight") != nil)
     }
 
+    /// The recipe on the loop: batches never repeat a query or document, and a
+    /// run killed mid-epoch resumes (at a no-duplicates batch boundary) to the
+    /// uninterrupted run's weights.
+    @Test func resumedRunEndsWithTheUninterruptedWeights() throws {
+        let r = try Self.reference()
+        // 12 rows: the fixture's 6 twice (the copies share query and documents with their originals).
+        let examples = (Self.examples(r) + Self.examples(r)).enumerated().map { i, e in
+            var e = e
+            e.keys = [i % 6, 100 + i % 6]
+            return e
+        }
+        var o = BiEncoderRecipe.defaults
+        o.batchSize = 4
+        o.epochs = 2
+        o.learningRate = 1e-3
+        o.validationFraction = 0
+        o.checkpointEvery = 2
+        o.seed = 11
+        let quiet: @Sendable (String) -> Void = { _ in }
+        func temporary() -> URL { FileManager.default.temporaryDirectory.appendingPathComponent("limrank-bi-\(UUID().uuidString)") }
+        let plain = temporary(), crashed = temporary()
+        defer {
+            try? FileManager.default.removeItem(at: plain)
+            try? FileManager.default.removeItem(at: crashed)
+        }
+        var batches: [[BiEncoderExample]] = []
+        var whole = try BiEncoderRecipe.loop(model: try Self.model(.mnrl), examples: examples, options: o)
+        #expect(whole.batchKeys?.count == 12)
+        let summary = try whole.run(checkpointDirectory: plain, progressSink: quiet)
+        #expect(summary.steps == 6 && summary.losses.last! < summary.losses.first!)
+        // What the loop's batches are: a copy and its original never share one.
+        var order = try DataOrder(count: 12, seed: o.seed)
+        var cache: (epoch: Int, batches: [[Int]], starts: [Int: Int])?
+        for _ in 0..<6 { batches.append(try order.nextBatch(size: 4, keys: whole.batchKeys!, cache: &cache).indices.map { whole.training[$0] }) }
+        for batch in batches {
+            let keys = batch.flatMap(\.keys)
+            #expect(Set(keys).count == keys.count)
+        }
+        var first = try BiEncoderRecipe.loop(model: try Self.model(.mnrl), examples: examples, options: o)
+        _ = try first.run(checkpointDirectory: crashed, progressSink: quiet, crashAfter: 3)
+        var second = try BiEncoderRecipe.loop(model: try Self.model(.mnrl), examples: examples, options: o)
+        let resumed = try second.run(checkpointDirectory: crashed, resume: true, progressSink: quiet)
+        #expect(resumed.resumedFrom == 2)
+        #expect(second.model.engine.parameters.values == whole.model.engine.parameters.values)
+        #expect(resumed.losses == summary.losses)
+    }
+
     /// `SentenceTransformer(dir)` of a directory limrank wrote gives limrank's
     /// embeddings (runs when python3 imports sentence_transformers).
     @Test(.enabled(if: PythonPackages.enabled(["sentence_transformers"])))
