@@ -355,3 +355,47 @@ import Tokenizers
         }
     }
 }
+
+/// The pooling modes the fixture does not use (it pools by mean), with and
+/// without Normalize, and dropout: the analytic gradient against central
+/// differences of the loss.
+@Suite struct BiEncoderPoolingGradientTests {
+    /// |analytic − central difference| ≤ absolute + relative·|analytic| (f32 loss, step 1e-2).
+    static let absoluteTolerance: Float = 3e-4
+    static let relativeTolerance: Float = 0.03
+
+    static let cases: [(SentenceTransformerPoolingMode, Bool, BiEncoderLoss)] = [
+        (.cls, true, .mnrl), (.max, false, .marginMSE), (.lastToken, true, .marginMSE),
+        (.weightedMean, false, .mnrl), (.meanSqrtLenTokens, false, .marginMSE),
+    ]
+
+    @Test(arguments: 0..<5)
+    func gradientsMatchFiniteDifferences(_ which: Int) throws {
+        let (mode, normalize, loss) = Self.cases[which]
+        let r = try BiEncoderTrainingTests.reference()
+        let pipeline = SentenceTransformerDirectory(pooling: SentenceTransformerPoolingConfig(modes: [mode]), normalize: normalize)
+        var model = try BiEncoderTraining(model: try BERTModel(directory: BiEncoderTrainingTests.tiny), sentence: pipeline, loss: loss)
+        model.dropout = BERTDropout(hidden: 0.1, attention: 0.1)
+        let examples = BiEncoderTrainingTests.examples(r)
+        var gradients = [Float](repeating: 0, count: model.parameters.count)
+        let value = try model.lossAndGradients(examples, dropoutSeed: 3, gradients: &gradients).loss
+        #expect(value > 0 && value.isFinite)
+        for name in ["bert.encoder.layer.1.output.dense.weight", "bert.encoder.layer.0.attention.self.value.weight",
+                     "bert.embeddings.word_embeddings.weight", "bert.encoder.layer.1.output.LayerNorm.bias"] {
+            let slot = try #require(model.parameters.slot(name))
+            var index = slot.offset
+            for i in slot.offset..<(slot.offset + slot.count) where abs(gradients[i]) > abs(gradients[index]) { index = i }
+            #expect(gradients[index] != 0, "\(mode) \(name): no gradient reaches it")
+            let h: Float = 1e-2
+            var plus = model, minus = model
+            plus.parameters.values[index] += h
+            minus.parameters.values[index] -= h
+            var scratch = [Float](repeating: 0, count: model.parameters.count)
+            let lp = try plus.lossAndGradients(examples, dropoutSeed: 3, gradients: &scratch).loss
+            let lm = try minus.lossAndGradients(examples, dropoutSeed: 3, gradients: &scratch).loss
+            let numeric = (lp - lm) / (2 * h)
+            #expect(abs(numeric - gradients[index]) <= Self.absoluteTolerance + Self.relativeTolerance * abs(gradients[index]),
+                    "\(mode) normalize \(normalize) \(loss) \(name): analytic \(gradients[index]) vs numeric \(numeric)")
+        }
+    }
+}
