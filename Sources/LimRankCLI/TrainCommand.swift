@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import Training
 
-/// `limrank train cross-encoder|lora|merge`: fine-tunes a reranker on
+/// `limrank train cross-encoder|bi-encoder|lora|merge`: fine-tunes a reranker on
 /// labelled (query, passage) data, or merges a LoRA adapter. `limrank train
 /// --method cross-encoder|lora` is the older spelling of the first two.
 struct TrainCommand: AsyncParsableCommand {
@@ -20,7 +20,7 @@ struct TrainCommand: AsyncParsableCommand {
         .json or .jsonl) whose targets carry the reasoning; labelled pairs become LimRank's prompt with \
         an empty reasoning. It writes a PEFT adapter (use it with --adapter, or `limrank train merge`).
         """,
-        subcommands: [TrainCrossEncoderCommand.self, TrainLoRACommand.self, TrainMergeCommand.self])
+        subcommands: [TrainCrossEncoderCommand.self, TrainBiEncoderCommand.self, TrainLoRACommand.self, TrainMergeCommand.self])
 
     enum Method: String, ExpressibleByArgument, CaseIterable {
         case crossEncoder = "cross-encoder"

@@ -383,6 +383,12 @@ public struct BERTHiddenStates: Sendable {
     public var hidden: [Float]  // (tokens, hiddenSize)
     public var sequences: [Range<Int>]
     public var hiddenSize: Int
+
+    public init(hidden: [Float], sequences: [Range<Int>], hiddenSize: Int) {
+        self.hidden = hidden
+        self.sequences = sequences
+        self.hiddenSize = hiddenSize
+    }
 }
 
 /// A forward pass's results: the last hidden states (tokens, hidden), packed

@@ -10,7 +10,7 @@ public enum SentenceTransformerPoolingMode: String, Sendable, Hashable, CaseIter
 
     /// The legacy boolean keys, in the order sentence-transformers
     /// concatenates the modes they switch on.
-    static let legacyKeys: [(key: String, mode: SentenceTransformerPoolingMode)] = [
+    public static let legacyKeys: [(key: String, mode: SentenceTransformerPoolingMode)] = [
         ("pooling_mode_cls_token", .cls), ("pooling_mode_max_tokens", .max), ("pooling_mode_mean_tokens", .mean),
         ("pooling_mode_mean_sqrt_len_tokens", .meanSqrtLenTokens), ("pooling_mode_weightedmean_tokens", .weightedMean),
         ("pooling_mode_lasttoken", .lastToken),

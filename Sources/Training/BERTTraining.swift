@@ -203,7 +203,9 @@ public struct BERTTraining: Sendable {
         precondition(gradients.count == parameters.count, "gradient buffer does not match the parameters")
         guard batch.tokenCount > 0 else { return (0, []) }
         let record = BERTActivations(batch: batch.packed, configuration: configuration)
-        if dropout.isActive, let dropoutSeed { drawMasks(into: record, tokens: batch.tokenCount, seed: dropoutSeed) }
+        if dropout.isActive, let dropoutSeed {
+            Self.drawMasks(into: record, tokens: batch.tokenCount, seed: dropoutSeed, configuration: configuration, dropout: dropout)
+        }
         var value: Float = 0
         let logits = parameters.values.withUnsafeBufferPointer { pv in
             let P = pv.baseAddress!
@@ -212,7 +214,7 @@ public struct BERTTraining: Sendable {
             let (objective, dLogits) = loss.lossAndLogitGradients(logits: forward.logits, targets: batch.labels)
             value = objective
             gradients.withUnsafeMutableBufferPointer { gv in
-                Backward(model: self, batch: batch, record: record, P: P, G: gv.baseAddress!)
+                BERTBackward(configuration: configuration, layout: layout, batch: batch.packed, record: record, P: P, G: gv.baseAddress!)
                     .run(dLogits: dLogits.map { $0 * lossScale })
             }
             return forward.logits
@@ -222,7 +224,8 @@ public struct BERTTraining: Sendable {
 
     /// Draws the record's inverted-dropout masks (0 with probability p, else
     /// 1/(1−p)) in the order the forward pass applies them.
-    private func drawMasks(into record: BERTActivations, tokens T: Int, seed: UInt64) {
+    static func drawMasks(into record: BERTActivations, tokens T: Int, seed: UInt64, configuration: BERTConfiguration,
+                          dropout: BERTDropout) {
         var rng = TrainingRNG(seed: seed, stream: 0x4452_4F50)  // "DROP"
         func mask(_ count: Int, _ p: Float) -> FloatBuffer? {
             guard p > 0 else { return nil }
@@ -249,23 +252,24 @@ private func applyMask(_ x: UnsafeMutablePointer<Float>, _ mask: FloatBuffer?, c
     for i in 0..<count { x[i] *= m[i] }
 }
 
-/// The backward pass over what a recording forward pass kept.
-private struct Backward {
-    let batch: BERTTraining.Batch
+/// The backward pass over what a recording forward pass kept: `run` from
+/// the classification head's BCE (the cross-encoder), `encoder` from a
+/// gradient at the last hidden states (the bi-encoder's pooled embeddings).
+struct BERTBackward {
+    let batch: BERTPackedBatch
     let record: BERTActivations
     let layout: BERTLayout
     let P: UnsafePointer<Float>
     let G: UnsafeMutablePointer<Float>
     let T: Int, H: Int, I: Int, heads: Int, headDim: Int, B: Int
 
-    init(model: BERTTraining, batch: BERTTraining.Batch, record: BERTActivations, P: UnsafePointer<Float>,
-         G: UnsafeMutablePointer<Float>) {
+    init(configuration c: BERTConfiguration, layout: BERTLayout, batch: BERTPackedBatch, record: BERTActivations,
+         P: UnsafePointer<Float>, G: UnsafeMutablePointer<Float>) {
         self.batch = batch
         self.record = record
-        self.layout = model.layout
+        self.layout = layout
         self.P = P
         self.G = G
-        let c = model.configuration
         T = batch.tokenCount
         H = c.hiddenSize
         I = c.intermediateSize
@@ -299,9 +303,16 @@ private struct Backward {
         for (b, seq) in batch.sequences.enumerated() {
             (dHidden.p + seq.lowerBound * H).update(from: dFirst.p + b * H, count: H)
         }
+        withExtendedLifetime((dPooled, dFirst)) { encoder(dHidden: dHidden) }
+    }
+
+    /// From the gradient at the last hidden states (T, H), consumed, through
+    /// every layer and the embeddings, into G.
+    func encoder(dHidden: FloatBuffer) {
+        let H = self.H
         let work = Work(T: T, H: H, I: I, probabilities: record.probabilityCount)
         // Kernels get raw pointers: keep the buffers alive to the end of the pass.
-        defer { withExtendedLifetime((dPooled, dFirst, dHidden, work)) {} }
+        defer { withExtendedLifetime((dHidden, work)) {} }
         for l in stride(from: layout.layers.count - 1, through: 0, by: -1) {
             layer(l, dHidden: dHidden, work: work)
         }
@@ -314,7 +325,7 @@ private struct Backward {
                                           dGamma: G + layout.embeddingNormWeight, dBeta: G + layout.embeddingNormBias)
         let gWord = G + layout.word, gPosition = G + layout.position, gType = G + layout.tokenType
         let d = dEmbedded.p, tokens = T
-        let ids = batch.packed.ids, types = batch.packed.types, positions = batch.packed.positions
+        let ids = batch.ids, types = batch.types, positions = batch.positions
         // Split over columns: a token id may repeat, so rows would race.
         Parallel.forEach(0..<H, minimumChunk: 32) { cols in
             for t in 0..<tokens {

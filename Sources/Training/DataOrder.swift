@@ -46,6 +46,57 @@ public struct DataOrder: Sendable, Hashable, Codable {
         return (e, batch)
     }
 
+    /// One epoch's batches under sentence-transformers' NoDuplicatesBatchSampler:
+    /// walk the epoch's order, put an example into the batch unless one of
+    /// its keys (its texts, or the documents they are) is already there, and
+    /// yield the batch when it holds `size`; what is skipped waits for a later
+    /// batch, and the last ones may be short (drop_last=False).
+    public static func noDuplicateBatches(order: [Int], size: Int, keys: [[Int]]) -> [[Int]] {
+        precondition(size > 0)
+        var remaining = order, batches: [[Int]] = []
+        while !remaining.isEmpty {
+            var batch: [Int] = [], seen = Set<Int>(), taken = Set<Int>()
+            for index in remaining {
+                guard keys[index].allSatisfy({ !seen.contains($0) }) else { continue }
+                batch.append(index)
+                taken.insert(index)
+                if batch.count == size { break }
+                seen.formUnion(keys[index])
+            }
+            batches.append(batch)
+            remaining.removeAll { taken.contains($0) }
+        }
+        return batches
+    }
+
+    /// The next batch when batches must not repeat a key (`noDuplicateBatches`
+    /// of each epoch's order, kept in `cache`); `offset` counts the examples
+    /// of the epoch's batches already taken, so a checkpoint resumes at the
+    /// batch it stopped before.
+    public mutating func nextBatch(size: Int, keys: [[Int]], cache: inout (epoch: Int, batches: [[Int]], starts: [Int: Int])?) throws
+        -> (epoch: Int, indices: [Int]) {
+        precondition(size > 0 && keys.count == count)
+        if offset >= count {
+            epoch += 1
+            offset = 0
+        }
+        if cache?.epoch != epoch {
+            let batches = Self.noDuplicateBatches(order: order(epoch: epoch), size: size, keys: keys)
+            var starts: [Int: Int] = [:], start = 0
+            for (i, b) in batches.enumerated() {
+                starts[start] = i
+                start += b.count
+            }
+            cache = (epoch, batches, starts)
+        }
+        guard let i = cache!.starts[offset] else {
+            throw TrainingError.invalidParameter(name: "data position", reason: "offset \(offset) of epoch \(epoch) is not the start of a batch")
+        }
+        let batch = cache!.batches[i]
+        offset += batch.count
+        return (epoch, batch)
+    }
+
     /// Splits examples into training and validation sets: a seeded
     /// permutation, its first ⌈count × fraction⌉ held out (Hugging Face
     /// datasets' `train_test_split`, as LLaMA-Factory's `val_size` uses it),

@@ -187,11 +187,17 @@ public struct TrainingLoop<Model: TrainableModel> {
     /// What a resumed run must share with the run it continues: the options'
     /// facts plus the recipe's (method, data and base-model fingerprints).
     public let runFacts: [String: String]
+    /// When set (one list per training example), no optimizer step's batch
+    /// holds two examples sharing a key (`DataOrder.noDuplicateBatches`,
+    /// sentence-transformers' NoDuplicatesBatchSampler); a step then may be short.
+    public let batchKeys: [[Int]]?
 
     public init(model: Model, training: [Model.Example], validation: [Model.Example] = [], options: TrainingOptions,
-                label: String = "train", runFacts: [String: String] = [:]) throws {
+                label: String = "train", runFacts: [String: String] = [:], batchKeys: [[Int]]? = nil) throws {
         try options.validate()
         guard !training.isEmpty else { throw TrainingError.emptyDataSet(file: runFacts["data"] ?? "training data") }
+        precondition(batchKeys.map { $0.count == training.count } ?? true, "one key list per training example")
+        self.batchKeys = batchKeys
         self.model = model
         self.training = training
         self.validation = validation
@@ -268,8 +274,11 @@ public struct TrainingLoop<Model: TrainableModel> {
                             seconds: Date().timeIntervalSince(start), tokens: tokens)
         }
         let firstStep = step
+        var epochBatches: (epoch: Int, batches: [[Int]], starts: [Int: Int])?
         while step < total {
-            let examples = order.nextBatch(size: options.examplesPerStep).indices.map { training[$0] }
+            let indices = try batchKeys.map { try order.nextBatch(size: options.examplesPerStep, keys: $0, cache: &epochBatches).indices }
+                ?? order.nextBatch(size: options.examplesPerStep).indices
+            let examples = indices.map { training[$0] }
             let learningRate = schedule.learningRate(at: step)
             let (loss, stepTokens) = try Self.optimizerStep(&model, examples: examples, step: step, optimizer: &optimizer,
                                                             learningRate: learningRate, maxGradNorm: options.maxGradNorm)

@@ -1,0 +1,94 @@
+import ArgumentParser
+import Foundation
+import Models
+import Tokenizers
+import Training
+
+/// `limrank train bi-encoder`: fine-tunes a sentence-transformers BERT
+/// encoder with MultipleNegativesRankingLoss or GPL's MarginMSE
+/// (`BiEncoderRecipe`), written as a sentence-transformers directory.
+struct TrainBiEncoderCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bi-encoder",
+        abstract: "Train a sentence-transformers bi-encoder (MNRL or MarginMSE; writes a sentence-transformers directory).",
+        discussion: """
+        Data: examples.jsonl ({"query", "positives": [{"text", "documentID"?, "score"?}], "negatives": [...]}) \
+        or pair lines ({"query", "passage", "label", "score"?}, grouped by query). mnrl: one (query, positive, \
+        hard negative) row per positive, in-batch negatives, no two rows of one query or document in a batch \
+        (documentID, else the text); margin-mse: every (positive, negative) of a query with the margin of their \
+        teacher "score"s (`limrank teacher` writes them). Defaults (flags unset): batch \(BiEncoderRecipe.defaults.batchSize), \
+        lr \(BiEncoderRecipe.defaults.learningRate), \(BiEncoderRecipe.defaults.schedule.rawValue) after \
+        \(BiEncoderRecipe.defaults.warmupRatio) warmup, weight decay \(BiEncoderRecipe.defaults.optimizer.weightDecay), \
+        \(BiEncoderRecipe.defaults.epochs) epoch, model \(BiEncoderRecipe.defaultModel), --max-seq the model's max_seq_length.
+        """)
+
+    enum Loss: String, ExpressibleByArgument, CaseIterable {
+        case mnrl
+        case marginMSE = "margin-mse"
+    }
+
+    @OptionGroup var flags: TrainFlags
+
+    @Option(help: "mnrl (MultipleNegativesRankingLoss, cos_sim) or margin-mse (MarginMSELoss, dot product, teacher scores).")
+    var loss: Loss = .mnrl
+
+    @Option(help: "MultipleNegativesRankingLoss's scale (1 / temperature) (default \(BiEncoderRecipe.defaultScale)).")
+    var scale: Float = BiEncoderRecipe.defaultScale
+
+    /// `train`'s LoRA flags would land there, unread.
+    @ParentCommand var train: TrainCommand
+
+    func validate() throws {
+        if train.lora.isSet { throw ValidationError("--rank, --alpha, --target-modules and --recompute are for lora") }
+        guard scale > 0, scale.isFinite else { throw ValidationError("--scale must be positive, got \(scale)") }
+    }
+
+    func run() throws {
+        let options = try flags.trainingOptions(BiEncoderRecipe.defaults)
+        let (data, outURL) = try flags.requiredPaths()
+        let checkpoints = try flags.checkpointDirectory(outURL)
+        let lossKind = BiEncoderLoss(rawValue: loss.rawValue)!
+        try validationErrors {
+            let base = try ModelStore().resolve(flags.model ?? BiEncoderRecipe.defaultModel)
+            let url = URL(fileURLWithPath: data)
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), !isDirectory.boolValue else {
+                throw ValidationError("--data \(data) must be a JSON Lines file (examples.jsonl or pair lines)")
+            }
+            let (rows, without) = try BiEncoderData.read(url, loss: lossKind)
+            Log.write("read \(rows.count) rows from \(data)" + (without > 0 ? " (\(without) queries gave none: no positive, or for margin-mse no negative)" : ""))
+            let tokenizer = try Tokenizer(directory: base)
+            let bert = try BERTModel(directory: base)
+            let sentence = try SentenceTransformerDirectory(directory: base)
+            let maxSequence = min(flags.maxSeq ?? sentence.maxSequenceLength ?? bert.configuration.maxPositionEmbeddings,
+                                  bert.configuration.maxPositionEmbeddings)
+            let examples = try BiEncoderData.encode(rows, tokenizer: tokenizer, maxSequence: maxSequence)
+            var trainable = try BiEncoderTraining(model: bert, sentence: sentence, loss: lossKind, scale: scale)
+            if let dropout = flags.dropout {
+                guard dropout >= 0, dropout < 1 else { throw ValidationError("--dropout must be in [0, 1), got \(dropout)") }
+                trainable.dropout = BERTDropout(hidden: dropout, attention: dropout)
+            } else {
+                trainable.dropout = try BERTDropout.load(from: base.appendingPathComponent("config.json"))
+            }
+            var loop = try BiEncoderRecipe.loop(
+                model: trainable, examples: examples, options: options,
+                runFacts: ["data": url.standardizedFileURL.path, "examples": "\(examples.count)",
+                           "model": base.standardizedFileURL.path, "max_seq": "\(maxSequence)",
+                           "dropout": "\(trainable.dropout.hidden)/\(trainable.dropout.attention)"])
+            Log.write("training \(loop.training.count) rows (\(loop.validation.count) held out) with \(lossKind.rawValue), \(loop.totalSteps) steps of \(options.examplesPerStep), no two rows of one query or document in a batch")
+            let summary = try loop.run(checkpointDirectory: checkpoints, resume: flags.resume,
+                                       afterStep: flags.stepDelayMs > 0 ? { _ in usleep(UInt32(flags.stepDelayMs) * 1000) } : nil)
+            try BiEncoderExport.write(loop.model.engine, base: base, to: outURL, maxSequenceLength: maxSequence)
+            struct Summary: Encodable {
+                var method: String, loss: String, steps: Int, examples: Int, validationExamples: Int, seconds: Double, tokens: Int
+                var losses: [Float], validationLoss: Double?, resumedFrom: Int?
+            }
+            let s = Summary(method: "bi-encoder", loss: lossKind.rawValue, steps: summary.steps, examples: summary.examples,
+                            validationExamples: summary.validationExamples, seconds: summary.seconds, tokens: summary.tokens,
+                            losses: summary.losses, validationLoss: summary.validationLoss, resumedFrom: summary.resumedFrom)
+            try LossCurvePlot.writeRunFiles(summary: s, of: summary, method: "bi-encoder", into: outURL)
+            let v = summary.validationLoss.map { String(format: ", validation loss %.4f", $0) } ?? ""
+            Log.write("done: \(summary.steps) steps in \(String(format: "%.1f", summary.seconds))s\(v); sentence-transformers model in \(outURL.path)")
+        }
+    }
+}
