@@ -53,6 +53,10 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.0"),
+        // Already in the graph through the packages above; named so that the
+        // targets importing NIOCore and Logging declare them.
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
     ],
     targets: [
         .systemLibrary(
@@ -74,13 +78,14 @@ let package = Package(
         // Backward passes, optimisers, LoRA and data loading, beside the forward-only Models.
         .target(name: "Training", dependencies: ["Randomness", "Tensor", "ModelFormats", "Tokenizers", "Models"], swiftSettings: vectorSettings),
         .target(name: "Datasets"),
-        .target(name: "Retrieval", dependencies: ["Datasets"]),
+        .target(name: "Retrieval", dependencies: ["Datasets", "Tensor"]),
         .target(name: "Evaluation", dependencies: ["Datasets", "Randomness"]),
         .target(name: "LanguageModels", dependencies: ["Models", "Grammar", "Tokenizers"]),
         // The HTTP backend lives apart so that only what talks to servers
         // compiles swift-nio and BoringSSL.
         .target(name: "RemoteModels", dependencies: [
             "LanguageModels", "Grammar", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .target(name: "Reranking", dependencies: ["Datasets", "Models", "LanguageModels"]),
         .target(name: "Server", dependencies: [
@@ -90,6 +95,8 @@ let package = Package(
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "Synthesis", dependencies: ["Randomness", "Datasets", "Retrieval", "Models", "Grammar", "LanguageModels", "Reranking"]),
         .executableTarget(

@@ -11,10 +11,8 @@ struct AdapterOption: ParsableArguments {
     func apply(to model: inout LlamaModel) throws {
         guard let adapter else { return }
         let url = URL(fileURLWithPath: (adapter as NSString).expandingTildeInPath)
-        do {
-            model = try model.merging(try LoRAAdapter(directory: url, model: model.configuration), file: url.path)
-        } catch let error as ModelsError {
-            throw ValidationError("--adapter \(adapter): \(error.description)")
+        model = try validationErrors(message: { "--adapter \(adapter): \($0)" }) {
+            try model.merging(try LoRAAdapter(directory: url, model: model.configuration), file: url.path)
         }
     }
 

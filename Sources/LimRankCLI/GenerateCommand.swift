@@ -64,11 +64,8 @@ struct GenerateCommand: ParsableCommand {
         } catch {
             throw ValidationError("\(option) \(path): cannot read the file (\(error.localizedDescription))")
         }
-        do {
-            return jsonSchema != nil ? try JSONSchemaGrammar.grammar(schema: text, source: path) : try Grammar(gbnf: text, source: path)
-        } catch let error as GrammarError {
-            let message = error.description
-            throw ValidationError("\(option): " + (message.contains(path) ? message : "\(path): \(message)"))
+        return try validationErrors(message: { "\(option): " + ($0.contains(path) ? $0 : "\(path): \($0)") }) {
+            jsonSchema != nil ? try JSONSchemaGrammar.grammar(schema: text, source: path) : try Grammar(gbnf: text, source: path)
         }
     }
 

@@ -246,11 +246,7 @@ struct RerankerOptions: ParsableArguments {
             guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue else {
                 throw ValidationError("--reranker \(reranker?.rawValue ?? "") needs a decoder LLM (a .gguf file or a checkpoint directory); \(url.path) is neither")
             }
-            do {
-                generator = try TextGenerator(directory: url)
-            } catch let error as ModelsError {
-                throw ValidationError("\(url.path): \(error.description)")
-            }
+            generator = try validationErrors(message: { "\(url.path): \($0)" }) { try TextGenerator(directory: url) }
         }
         // --adapter: a PEFT LoRA adapter merged into the weights at load.
         try adapterOption.apply(to: &generator.model)

@@ -170,21 +170,198 @@ func decodeConfiguration<C: Decodable>(_: C.Type, from url: URL) throws -> C {
 
 // MARK: - Blocks
 
-/// One decoder block's weights: pre-norm attention and pre-norm SwiGLU MLP.
-public struct LlamaDecoderLayer: Sendable {
-    public var inputNorm: [Float]  // (hidden)
-    public var query: QuantizedMatrix  // (heads * headDim, hidden)
-    public var key: QuantizedMatrix  // (kvHeads * headDim, hidden)
-    public var value: QuantizedMatrix  // (kvHeads * headDim, hidden)
+/// One decoder block's weights: pre-norm attention and pre-norm SwiGLU MLP,
+/// its matrices of one projection kind (quantised for inference, dense f32
+/// for training, LoRA-wrapped dense while training an adapter).
+public struct LlamaDecoderLayer<Projection: LinearProjection>: Sendable {
+    public var inputNorm: FloatBuffer  // (hidden)
+    public var query: Projection  // (heads * headDim, hidden)
+    public var key: Projection  // (kvHeads * headDim, hidden)
+    public var value: Projection  // (kvHeads * headDim, hidden)
     /// Qwen2's q/k/v biases.
-    public var queryBias: [Float]?, keyBias: [Float]?, valueBias: [Float]?
+    public var queryBias: FloatBuffer?, keyBias: FloatBuffer?, valueBias: FloatBuffer?
     /// Qwen3's per-head RMSNorm of queries and keys, (headDim) each.
-    public var queryNorm: [Float]?, keyNorm: [Float]?
-    public var output: QuantizedMatrix  // (hidden, heads * headDim)
-    public var postAttentionNorm: [Float]  // (hidden)
-    public var gate: QuantizedMatrix  // (intermediate, hidden)
-    public var up: QuantizedMatrix  // (intermediate, hidden)
-    public var down: QuantizedMatrix  // (hidden, intermediate)
+    public var queryNorm: FloatBuffer?, keyNorm: FloatBuffer?
+    public var output: Projection  // (hidden, heads * headDim)
+    public var postAttentionNorm: FloatBuffer  // (hidden)
+    public var gate: Projection  // (intermediate, hidden)
+    public var up: Projection  // (intermediate, hidden)
+    public var down: Projection  // (hidden, intermediate)
+
+    public init(inputNorm: FloatBuffer, query: Projection, key: Projection, value: Projection,
+                queryBias: FloatBuffer? = nil, keyBias: FloatBuffer? = nil, valueBias: FloatBuffer? = nil,
+                queryNorm: FloatBuffer? = nil, keyNorm: FloatBuffer? = nil, output: Projection,
+                postAttentionNorm: FloatBuffer, gate: Projection, up: Projection, down: Projection) {
+        self.inputNorm = inputNorm
+        self.query = query
+        self.key = key
+        self.value = value
+        self.queryBias = queryBias
+        self.keyBias = keyBias
+        self.valueBias = valueBias
+        self.queryNorm = queryNorm
+        self.keyNorm = keyNorm
+        self.output = output
+        self.postAttentionNorm = postAttentionNorm
+        self.gate = gate
+        self.up = up
+        self.down = down
+    }
+
+    /// The matrix a LoRA target adapts.
+    public func projection(_ t: LoRATarget) -> Projection {
+        switch t {
+        case .q: return query
+        case .k: return key
+        case .v: return value
+        case .o: return output
+        case .gate: return gate
+        case .up: return up
+        case .down: return down
+        }
+    }
+
+    /// A vector weight by its name in `LlamaWeightNames` (nil for matrices and absent ones).
+    public func vector(_ part: LlamaWeightNames.Part) -> FloatBuffer? {
+        switch part {
+        case .inputNorm: return inputNorm
+        case .postNorm: return postAttentionNorm
+        case .queryBias: return queryBias
+        case .keyBias: return keyBias
+        case .valueBias: return valueBias
+        case .queryNorm: return queryNorm
+        case .keyNorm: return keyNorm
+        case .query, .key, .value, .output, .gate, .up, .down: return nil
+        }
+    }
+
+    /// The same layer with every matrix mapped (vectors are shared).
+    public func mapProjections<P: LinearProjection>(_ f: (Projection, LoRATarget) throws -> P) rethrows -> LlamaDecoderLayer<P> {
+        LlamaDecoderLayer<P>(
+            inputNorm: inputNorm, query: try f(query, .q), key: try f(key, .k), value: try f(value, .v),
+            queryBias: queryBias, keyBias: keyBias, valueBias: valueBias, queryNorm: queryNorm, keyNorm: keyNorm,
+            output: try f(output, .o), postAttentionNorm: postAttentionNorm,
+            gate: try f(gate, .gate), up: try f(up, .up), down: try f(down, .down))
+    }
+}
+
+/// What one layer's backward pass reads from its forward (llm.c's
+/// activations): a recording forward fills it; inference passes none and
+/// reuses one set of buffers for every layer instead.
+public final class LlamaLayerRecord: @unchecked Sendable {
+    public let input: FloatBuffer  // (n, H) the layer's input
+    public let h1: FloatBuffer  // (n, H) input RMS-normed
+    public let q: FloatBuffer  // (n, heads * D) after q-norm and RoPE
+    public let k: FloatBuffer, v: FloatBuffer  // (n, kvHeads * D), k after k-norm and RoPE
+    public let probabilities: FloatBuffer  // (heads, n, n)
+    public let context: FloatBuffer  // (n, heads * D)
+    public let middle: FloatBuffer  // (n, H) input + attention
+    public let h2: FloatBuffer  // (n, H) middle RMS-normed
+    public let gate: FloatBuffer, up: FloatBuffer, act: FloatBuffer  // (n, I); act = silu(gate) * up
+    public let output: FloatBuffer  // (n, H) the layer's output
+    /// Qwen3: queries and keys before their per-head RMSNorm.
+    public let qRaw: FloatBuffer?, kRaw: FloatBuffer?
+    /// Each projection's own record (LoRA's x Aᵀ).
+    public let projections: [LoRATarget: ProjectionRecord]
+
+    public init(input: FloatBuffer, tokens n: Int, configuration c: LlamaConfiguration, qkNorm: Bool) {
+        self.input = input
+        let H = c.hiddenSize, qW = c.numAttentionHeads * c.headDim, kvW = c.numKeyValueHeads * c.headDim, I = c.intermediateSize
+        h1 = FloatBuffer(count: n * H)
+        q = FloatBuffer(count: n * qW)
+        k = FloatBuffer(count: n * kvW)
+        v = FloatBuffer(count: n * kvW)
+        probabilities = FloatBuffer(count: c.numAttentionHeads * n * n)
+        context = FloatBuffer(count: n * qW)
+        middle = FloatBuffer(count: n * H)
+        h2 = FloatBuffer(count: n * H)
+        gate = FloatBuffer(count: n * I)
+        up = FloatBuffer(count: n * I)
+        act = FloatBuffer(count: n * I)
+        output = FloatBuffer(count: n * H)
+        qRaw = qkNorm ? FloatBuffer(count: n * qW) : nil
+        kRaw = qkNorm ? FloatBuffer(count: n * kvW) : nil
+        projections = Dictionary(uniqueKeysWithValues: LoRATarget.allCases.map { ($0, ProjectionRecord()) })
+    }
+}
+
+extension LlamaDecoderLayer {
+    /// Where one forward pass of a layer writes. Inference aliases them
+    /// (one residual row set updated in place, spent queries reused for
+    /// block outputs); a recording forward gives each its own record buffer.
+    struct Buffers {
+        var h1, q, k, v, scores, context, attentionOut, middle, h2, gate, up, act, mlpOut, output: UnsafeMutablePointer<Float>
+        var qRaw, kRaw: UnsafeMutablePointer<Float>?
+        /// Gate rows computed at a time: (n, gateSlice) of `gate`.
+        var gateSlice: Int
+    }
+
+    /// The one layer forward (llm.c's `*_forward`): x (n, H) at `positions`
+    /// -> buffers.output. `attend` turns (q, k, v) into buffers.context,
+    /// through the KV cache for inference or over the sequence itself.
+    func forward(input: UnsafePointer<Float>, n: Int, positions: [Int], configuration c: LlamaConfiguration,
+                 ropeLayout: RoPELayout, activations: ActivationPrecision, buffers b: Buffers, record: LlamaLayerRecord?,
+                 attend: (Buffers) -> Void) {
+        let H = c.hiddenSize, D = c.headDim, heads = c.numAttentionHeads, kvHeads = c.numKeyValueHeads, I = c.intermediateSize
+        let qW = heads * D, kvW = kvHeads * D
+        func project(_ w: Projection, _ t: LoRATarget, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                     rows: Range<Int>? = nil, bias: FloatBuffer? = nil) {
+            w.apply(x, n: n, into: y, outputRows: rows ?? 0..<w.outFeatures, bias: bias.map { UnsafePointer($0.p) },
+                    activations: activations, record: record?.projections[t])
+        }
+        // Attention block
+        b.h1.update(from: input, count: n * H)
+        Kernels.rmsNorm(b.h1, rows: n, cols: H, weight: inputNorm.p, eps: c.rmsNormEps)
+        project(query, .q, b.h1, b.q, bias: queryBias)
+        project(key, .k, b.h1, b.k, bias: keyBias)
+        project(value, .v, b.h1, b.v, bias: valueBias)
+        if let qn = queryNorm, let kn = keyNorm {
+            b.qRaw?.update(from: b.q, count: n * qW)
+            b.kRaw?.update(from: b.k, count: n * kvW)
+            Kernels.rmsNorm(b.q, rows: n * heads, cols: D, weight: qn.p, eps: c.rmsNormEps)
+            Kernels.rmsNorm(b.k, rows: n * kvHeads, cols: D, weight: kn.p, eps: c.rmsNormEps)
+        }
+        Kernels.rope(b.q, tokens: n, heads: heads, headDim: D, positions: positions, theta: c.ropeTheta, layout: ropeLayout)
+        Kernels.rope(b.k, tokens: n, heads: kvHeads, headDim: D, positions: positions, theta: c.ropeTheta, layout: ropeLayout)
+        attend(b)
+        project(output, .o, b.context, b.attentionOut)
+        LlamaAttentionKernel.add(input, b.attentionOut, into: b.middle, count: n * H)
+        // MLP block
+        b.h2.update(from: b.middle, count: n * H)
+        Kernels.rmsNorm(b.h2, rows: n, cols: H, weight: postAttentionNorm.p, eps: c.rmsNormEps)
+        project(up, .up, b.h2, b.up)
+        if b.act != b.up { b.act.update(from: b.up, count: n * I) }
+        // A prompt's gate may run in row slices so that only (n, slice) of
+        // it is live beside the (n, I) up projection.
+        var a = 0
+        while a < I {
+            let e = min(I, a + b.gateSlice)
+            project(gate, .gate, b.h2, b.gate, rows: a..<e)
+            Kernels.siluMul(b.gate, into: b.act + a, rows: n, cols: e - a, upStride: I)
+            a = e
+        }
+        project(down, .down, b.act, b.mlpOut)
+        LlamaAttentionKernel.add(b.middle, b.mlpOut, into: b.output, count: n * H)
+    }
+
+    /// Runs this layer over a whole sequence (positions 0..<n, no cache)
+    /// into `record`: training's forward, whose backward reads the record.
+    /// Its output is `record.output`.
+    public func forward(tokens n: Int, configuration c: LlamaConfiguration, ropeLayout: RoPELayout = .neox,
+                        record r: LlamaLayerRecord) {
+        let D = c.headDim, heads = c.numAttentionHeads, kvHeads = c.numKeyValueHeads
+        let buffers = Buffers(
+            h1: r.h1.p, q: r.q.p, k: r.k.p, v: r.v.p, scores: r.probabilities.p, context: r.context.p,
+            attentionOut: r.middle.p, middle: r.middle.p, h2: r.h2.p, gate: r.gate.p, up: r.up.p, act: r.act.p,
+            mlpOut: r.output.p, output: r.output.p, qRaw: r.qRaw?.p, kRaw: r.kRaw?.p, gateSlice: c.intermediateSize)
+        forward(input: r.input.p, n: n, positions: Array(0..<n), configuration: c, ropeLayout: ropeLayout,
+                activations: .float32, buffers: buffers, record: r) { b in
+            let kvW = kvHeads * D
+            LlamaAttentionKernel.attendRows(
+                queries: b.q, n: n, total: n, heads: heads, kvHeads: kvHeads, headDim: D, scale: 1 / Float(D).squareRoot(),
+                scores: b.scores, keepsAllHeads: true, context: b.context) { kv, body in body(b.k + kv * D, b.v + kv * D, kvW) }
+        }
+    }
 }
 
 /// Which logits a forward pass returns.
@@ -241,8 +418,8 @@ public struct LlamaModel: Sendable {
     public var configuration: LlamaConfiguration
     public var options: Options
     public var embeddings: QuantizedMatrix  // (vocab, hidden)
-    public var layers: [LlamaDecoderLayer]
-    public var finalNorm: [Float]  // (hidden)
+    public var layers: [LlamaDecoderLayer<QuantizedMatrix>]
+    public var finalNorm: FloatBuffer  // (hidden)
     /// The LM head; the embedding matrix itself when tied.
     public var outputHead: QuantizedMatrix  // (vocab, hidden)
     /// Decode-step arithmetic of the quantised projections. The default is
@@ -300,69 +477,40 @@ public struct LlamaModel: Sendable {
         let positions = Array(offset..<total)
 
         var x = embeddings.gatherRows(tokens).data  // (n, H) residual stream
-        let h = Buffer(n * max(H, qWidth))  // (n, H) normed input / (n, qWidth) attention context
-        let q = Buffer(n * max(qWidth, H))  // (n, heads * D) queries, then (n, H) block outputs
-        let k = Buffer(n * kvWidth)  // (n, kvHeads * D)
-        let v = Buffer(n * kvWidth)  // (n, kvHeads * D)
+        let h = FloatBuffer(count: n * max(H, qWidth))  // (n, H) normed input / (n, qWidth) attention context
+        let q = FloatBuffer(count: n * max(qWidth, H))  // (n, heads * D) queries, then (n, H) block outputs
+        let k = FloatBuffer(count: n * kvWidth)  // (n, kvHeads * D)
+        let v = FloatBuffer(count: n * kvWidth)  // (n, kvHeads * D)
         // A prompt's gate runs in slices of I so only (n, I / 4) of it is
         // live beside the (n, I) up projection; a decode row runs it whole.
         let gateSlice = n > QuantizedMatrix.gemmThreshold ? (I + 3) / 4 : I
-        let g = Buffer(n * gateSlice)  // (n, gateSlice) gate slice
-        let u = Buffer(n * I)  // (n, I) up, then silu(gate) * up
+        let g = FloatBuffer(count: n * gateSlice)  // (n, gateSlice) gate slice
+        let u = FloatBuffer(count: n * I)  // (n, I) up, then silu(gate) * up
         // Prompt rows need one head's (n, total) scores at a time; all heads'
         // only when their attention weights are returned. Decode keeps (heads, total).
         let allHeads = n == 1 || !returnAttentions.isEmpty
-        let scores = Buffer((allHeads ? heads : 1) * n * total)
-        defer { [h, q, k, v, g, u, scores].forEach { $0.free() } }
+        let scores = FloatBuffer(count: (allHeads ? heads : 1) * n * total)
         var attentions = [Int: [Float]]()
         let scale = 1 / Float(D).squareRoot()
 
         for (l, layer) in layers.enumerated() {
             x.withUnsafeMutableBufferPointer { xb in
                 let xp = xb.baseAddress!
-                // Attention block
-                h.p.update(from: xp, count: n * H)
-                layer.inputNorm.withUnsafeBufferPointer {
-                    Kernels.rmsNorm(h.p, rows: n, cols: H, weight: $0.baseAddress!, eps: c.rmsNormEps)
+                // The residual rows are updated in place; spent queries take the block outputs.
+                let buffers = LlamaDecoderLayer<QuantizedMatrix>.Buffers(
+                    h1: h.p, q: q.p, k: k.p, v: v.p, scores: scores.p, context: h.p, attentionOut: q.p, middle: xp,
+                    h2: h.p, gate: g.p, up: u.p, act: u.p, mlpOut: q.p, output: xp, qRaw: nil, kRaw: nil, gateSlice: gateSlice)
+                layer.forward(input: xp, n: n, positions: positions, configuration: c, ropeLayout: options.ropeLayout,
+                              activations: decodeActivations, buffers: buffers, record: nil) { b in
+                    cache.write(layer: l, keys: b.k, values: b.v, rows: n)
+                    LlamaAttentionKernel.attend(
+                        queries: b.q, n: n, cache: cache, layer: l, total: total,
+                        heads: heads, kvHeads: kvHeads, headDim: D, scale: scale,
+                        scores: b.scores, keepsAllHeads: allHeads, context: b.context)
+                    if returnAttentions.contains(l) {
+                        attentions[l] = Array(UnsafeBufferPointer(start: b.scores, count: heads * n * total))
+                    }
                 }
-                project(layer.query, h.p, n, q.p, layer.queryBias)
-                project(layer.key, h.p, n, k.p, layer.keyBias)
-                project(layer.value, h.p, n, v.p, layer.valueBias)
-                if let qn = layer.queryNorm, let kn = layer.keyNorm {
-                    qn.withUnsafeBufferPointer { Kernels.rmsNorm(q.p, rows: n * heads, cols: D, weight: $0.baseAddress!, eps: c.rmsNormEps) }
-                    kn.withUnsafeBufferPointer { Kernels.rmsNorm(k.p, rows: n * kvHeads, cols: D, weight: $0.baseAddress!, eps: c.rmsNormEps) }
-                }
-                Kernels.rope(q.p, tokens: n, heads: heads, headDim: D, positions: positions,
-                             theta: c.ropeTheta, layout: options.ropeLayout)
-                Kernels.rope(k.p, tokens: n, heads: kvHeads, headDim: D, positions: positions,
-                             theta: c.ropeTheta, layout: options.ropeLayout)
-                cache.write(layer: l, keys: k.p, values: v.p, rows: n)
-                LlamaAttentionKernel.attend(
-                    queries: q.p, n: n, cache: cache, layer: l, total: total,
-                    heads: heads, kvHeads: kvHeads, headDim: D, scale: scale,
-                    scores: scores.p, keepsAllHeads: allHeads, context: h.p)
-                if returnAttentions.contains(l) {
-                    attentions[l] = Array(UnsafeBufferPointer(start: scores.p, count: heads * n * total))
-                }
-                // The queries are spent: their buffer takes the block outputs.
-                let o = q
-                layer.output.apply(h.p, n: n, into: o.p, activations: decodeActivations)
-                LlamaAttentionKernel.add(o.p, into: xp, count: n * H)
-                // MLP block
-                h.p.update(from: xp, count: n * H)
-                layer.postAttentionNorm.withUnsafeBufferPointer {
-                    Kernels.rmsNorm(h.p, rows: n, cols: H, weight: $0.baseAddress!, eps: c.rmsNormEps)
-                }
-                layer.up.apply(h.p, n: n, into: u.p, activations: decodeActivations)
-                var a = 0
-                while a < I {
-                    let b = min(I, a + gateSlice)
-                    layer.gate.rowSlice(a..<b).apply(h.p, n: n, into: g.p, activations: decodeActivations)
-                    Kernels.siluMul(g.p, into: u.p + a, rows: n, cols: b - a, upStride: I)
-                    a = b
-                }
-                layer.down.apply(u.p, n: n, into: o.p, activations: decodeActivations)
-                LlamaAttentionKernel.add(o.p, into: xp, count: n * H)
             }
         }
         cache.commit(n)
@@ -377,9 +525,7 @@ public struct LlamaModel: Sendable {
         if !rows.isEmpty {
             x.withUnsafeMutableBufferPointer { xb in
                 let first = xb.baseAddress! + rows.lowerBound * H
-                finalNorm.withUnsafeBufferPointer {
-                    Kernels.rmsNorm(first, rows: rows.count, cols: H, weight: $0.baseAddress!, eps: c.rmsNormEps)
-                }
+                Kernels.rmsNorm(first, rows: rows.count, cols: H, weight: finalNorm.p, eps: c.rmsNormEps)
                 out.withUnsafeMutableBufferPointer { outputHead.apply(first, n: rows.count, into: $0.baseAddress!, activations: decodeActivations) }
             }
         }
@@ -410,15 +556,6 @@ public struct LlamaModel: Sendable {
         return logits
     }
 
-    private func project(_ w: QuantizedMatrix, _ x: UnsafePointer<Float>, _ n: Int,
-                         _ y: UnsafeMutablePointer<Float>, _ bias: [Float]?) {
-        if let bias {
-            bias.withUnsafeBufferPointer { w.apply(x, n: n, into: y, bias: $0.baseAddress!, activations: decodeActivations) }
-        } else {
-            w.apply(x, n: n, into: y, activations: decodeActivations)
-        }
-    }
-
     /// Bytes of weights the model reads per token (all matrices and norms).
     public var weightBytes: Int {
         var total = embeddings.byteCount + finalNorm.count * 4
@@ -430,16 +567,6 @@ public struct LlamaModel: Sendable {
         }
         return total
     }
-}
-
-/// A scratch buffer for one forward pass (freed by the caller).
-struct Buffer {
-    let p: UnsafeMutablePointer<Float>
-    init(_ count: Int) {
-        p = .allocate(capacity: max(1, count))
-        p.initialize(repeating: 0, count: max(1, count))
-    }
-    func free() { p.deallocate() }
 }
 
 /// Causal grouped-query attention over the cache, as matrix products.
@@ -474,10 +601,23 @@ enum LlamaAttentionKernel {
             }
             return
         }
+        attendRows(queries: queries, n: n, total: total, heads: heads, kvHeads: kvHeads, headDim: D, scale: scale,
+                   scores: scores, keepsAllHeads: keepsAllHeads, context: context) { kv, body in
+            cache.withFloatRows(layer: layer, rows: total, head: kv, headDim: D, body)
+        }
+    }
+
+    /// The sgemm path of `attend` over f32 rows: `rows(kv, body)` calls body
+    /// with key/value head kv's (total, D) keys, values and their row stride.
+    static func attendRows(
+        queries: UnsafePointer<Float>, n: Int, total: Int, heads: Int, kvHeads: Int, headDim D: Int, scale: Float,
+        scores: UnsafeMutablePointer<Float>, keepsAllHeads: Bool, context: UnsafeMutablePointer<Float>,
+        rows: (Int, (UnsafePointer<Float>, UnsafePointer<Float>, Int) -> Void) -> Void
+    ) {
         let group = heads / kvHeads
         let qWidth = heads * D
         for kv in 0..<kvHeads {
-            cache.withFloatRows(layer: layer, rows: total, head: kv, headDim: D) { keys, values, ld in
+            rows(kv) { keys, values, ld in
                 for hd in kv * group..<(kv + 1) * group {
                     let s = scores + (keepsAllHeads ? hd * n * total : 0)
                     BLAS.sgemm(transB: true, m: n, n: total, k: D, alpha: scale,
@@ -490,17 +630,17 @@ enum LlamaAttentionKernel {
         }
     }
 
-    /// y += x over `count` elements.
-    static func add(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
+    /// z = x + y over `count` elements (z may be x or y).
+    static func add(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, into z: UnsafeMutablePointer<Float>, count: Int) {
         var i = 0
         while i + 8 <= count {
             let a = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
             let b = UnsafeRawPointer(y + i).loadUnaligned(as: SIMD8<Float>.self)
-            UnsafeMutableRawPointer(y + i).storeBytes(of: a + b, as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(z + i).storeBytes(of: a + b, as: SIMD8<Float>.self)
             i += 8
         }
         while i < count {
-            y[i] += x[i]
+            z[i] = x[i] + y[i]
             i += 1
         }
     }
@@ -606,7 +746,7 @@ extension LlamaModel {
             }
             return m
         }
-        func vector(_ name: String, _ count: Int, required: Bool = true) throws -> [Float]? {
+        func vector(_ name: String, _ count: Int, required: Bool = true) throws -> FloatBuffer? {
             guard let v = try source.vector(name) else {
                 if required { throw ModelsError.missingTensor(name: name, file: file) }
                 return nil
@@ -614,7 +754,7 @@ extension LlamaModel {
             guard v.count == count else {
                 throw ModelsError.shapeMismatch(tensor: name, expected: [count], actual: [v.count], file: file)
             }
-            return v
+            return FloatBuffer(v)
         }
         let names = source.names
         configuration = c

@@ -2,6 +2,7 @@ import Datasets
 import Dispatch
 import Foundation
 import Synchronization
+import Tensor
 
 /// Lucene's BM25 parameters; the defaults are Anserini's.
 public struct BM25Parameters: Sendable, Hashable, Codable {
@@ -110,9 +111,9 @@ public struct BM25Index: Sendable {
         // 1. Analyze chunks of documents in parallel, each into its own term table.
         var chunks = [AnalyzedChunk?](repeating: nil, count: chunkCount)
         chunks.withUnsafeMutableBufferPointer { slots in
-            let out = UncheckedSendableBox(slots)
+            let out = UncheckedSendable(slots)
             withoutActuallyEscaping(text) { text in
-                let textBox = UncheckedSendableBox(text)
+                let textBox = UncheckedSendable(text)
                 DispatchQueue.concurrentPerform(iterations: chunkCount) { c in
                     let range = (c * chunkSize)..<min(count, (c + 1) * chunkSize)
                     out.value[c] = AnalyzedChunk(range: range, analyzer: analyzer, text: textBox.value)
@@ -190,8 +191,8 @@ public struct BM25Index: Sendable {
         let documentNormInverse = documentLengths.map { normInverse[Int(SmallFloat.intToByte4(Int($0)))] }
         let termCount = postingStarts.count - 1
         impacts.withUnsafeMutableBufferPointer { out in
-            let box = UncheckedSendableBox(out)
-            parallelRanges(termCount, minimumChunk: 4096) { terms in
+            let box = UncheckedSendable(out)
+            Parallel.forEach(0..<termCount, chunks: 4 * Parallel.threadCount, minimumChunk: 4096) { terms in
                 for t in terms {
                     let lo = postingStarts[t], hi = postingStarts[t + 1]
                     let df = Double(hi - lo)
@@ -379,27 +380,3 @@ struct AnalyzedChunk {
     }
 }
 
-/// Carries a value the caller guarantees is used race-free across threads
-/// (disjoint writes through buffer pointers).
-struct UncheckedSendableBox<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
-}
-
-/// Calls `body` on disjoint contiguous subranges of `0..<count` in parallel.
-func parallelRanges(_ count: Int, minimumChunk: Int = 1, _ body: (Range<Int>) -> Void) {
-    guard count > 0 else { return }
-    let threads = max(1, ProcessInfo.processInfo.activeProcessorCount)
-    let k = max(1, min(threads * 4, count / max(1, minimumChunk)))
-    if k == 1 {
-        body(0..<count)
-        return
-    }
-    withoutActuallyEscaping(body) { body in
-        let box = UncheckedSendableBox(body)
-        DispatchQueue.concurrentPerform(iterations: k) { c in
-            let lo = count * c / k, hi = count * (c + 1) / k
-            if lo < hi { box.value(lo..<hi) }
-        }
-    }
-}

@@ -60,11 +60,11 @@ public struct LlamaLoRATrainer: Sendable {
     }
 
     /// Bytes of the tapes of all layers for an n-token sequence (the buffers
-    /// `LayerTape` holds; LoRA's rank-wide inputs are left out, as small).
+    /// `LlamaLayerRecord` holds; LoRA's rank-wide inputs are left out, as small).
     public func activationBytes(tokens n: Int) -> Int {
         let c = configuration
         let H = c.hiddenSize, qW = c.numAttentionHeads * c.headDim, kvW = c.numKeyValueHeads * c.headDim, I = c.intermediateSize
-        let qk = weights.layers.first?.qNorm != nil ? qW + kvW : 0  // Qwen3 keeps q and k before their norms
+        let qk = weights.layers.first?.queryNorm != nil ? qW + kvW : 0  // Qwen3 keeps q and k before their norms
         let perLayer = n * (5 * H + 2 * qW + 2 * kvW + 3 * I + qk) + c.numAttentionHeads * n * n
         return 4 * perLayer * c.numHiddenLayers
     }
@@ -98,11 +98,9 @@ public struct LlamaLoRATrainer: Sendable {
     public func logits(_ tokens: [Int], lora: LoRAParameters?) throws -> [Float] {
         try validate(tokens)
         let c = configuration, n = tokens.count, H = c.hiddenSize
+        let layers = adaptedLayers(lora)
         var x = embed(tokens)
-        for l in 0..<c.numHiddenLayers {
-            let tape = forwardLayer(l, input: x, n: n, lora: lora)
-            x = tape.output
-        }
+        for l in 0..<c.numHiddenLayers { x = forwardLayer(layers[l], input: x, n: n).output }
         let hn = FloatBuffer(copying: x.p, count: n * H)
         Kernels.rmsNorm(hn.p, rows: n, cols: H, weight: weights.finalNorm.p, eps: c.rmsNormEps)
         let out = FloatBuffer(count: n * c.vocabSize)
@@ -142,11 +140,12 @@ public struct LlamaLoRATrainer: Sendable {
         guard !positions.isEmpty else { return (0, 0) }
 
         let recompute = recomputes(tokens: n)
+        let layers = adaptedLayers(lora)
         var inputs: [FloatBuffer] = []  // layer inputs, kept for the backward pass
-        var tapes: [LayerTape] = []
+        var tapes: [LlamaLayerRecord] = []
         var x = embed(tokens)
         for l in 0..<L {
-            let tape = forwardLayer(l, input: x, n: n, lora: lora)
+            let tape = forwardLayer(layers[l], input: x, n: n)
             if gradients != nil {
                 inputs.append(x)
                 if !recompute { tapes.append(tape) }
@@ -157,7 +156,7 @@ public struct LlamaLoRATrainer: Sendable {
         let sum = lossHead(x: x, tokens: tokens, positions: positions, scale: lossScale, dx: dx)
         guard let gradients, let dx else { return (sum, positions.count) }
         for l in stride(from: L - 1, through: 0, by: -1) {
-            let tape = recompute ? forwardLayer(l, input: inputs[l], n: n, lora: lora) : tapes[l]
+            let tape = recompute ? forwardLayer(layers[l], input: inputs[l], n: n) : tapes[l]
             if !recompute { tapes.removeLast() }
             backwardLayer(l, tape: tape, dOut: dx, lora: lora, gradients: gradients)
         }
@@ -195,59 +194,34 @@ public struct LlamaLoRATrainer: Sendable {
         return total
     }
 
-    /// What a layer's backward needs from its forward.
-    final class LayerTape {
-        let input: FloatBuffer
-        var h1, q, k, v, probabilities, context, middle, h2, gate, up, act, output: FloatBuffer
-        /// Qwen3: queries and keys before their per-head RMSNorm.
-        var qRaw: FloatBuffer?, kRaw: FloatBuffer?
-        /// x·Aᵀ of each adapted projection (n, rank).
-        var loraInputs: [LoRATarget: FloatBuffer] = [:]
-
-        init(input: FloatBuffer, n: Int, c: LlamaConfiguration) {
-            self.input = input
-            let H = c.hiddenSize, qW = c.numAttentionHeads * c.headDim, kvW = c.numKeyValueHeads * c.headDim, I = c.intermediateSize
-            h1 = FloatBuffer(count: n * H)
-            q = FloatBuffer(count: n * qW)
-            k = FloatBuffer(count: n * kvW)
-            v = FloatBuffer(count: n * kvW)
-            probabilities = FloatBuffer(count: c.numAttentionHeads * n * n)
-            context = FloatBuffer(count: n * qW)
-            middle = FloatBuffer(count: n * H)
-            h2 = FloatBuffer(count: n * H)
-            gate = FloatBuffer(count: n * I)
-            up = FloatBuffer(count: n * I)
-            act = FloatBuffer(count: n * I)
-            output = FloatBuffer(count: n * H)
+    /// The base layers with this run's LoRA pairs wrapped around their
+    /// projections (the buffers are shared: no weight is copied).
+    func adaptedLayers(_ lora: LoRAParameters?) -> [LlamaDecoderLayer<LoRAProjection<DenseProjection>>] {
+        weights.layers.enumerated().map { l, layer in
+            layer.mapProjections { base, t in
+                guard let lora, let s = lora.slot(layer: l, target: t) else { return LoRAProjection(base: base, adapter: nil) }
+                return LoRAProjection(base: base, adapter: LoRAWeights(a: s.a, b: s.b, rank: lora.configuration.rank,
+                                                                       scaling: lora.configuration.scaling))
+            }
         }
     }
 
-    /// y[n, out] = x Wᵀ + b + scaling · (x Aᵀ) Bᵀ, keeping x Aᵀ in the tape.
-    func linear(_ l: Int, _ t: LoRATarget, x: UnsafePointer<Float>, n: Int, bias: FloatBuffer?,
-                y: UnsafeMutablePointer<Float>, lora: LoRAParameters?, tape: LayerTape?) {
-        let layer = weights.layers[l]
-        let (out, inF) = t.shape(configuration)
-        if let bias { for r in 0..<n { (y + r * out).update(from: bias.p, count: out) } }
-        BLAS.sgemm(transB: true, m: n, n: out, k: inF, a: x, lda: inF, b: layer.weight(t).p, ldb: inF,
-                   beta: bias == nil ? 0 : 1, c: y, ldc: out)
-        guard let lora, let s = lora.slot(layer: l, target: t) else { return }
-        let r = lora.configuration.rank
-        let xa = FloatBuffer(count: n * r)
-        BLAS.sgemm(transB: true, m: n, n: r, k: inF, a: x, lda: inF, b: s.a.p, ldb: inF, c: xa.p, ldc: r)
-        BLAS.sgemm(transB: true, m: n, n: out, k: r, alpha: lora.configuration.scaling, a: xa.p, lda: r,
-                   b: s.b.p, ldb: r, beta: 1, c: y, ldc: out)
-        tape?.loraInputs[t] = xa
+    /// Models' one layer forward, recording what `backwardLayer` reads.
+    func forwardLayer(_ layer: LlamaDecoderLayer<LoRAProjection<DenseProjection>>, input: FloatBuffer, n: Int) -> LlamaLayerRecord {
+        let record = LlamaLayerRecord(input: input, tokens: n, configuration: configuration, qkNorm: layer.queryNorm != nil)
+        layer.forward(tokens: n, configuration: configuration, record: record)
+        return record
     }
 
     /// dx (+)= dy W + scaling · (dy B) A; gradients of A and B accumulate.
     func linearBackward(_ l: Int, _ t: LoRATarget, dy: UnsafePointer<Float>, x: UnsafePointer<Float>, n: Int,
                         dx: UnsafeMutablePointer<Float>, accumulate: Bool,
-                        lora: LoRAParameters, gradients: LoRAParameters, tape: LayerTape) {
+                        lora: LoRAParameters, gradients: LoRAParameters, tape: LlamaLayerRecord) {
         let (out, inF) = t.shape(configuration)
-        BLAS.sgemm(m: n, n: inF, k: out, a: dy, lda: out, b: weights.layers[l].weight(t).p, ldb: inF,
+        BLAS.sgemm(m: n, n: inF, k: out, a: dy, lda: out, b: weights.layers[l].projection(t).weight.p, ldb: inF,
                    beta: accumulate ? 1 : 0, c: dx, ldc: inF)
         guard let s = lora.slot(layer: l, target: t), let g = gradients.slot(layer: l, target: t),
-              let xa = tape.loraInputs[t] else { return }
+              let xa = tape.projections[t]?.loraInput else { return }
         let r = lora.configuration.rank, scaling = lora.configuration.scaling
         // dB += scaling · dyᵀ (x Aᵀ)
         BLAS.sgemm(transA: true, m: out, n: r, k: n, alpha: scaling, a: dy, lda: out, b: xa.p, ldb: r,
@@ -262,49 +236,8 @@ public struct LlamaLoRATrainer: Sendable {
                    beta: 1, c: dx, ldc: inF)
     }
 
-    func forwardLayer(_ l: Int, input: FloatBuffer, n: Int, lora: LoRAParameters?) -> LayerTape {
-        let c = configuration, layer = weights.layers[l]
-        let H = c.hiddenSize, D = c.headDim, heads = c.numAttentionHeads, kvHeads = c.numKeyValueHeads
-        let qW = heads * D, kvW = kvHeads * D, I = c.intermediateSize
-        let t = LayerTape(input: input, n: n, c: c)
-        let positions = Array(0..<n)
-        t.h1.p.update(from: input.p, count: n * H)
-        Kernels.rmsNorm(t.h1.p, rows: n, cols: H, weight: layer.inputNorm.p, eps: c.rmsNormEps)
-        linear(l, .q, x: t.h1.p, n: n, bias: layer.qBias, y: t.q.p, lora: lora, tape: t)
-        linear(l, .k, x: t.h1.p, n: n, bias: layer.kBias, y: t.k.p, lora: lora, tape: t)
-        linear(l, .v, x: t.h1.p, n: n, bias: layer.vBias, y: t.v.p, lora: lora, tape: t)
-        if let qn = layer.qNorm, let kn = layer.kNorm {
-            t.qRaw = FloatBuffer(copying: t.q.p, count: n * qW)
-            t.kRaw = FloatBuffer(copying: t.k.p, count: n * kvW)
-            Kernels.rmsNorm(t.q.p, rows: n * heads, cols: D, weight: qn.p, eps: c.rmsNormEps)
-            Kernels.rmsNorm(t.k.p, rows: n * kvHeads, cols: D, weight: kn.p, eps: c.rmsNormEps)
-        }
-        Kernels.rope(t.q.p, tokens: n, heads: heads, headDim: D, positions: positions, theta: c.ropeTheta, layout: .neox)
-        Kernels.rope(t.k.p, tokens: n, heads: kvHeads, headDim: D, positions: positions, theta: c.ropeTheta, layout: .neox)
-        let scale = 1 / Float(D).squareRoot(), group = heads / kvHeads
-        for h in 0..<heads {
-            let g = h / group
-            let s = t.probabilities.p + h * n * n
-            BLAS.sgemm(transB: true, m: n, n: n, k: D, alpha: scale, a: t.q.p + h * D, lda: qW,
-                       b: t.k.p + g * D, ldb: kvW, c: s, ldc: n)
-            Kernels.softmax(s, rows: n, cols: n, mask: .causal(offset: 0))
-            BLAS.sgemm(m: n, n: D, k: n, a: s, lda: n, b: t.v.p + g * D, ldb: kvW, c: t.context.p + h * D, ldc: qW)
-        }
-        linear(l, .o, x: t.context.p, n: n, bias: nil, y: t.middle.p, lora: lora, tape: t)
-        for i in 0..<(n * H) { t.middle.p[i] += input.p[i] }
-        t.h2.p.update(from: t.middle.p, count: n * H)
-        Kernels.rmsNorm(t.h2.p, rows: n, cols: H, weight: layer.postNorm.p, eps: c.rmsNormEps)
-        linear(l, .gate, x: t.h2.p, n: n, bias: nil, y: t.gate.p, lora: lora, tape: t)
-        linear(l, .up, x: t.h2.p, n: n, bias: nil, y: t.up.p, lora: lora, tape: t)
-        t.act.p.update(from: t.up.p, count: n * I)
-        Kernels.siluMul(t.gate.p, into: t.act.p, rows: n, cols: I, upStride: I)
-        linear(l, .down, x: t.act.p, n: n, bias: nil, y: t.output.p, lora: lora, tape: t)
-        for i in 0..<(n * H) { t.output.p[i] += t.middle.p[i] }
-        return t
-    }
-
     /// dOut: d loss / d layer output on entry, d loss / d layer input on return.
-    func backwardLayer(_ l: Int, tape t: LayerTape, dOut: FloatBuffer, lora: LoRAParameters, gradients: LoRAParameters) {
+    func backwardLayer(_ l: Int, tape t: LlamaLayerRecord, dOut: FloatBuffer, lora: LoRAParameters, gradients: LoRAParameters) {
         let c = configuration, layer = weights.layers[l]
         let n = t.input.count / c.hiddenSize
         let H = c.hiddenSize, D = c.headDim, heads = c.numAttentionHeads, kvHeads = c.numKeyValueHeads
@@ -318,7 +251,7 @@ public struct LlamaLoRATrainer: Sendable {
         linearBackward(l, .gate, dy: dGate.p, x: t.h2.p, n: n, dx: dh.p, accumulate: false, lora: lora, gradients: gradients, tape: t)
         linearBackward(l, .up, dy: dUp.p, x: t.h2.p, n: n, dx: dh.p, accumulate: true, lora: lora, gradients: gradients, tape: t)
         // dOut becomes d loss / d middle.
-        DecoderBackwardKernels.rmsNorm(x: t.middle.p, dy: dh.p, weight: layer.postNorm.p, rows: n, cols: H, eps: c.rmsNormEps,
+        DecoderBackwardKernels.rmsNorm(x: t.middle.p, dy: dh.p, weight: layer.postAttentionNorm.p, rows: n, cols: H, eps: c.rmsNormEps,
                                 dx: dOut.p, accumulate: true)
         // Attention
         let dContext = FloatBuffer(count: n * qW)
@@ -331,7 +264,7 @@ public struct LlamaLoRATrainer: Sendable {
         let positions = Array(0..<n)
         DecoderBackwardKernels.rope(dq.p, tokens: n, heads: heads, headDim: D, positions: positions, theta: c.ropeTheta, layout: .neox)
         DecoderBackwardKernels.rope(dk.p, tokens: n, heads: kvHeads, headDim: D, positions: positions, theta: c.ropeTheta, layout: .neox)
-        if let qn = layer.qNorm, let kn = layer.kNorm, let qRaw = t.qRaw, let kRaw = t.kRaw {
+        if let qn = layer.queryNorm, let kn = layer.keyNorm, let qRaw = t.qRaw, let kRaw = t.kRaw {
             let dqRaw = FloatBuffer(count: n * qW), dkRaw = FloatBuffer(count: n * kvW)
             DecoderBackwardKernels.rmsNorm(x: qRaw.p, dy: dq.p, weight: qn.p, rows: n * heads, cols: D, eps: c.rmsNormEps, dx: dqRaw.p, accumulate: false)
             DecoderBackwardKernels.rmsNorm(x: kRaw.p, dy: dk.p, weight: kn.p, rows: n * kvHeads, cols: D, eps: c.rmsNormEps, dx: dkRaw.p, accumulate: false)

@@ -23,16 +23,12 @@ extension LlamaTrainingWeights {
         }
         add(names.embeddings, weights.embeddings, [c.vocabSize, c.hiddenSize])
         for (i, l) in weights.layers.enumerated() {
-            add(names.layer(i, .inputNorm), l.inputNorm, [c.hiddenSize])
-            add(names.layer(i, .postNorm), l.postNorm, [c.hiddenSize])
-            for t in LoRATarget.allCases {
-                let (rows, cols) = t.shape(c)
-                add(names.layer(i, .init(t)), l.weight(t), [rows, cols])
+            for part in LlamaWeightNames.Part.allCases {
+                if let v = l.vector(part) { add(names.layer(i, part), v, [v.count]) }
             }
-            let optional: [(LlamaWeightNames.Part, FloatBuffer?)] = [
-                (.queryBias, l.qBias), (.keyBias, l.kBias), (.valueBias, l.vBias), (.queryNorm, l.qNorm), (.keyNorm, l.kNorm)]
-            for (part, b) in optional {
-                if let b { add(names.layer(i, part), b, [b.count]) }
+            for t in LoRATarget.allCases {
+                let w = l.projection(t)
+                add(names.layer(i, .init(t)), w.weight, [w.outFeatures, w.inFeatures])
             }
         }
         add(names.finalNorm, weights.finalNorm, [c.hiddenSize])
@@ -46,7 +42,7 @@ extension LlamaTrainingWeights {
             "num_attention_heads": c.numAttentionHeads, "num_key_value_heads": c.numKeyValueHeads, "head_dim": c.headDim,
             "max_position_embeddings": c.maxPositionEmbeddings, "rms_norm_eps": Double(c.rmsNormEps),
             "rope_theta": Double(c.ropeTheta), "tie_word_embeddings": weights.outputHead == nil,
-            "attention_bias": weights.layers.first?.qBias != nil && c.modelType != "qwen2", "hidden_act": "silu",
+            "attention_bias": weights.layers.first?.queryBias != nil && c.modelType != "qwen2", "hidden_act": "silu",
             "torch_dtype": "float32",
         ]
         if let bos = c.bosTokenId { config["bos_token_id"] = bos }

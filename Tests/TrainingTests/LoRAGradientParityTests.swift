@@ -98,7 +98,7 @@ import Tensor
         let trainer = LlamaLoRATrainer(weights: weights)
         let n = 40
         let lora = LoRAParameters(adapter, layers: model.configuration.numHiddenLayers)
-        let tape = trainer.forwardLayer(0, input: FloatBuffer(count: n * model.configuration.hiddenSize), n: n, lora: lora)
+        let tape = trainer.forwardLayer(trainer.adaptedLayers(lora)[0], input: FloatBuffer(count: n * model.configuration.hiddenSize), n: n)
         let held = [tape.input, tape.h1, tape.q, tape.k, tape.v, tape.probabilities, tape.context, tape.middle, tape.h2,
                     tape.gate, tape.up, tape.act, tape.output].reduce(0) { $0 + $1.count }
             + (tape.qRaw?.count ?? 0) + (tape.kRaw?.count ?? 0)
