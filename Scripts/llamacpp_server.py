@@ -19,8 +19,13 @@ Tests/ServerTests/LlamaCppServerTests.swift (echo against top_logprobs, and
 the scores against LimRank's engine).
 """
 import inspect
+import signal
 import sys
 import textwrap
+
+# A parent may have started us with these blocked (Foundation's Process does);
+# the launcher stops the server with SIGTERM.
+signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM, signal.SIGINT])
 
 import llama_cpp.llama as llama_module
 from llama_cpp import Llama

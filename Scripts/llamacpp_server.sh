@@ -18,11 +18,12 @@
 #
 # Environment: N_CTX (context per request, default 4096), THREADS (default 2),
 # READY_TIMEOUT (seconds, default 180), LIMRANK_MODELS (the model cache),
-# LLAMACPP_VANILLA=1 (no echo fix, see Scripts/llamacpp_server.py).
+# LLAMACPP_VANILLA=1 (no echo fix, see Scripts/llamacpp_server.py),
+# LLAMACPP_STOP_ON_EOF=1 (stop when stdin closes).
 set -euo pipefail
 
 if [ $# -lt 1 ]; then
-    sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 fi
 MODEL=$1
@@ -73,7 +74,11 @@ python3 "${SERVER_MAIN[@]}" --model "$GGUF" --model_alias "$NAME" --host 127.0.0
     --logits_all true >"$LOG" 2>&1 &
 SERVER=$!
 stop() {
+    # A parent may have blocked SIGTERM in us and the server (Foundation's
+    # Process does), so a server still there after 5 s is killed.
     kill "$SERVER" 2>/dev/null || true
+    for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$SERVER" 2>/dev/null || break; sleep 0.5; done
+    kill -9 "$SERVER" 2>/dev/null || true
     wait "$SERVER" 2>/dev/null || true
     [ -n "${LLAMACPP_LOG:-}" ] || rm -f "$LOG"
 }
@@ -104,6 +109,12 @@ if [ $# -gt 0 ]; then
     status=0
     LLAMACPP_URL="$URL#$NAME" "$@" || status=$?
     exit "$status"
+fi
+# LLAMACPP_STOP_ON_EOF=1: stop when stdin closes (for callers whose
+# signals the script may not see, such as the Swift tests).
+if [ "${LLAMACPP_STOP_ON_EOF:-0}" = 1 ]; then
+    cat >/dev/null
+    exit 0
 fi
 # Wait in the background so SIGTERM reaches the trap at once.
 wait "$SERVER" || {
