@@ -3,6 +3,7 @@ import Foundation
 import Grammar
 import LanguageModels
 import NIOCore
+import Synchronization
 
 /// Renders chat turns into one raw prompt string, for servers reached through
 /// /v1/completions (no chat template on the server side). `{content}` in each
@@ -115,6 +116,9 @@ public struct OpenAICompatibleModel: LanguageModel, TokenUsageReporting {
     private let truncator: (@Sendable (String, Int) async throws -> String)?
     /// Sees every request, for progress lines (nil: nobody is counting).
     public let monitor: RequestMonitor?
+    /// Set once the server has refused `json_schema` (`refusesJSONSchema`);
+    /// shared by the copies of this model, which talk to the same server.
+    private let schemaAsJSONObject = SharedFlag()
 
     public var identifier: String { "openai:" + configuration.model }
 
@@ -229,13 +233,31 @@ public struct OpenAICompatibleModel: LanguageModel, TokenUsageReporting {
         var body = chatBody(request.messages, assistantPrefix: request.assistantPrefix, maxTokens: request.maxTokens,
                             stop: request.stop.isEmpty ? nil : request.stop, seed: seed, logprobs: nil, topLogprobs: nil)
         body.temperature = request.temperature
-        body.response_format = responseFormat
+        body.response_format = schemaAsJSONObject.isSet ? responseFormat?.jsonObjectSchema ?? responseFormat : responseFormat
         body.grammar = grammar
-        let response: ChatResponse = try await post("/chat/completions", body)
+        let response: ChatResponse
+        do {
+            response = try await post("/chat/completions", body)
+        } catch let error as LanguageModelError where Self.refusesJSONSchema(error, sent: body.response_format) {
+            schemaAsJSONObject.set()
+            body.response_format = responseFormat?.jsonObjectSchema
+            response = try await post("/chat/completions", body)
+        }
         guard let text = response.choices.first?.message?.content else {
             throw LanguageModelError.malformedResponse(endpoint: url("/chat/completions"), reason: "no choices[0].message.content")
         }
         return (text, response.usage?.tokenUsage)
+    }
+
+    /// llama-cpp-python's server (0.3.36) takes a schema only as
+    /// `{"type": "json_object", "schema": ...}` and refuses OpenAI's
+    /// `json_schema` type with a validation error naming `response_format`
+    /// (sent as a 500, after which the usual retries have run; other
+    /// servers would send 400 or 422). Such a refusal is answered by sending
+    /// the same schema in that shape, at once and for the model's later requests.
+    static func refusesJSONSchema(_ error: LanguageModelError, sent: WireResponseFormat?) -> Bool {
+        guard sent?.type == "json_schema", case let .httpStatus(_, status, body) = error else { return false }
+        return [400, 422, 500].contains(status) && body.contains("response_format")
     }
 
     /// `response_format` as OpenAI spells it (a strict JSON schema, or any
@@ -408,6 +430,13 @@ public struct OpenAICompatibleModel: LanguageModel, TokenUsageReporting {
 }
 
 // Wire shapes, spelled as the OpenAI API spells them; only what is read.
+/// A flag the copies of a model share (a reference to one atomic).
+private final class SharedFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    var isSet: Bool { value.load(ordering: .relaxed) }
+    func set() { value.store(true, ordering: .relaxed) }
+}
+
 private struct ChatBody: Encodable {
     var model: String
     var messages: [ChatMessage]
@@ -432,6 +461,13 @@ struct WireResponseFormat: Encodable, Equatable {
     }
     var type: String
     var json_schema: Schema?
+    /// llama-cpp-python's (and Anyscale's) spelling: `json_object` with the schema beside it.
+    var schema: JSONValue?
+
+    /// This schema in llama-cpp-python's shape; nil when there is no schema.
+    var jsonObjectSchema: WireResponseFormat? {
+        json_schema.map { WireResponseFormat(type: "json_object", schema: $0.schema) }
+    }
 }
 
 private struct CompletionBody: Encodable {
