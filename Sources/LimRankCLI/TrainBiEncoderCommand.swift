@@ -22,15 +22,7 @@ struct TrainBiEncoderCommand: ParsableCommand {
         \(BiEncoderRecipe.defaults.epochs) epoch, model \(BiEncoderRecipe.defaultModel), --max-seq the model's max_seq_length.
         """)
 
-    enum Loss: String, ExpressibleByArgument, CaseIterable {
-        case mnrl
-        case marginMSE = "margin-mse"
-    }
-
     @OptionGroup var flags: TrainFlags
-
-    @Option(help: "mnrl (MultipleNegativesRankingLoss, cos_sim) or margin-mse (MarginMSELoss, dot product, teacher scores).")
-    var loss: Loss = .mnrl
 
     @Option(help: "MultipleNegativesRankingLoss's scale (1 / temperature) (default \(BiEncoderRecipe.defaultScale)).")
     var scale: Float = BiEncoderRecipe.defaultScale
@@ -47,7 +39,7 @@ struct TrainBiEncoderCommand: ParsableCommand {
         let options = try flags.trainingOptions(BiEncoderRecipe.defaults)
         let (data, outURL) = try flags.requiredPaths()
         let checkpoints = try flags.checkpointDirectory(outURL)
-        let lossKind = BiEncoderLoss(rawValue: loss.rawValue)!
+        let lossKind = try flags.loss(BiEncoderLoss.self, default: .mnrl, method: "bi-encoder")
         try validationErrors {
             let base = try ModelStore().resolve(flags.model ?? BiEncoderRecipe.defaultModel)
             let url = URL(fileURLWithPath: data)

@@ -30,9 +30,9 @@ extension TrainFlags {
         let options = try trainingOptions(CrossEncoderRecipe.defaults)
         let (data, outURL) = try requiredPaths()
         let checkpoints = try checkpointDirectory(outURL)
+        let loss = try self.loss(CrossEncoderLoss.self, default: .bce, method: "cross-encoder")
         try validationErrors {
             let base = try ModelStore().resolve(model ?? CrossEncoderRecipe.defaultModel)
-            let loss = self.loss ?? .bce
             let pairs = try TrainingDataFiles.pairs(data)
             Log.write("read \(pairs.count) pairs (\(pairs.filter(\.relevant).count) relevant, \(pairs.filter { $0.score != nil }.count) with a teacher score) from \(data)")
             let tokenizer = try Tokenizer(directory: base)

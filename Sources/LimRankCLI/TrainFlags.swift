@@ -67,9 +67,19 @@ struct TrainFlags: ParsableArguments {
     var dropout: Float?
 
     @Option(help: ArgumentHelp(
-        "cross-encoder only: bce (0/1 labels, the default), mse (the logit against each passage's teacher \"score\") or margin-mse (s(q,p) - s(q,n) against the teacher's margin, on every positive x negative of a query). The teacher scores come from `limrank teacher`.",
+        "The loss. cross-encoder: bce (0/1 labels, the default), mse (the logit against each passage's teacher \"score\") or margin-mse (s(q,p) - s(q,n) against the teacher's margin, on every positive x negative of a query). bi-encoder: mnrl (MultipleNegativesRankingLoss, cos_sim, the default) or margin-mse (MarginMSELoss, dot product, teacher scores). The teacher scores come from `limrank teacher`. lora: not taken.",
         valueName: "loss"))
-    var loss: CrossEncoderLoss?
+    var loss: String?
+
+    /// `--loss` read as the losses of one method, naming the ones it has.
+    func loss<Loss: RawRepresentable & CaseIterable>(_: Loss.Type, default fallback: Loss, method: String) throws -> Loss
+    where Loss.RawValue == String {
+        guard let loss else { return fallback }
+        guard let value = Loss(rawValue: loss) else {
+            throw ValidationError("--loss \(loss) is not a \(method) loss; use one of: \(Loss.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return value
+    }
 
     @Option(help: "Fraction of the examples held out for a validation loss, ⌈count × fraction⌉ of them (default \(TrainFlags.ce.validationFraction)).")
     var validationFraction: Double?
@@ -123,4 +133,3 @@ struct TrainFlags: ParsableArguments {
     }
 }
 
-extension CrossEncoderLoss: ExpressibleByArgument {}

@@ -20,7 +20,7 @@ struct TrainLoRACommand: ParsableCommand {
 
 extension TrainFlags {
     func trainLoRA(_ lora: LoRATrainOptions) throws {
-        if loss != nil { throw ValidationError("--loss is for cross-encoder (LoRA trains on the answer tokens' cross-entropy)") }
+        if loss != nil { throw ValidationError("--loss is for cross-encoder and bi-encoder (LoRA trains on the answer tokens' cross-entropy)") }
         let (data, outURL) = try requiredPaths()
         _ = try checkpointDirectory(outURL)
         try validationErrors {

@@ -56,6 +56,10 @@ import TestSupport
         #expect(missing.stderr.contains("\(data.path):1:") && missing.stderr.contains("score"), "\(missing.stderr)")
         let lora = try CLI.run(["train", "lora", "--data", scored.path, "--out", scratch.path("y").path, "--loss", "mse"], in: scratch)
         #expect(lora.status != 0 && lora.stderr.contains("--loss is for cross-encoder"), "\(lora.stderr)")
+        // One --loss for every method, read as that method's losses.
+        let wrong = try CLI.run(["train", "cross-encoder", "--data", scored.path, "--model", CLI.tiny.path, "--out", scratch.path("z").path,
+                                 "--loss", "mnrl", "--max-steps", "1"], in: scratch)
+        #expect(wrong.status != 0 && wrong.stderr.contains("--loss mnrl is not a cross-encoder loss; use one of: bce, mse, margin-mse"), "\(wrong.stderr)")
     }
 
     /// BM25 over a collection's documents: a Cranfield directory whose
