@@ -385,9 +385,7 @@ public struct BERTHiddenStates: Sendable {
     public var hiddenSize: Int
 
     public init(hidden: [Float], sequences: [Range<Int>], hiddenSize: Int) {
-        self.hidden = hidden
-        self.sequences = sequences
-        self.hiddenSize = hiddenSize
+        (self.hidden, self.sequences, self.hiddenSize) = (hidden, sequences, hiddenSize)
     }
 }
 
