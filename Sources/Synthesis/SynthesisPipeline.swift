@@ -409,7 +409,7 @@ public struct SynthesisPipeline: Sendable {
         if let corpus, settings.validationFraction > 0 {
             (selected, validation) = Self.holdOut(selected, fraction: settings.validationFraction, seed: settings.seed)
             let directory = store.directory.appendingPathComponent("validation")
-            try SyntheticDataExporter.writeHeldOut(validation, documents: corpus.documents, to: directory)
+            validation = try SyntheticDataExporter.writeHeldOut(validation, documents: corpus.documents, to: directory)
             progress("synthesize: held out \(validation.count) queries of \(Set(validation.compactMap { $0.positives.first?.documentID }).count) documents as validation in \(directory.path)")
         }
 

@@ -141,24 +141,44 @@ public enum SyntheticDataExporter {
     /// Held-out pseudo-queries as a BEIR collection to tune on: the whole
     /// collection's documents as the corpus, and each query's source document
     /// (its positive's `documentID`) as its only relevant one.
-    public static func writeHeldOut(_ examples: [SyntheticExample], documents: [Document], to directory: URL) throws {
+    ///
+    /// A held-out document is written as the passage its query was made from
+    /// (the positive's text), not as the collection has it: a `title` query is
+    /// the document's own title and an `ict` query one of its sentences, so
+    /// against the whole document BM25 finds every source by copying (MRR
+    /// near 1) and tuning on it would favour the lexical scorer for a reason
+    /// the real queries do not share. A document whose held-out queries came
+    /// from different passages (ict, several sentences) keeps the first
+    /// query's passage and only that query. Returns the queries written.
+    @discardableResult
+    public static func writeHeldOut(_ examples: [SyntheticExample], documents: [Document], to directory: URL) throws -> [SyntheticExample] {
         let encoder = SynthesisStore.encoder()
+        var passages: [String: String] = [:]
+        var kept: [(example: SyntheticExample, source: String)] = []
+        for example in examples {
+            guard let positive = example.positives.first, let source = positive.documentID else {
+                throw SynthesisError.invalidParameter(name: "examples", reason: "example \(example.id) has no source document (corpus mode only)")
+            }
+            if let passage = passages[source], passage != positive.text { continue }
+            passages[source] = positive.text
+            kept.append((example, source))
+        }
         var corpus = Data()
         var queries = Data()
         var qrels = "query-id\tcorpus-id\tscore\n"
         for document in documents {
-            corpus.append(try encoder.encode(CorpusLine(_id: document.id, title: document.title, text: document.text)))
+            let line = passages[document.id].map { CorpusLine(_id: document.id, title: "", text: $0) }
+                ?? CorpusLine(_id: document.id, title: document.title, text: document.text)
+            corpus.append(try encoder.encode(line))
             corpus.append(0x0A)
         }
-        for example in examples {
-            guard let source = example.positives.first?.documentID else {
-                throw SynthesisError.invalidParameter(name: "examples", reason: "example \(example.id) has no source document (corpus mode only)")
-            }
+        for (example, source) in kept {
             queries.append(try encoder.encode(QueryLine(_id: example.id, text: example.queryWithInstruction, query: example.query, instruction: example.instruction)))
             queries.append(0x0A)
             qrels += "\(example.id)\t\(source)\t1\n"
         }
         try writeBEIRFiles(corpus: corpus, queries: queries, qrels: qrels, to: directory)
+        return kept.map(\.example)
     }
 
     static func writeBEIRFiles(corpus: Data, queries: Data, qrels: String, to directory: URL) throws {

@@ -194,11 +194,42 @@ import Testing
         #expect(validation.documents.map(\.id) == corpus.documents.map(\.id))
         let trainingIDs = Set(examples.map(\.id))
         let trainingDocuments = Set(examples.compactMap { $0.positives[0].documentID })
+        var sources: [String] = []
         for query in validation.queries {
             #expect(!trainingIDs.contains(query.id))
             let relevant = validation.qrels[query.id]
             #expect(relevant.count == 1 && relevant.values.first == 1)
             #expect(!trainingDocuments.contains(relevant.keys.first ?? ""))
+            sources.append(relevant.keys.first ?? "")
+        }
+        // One query per held-out document, which is written as the passage
+        // the query was cut from: the sentence itself is not in it.
+        #expect(Set(sources).count == sources.count)
+        let texts = Dictionary(uniqueKeysWithValues: validation.documents.map { ($0.id, $0.title + " " + $0.text) })
+        for (query, source) in zip(validation.queries, sources) {
+            let text = try #require(texts[source])
+            #expect(!text.contains(query.text), "held-out document \(source) still holds its query \(query.text)")
+            #expect(text != corpus.documents.first { $0.id == source }.map { $0.title + " " + $0.text })
+        }
+    }
+
+    @Test func heldOutTitleQueriesMeetTheBodyWithoutTheTitle() async throws {
+        var settings = Self.settings("title")
+        settings.validationFraction = 0.6
+        let (_, _, corpus, out) = try await run(settings)
+        let validation = try BEIRDataset.load(directory: out.appendingPathComponent("validation"))
+        #expect(!validation.queries.isEmpty)
+        for query in validation.queries {
+            let source = try #require(validation.qrels[query.id].keys.first)
+            let written = try #require(validation.documents.first { $0.id == source })
+            let original = try #require(corpus.documents.first { $0.id == source })
+            #expect(written.title.isEmpty && written.text == DocumentQueries.title(original)?.positive)
+            #expect(!written.text.lowercased().contains(query.text.lowercased()))
+        }
+        // Documents no query was held out for stay as the collection has them.
+        let held = Set(validation.queries.compactMap { validation.qrels[$0.id].keys.first })
+        for document in validation.documents where !held.contains(document.id) {
+            #expect(corpus.documents.contains { $0.id == document.id && $0.text == document.text && $0.title == document.title })
         }
     }
 
