@@ -38,13 +38,18 @@ import Testing
         return String(decoding: try! JSONSerialization.data(withJSONObject: reply), as: UTF8.self)
     }
 
+    static let clientTimeout = 15.0
+
     func run(_ script: [FaultServer.Fault], into directory: URL) async throws -> SynthesisStats {
         let server = try FaultServer(script)
         defer { server.stop() }
         // The client does not retry itself here, so every fault reaches the
-        // synthesizer's own backoff and shows in its accounting.
+        // synthesizer's own backoff and shows in its accounting. The timeout
+        // is generous because a good answer is computed on the cooperative
+        // pool, which on a 2-core CI machine running the heavy suites beside
+        // this one took over a second (a healthy run counted 2 retries).
         let model = try OpenAICompatibleModel(OpenAICompatibleConfiguration(
-            baseURL: "http://127.0.0.1:\(server.port)/v1", model: "scripted", timeoutSeconds: 1, maxRetries: 0,
+            baseURL: "http://127.0.0.1:\(server.port)/v1", model: "scripted", timeoutSeconds: Self.clientTimeout, maxRetries: 0,
             maxConcurrentRequests: 1))
         var settings = SynthesisConfiguration()
         settings.target = 3
@@ -72,7 +77,7 @@ import Testing
             .respond(status: 429, headers: ["Retry-After: 0"], body: #"{"error": {"message": "slow down"}}"#), answer, answer,
             .truncated(body: #"{"id": "x", "choices": [{"message": {"content": "#), answer,
             .hangUp, answer, answer,
-            .stall(seconds: 5), answer,
+            .stall(seconds: Self.clientTimeout + 5), answer,
             .respond(status: 503, body: "not json at all"), answer,
         ]
         let stats = try await run(faults, into: faulty)
