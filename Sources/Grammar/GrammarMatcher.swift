@@ -36,8 +36,17 @@ public final class GrammarMatcher {
     public private(set) var initialState: State = 0
     private var scratch: [Int32] = []
 
+    /// Fewest bytes from each element position to the end of its alternative.
+    private let restLength: [Int]
+    /// Fewest bytes that complete each stack node, memoised (-1: not yet known).
+    private var nodeCompletion: [Int] = []
+    private var stateCompletion: [Int] = []
+    /// What `minimumCompletion` answers for a state that can never accept.
+    public static let unreachable = Int.max / 4
+
     public init(_ grammar: Grammar) {
         self.grammar = grammar
+        restLength = Self.restLengths(grammar)
         var start: [Int32] = []
         for alternative in grammar.alternatives[Int(grammar.root)] {
             expand(alternative, parent: Self.acceptID, into: &start)
@@ -53,6 +62,68 @@ public final class GrammarMatcher {
     /// Complete, and no byte can follow: generation should stop here.
     public func isComplete(_ state: State) -> Bool {
         state >= 0 && stateNodes[Int(state)] == [Self.acceptID]
+    }
+
+    /// The fewest bytes after which `state` accepts (0 when it accepts now;
+    /// `unreachable` for the dead state). Exact, not a search: every stack
+    /// in the configuration completes by finishing its own alternative, then
+    /// each caller's, so the answer is the cheapest stack's sum of the
+    /// grammar's shortest derivations. Lets a decoder with a token budget
+    /// pick only tokens after which the output can still be closed in time.
+    public func minimumCompletion(_ state: State) -> Int {
+        guard state >= 0 else { return Self.unreachable }
+        let index = Int(state)
+        if stateCompletion[index] >= 0 { return stateCompletion[index] }
+        var best = Self.unreachable
+        for top in stateNodes[index] { best = min(best, completion(ofNode: top)) }
+        stateCompletion[index] = best
+        return best
+    }
+
+    private func completion(ofNode node: Int32) -> Int {
+        // Parents are interned before their children, so the chain is walked
+        // iteratively from the first node whose completion is known.
+        var chain: [Int32] = []
+        var n = node
+        while n != Self.acceptID, nodeCompletion[Int(n)] < 0 {
+            chain.append(n)
+            n = nodeParent[Int(n)]
+        }
+        var total = n == Self.acceptID ? 0 : nodeCompletion[Int(n)]
+        for m in chain.reversed() {
+            total = min(Self.unreachable, total + restLength[Int(nodePosition[Int(m)])])
+            nodeCompletion[Int(m)] = total
+        }
+        return total
+    }
+
+    /// Shortest derivation lengths by fixpoint: a rule's is its cheapest
+    /// alternative's, an alternative's the sum of its elements' (a byte set
+    /// counts one). Recursive rules settle after at most one pass per rule.
+    private static func restLengths(_ grammar: Grammar) -> [Int] {
+        var rule = [Int](repeating: unreachable, count: grammar.alternatives.count)
+        var rest = [Int](repeating: unreachable, count: grammar.elements.count)
+        var changed = true
+        while changed {
+            changed = false
+            var p = grammar.elements.count - 1
+            while p >= 0 {
+                switch grammar.elements[p] {
+                case .end: rest[p] = 0
+                case .bytes: rest[p] = min(unreachable, 1 + rest[p + 1])
+                case .rule(let callee): rest[p] = min(unreachable, rule[Int(callee)] + rest[p + 1])
+                }
+                p -= 1
+            }
+            for r in rule.indices {
+                let shortest = grammar.alternatives[r].map { rest[Int($0)] }.min() ?? unreachable
+                if shortest < rule[r] {
+                    rule[r] = shortest
+                    changed = true
+                }
+            }
+        }
+        return rest
     }
 
     @inline(__always)
@@ -88,6 +159,7 @@ public final class GrammarMatcher {
         let id = Int32(nodePosition.count)
         nodePosition.append(position)
         nodeParent.append(parent)
+        nodeCompletion.append(-1)
         nodeIDs[key] = id
         return id
     }
@@ -135,6 +207,7 @@ public final class GrammarMatcher {
         stateNodes.append(unique)
         stateIDs[unique] = id
         accepting.append(unique.first == Self.acceptID)
+        stateCompletion.append(-1)
         transitions.append(contentsOf: repeatElement(Self.unknown, count: 256))
         return id
     }

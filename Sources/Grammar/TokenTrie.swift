@@ -76,6 +76,11 @@ public final class TokenConstraint {
     /// The state after the tokens accepted so far.
     public private(set) var state: GrammarMatcher.State
     private var masks: [GrammarMatcher.State: [UInt64]] = [:]
+    /// Per state, the most bytes any allowed token leaves to write: a budget
+    /// at least this large needs no mask of its own.
+    private var worstCompletion: [GrammarMatcher.State: Int] = [:]
+    private struct BudgetKey: Hashable { var state: GrammarMatcher.State; var slack: Int }
+    private var budgetMasks: [BudgetKey: [UInt64]] = [:]
     private var walkStates: [GrammarMatcher.State]
     private var tokenBytes: [[UInt8]?]
     /// The accepted bytes, for error messages.
@@ -116,7 +121,53 @@ public final class TokenConstraint {
     /// Sets the logits of disallowed tokens to -infinity. Throws when no
     /// token is allowed (the vocabulary cannot spell what the grammar needs).
     public func mask(_ logits: UnsafeMutableBufferPointer<Float>) throws {
-        let mask = allowedTokens()
+        try apply(allowedTokens(), to: logits)
+    }
+
+    /// `mask` for a generation with `remaining` tokens left, this one
+    /// included: only tokens after which the output can still be closed in
+    /// the tokens left, so a budget never cuts a JSON answer open. The
+    /// bound counts one token per byte still needed (every byte is a token
+    /// in byte-level and byte-fallback vocabularies), so it is safe and may
+    /// rule out a longer token that would have fitted. When no token meets
+    /// it (a budget too small for the grammar), the tokens that leave the
+    /// least to write are allowed: best effort, never an empty mask.
+    public func mask(_ logits: UnsafeMutableBufferPointer<Float>, remaining: Int) throws {
+        let plain = allowedTokens()
+        let slack = max(0, remaining - 1)
+        guard let worst = worstCompletion[state], worst > slack else {
+            try apply(plain, to: logits)
+            return
+        }
+        let key = BudgetKey(state: state, slack: slack)
+        if let mask = budgetMasks[key] {
+            try apply(mask, to: logits)
+            return
+        }
+        var completions: [(token: Int32, bytes: Int)] = []
+        walk(from: state) { tokens, reached in
+            let c = matcher.minimumCompletion(reached)
+            for t in tokens { completions.append((t, c)) }
+        }
+        let fewest = completions.map(\.bytes).min() ?? GrammarMatcher.unreachable
+        var mask = [UInt64](repeating: 0, count: plain.count)
+        if matcher.isAccepting(state) {
+            for id in endOfSequenceIDs where id < trie.vocabularySize { mask[id >> 6] |= 1 << UInt64(id & 63) }
+        }
+        // Accepting now means ending fits any budget; otherwise the best effort floor.
+        let limit = matcher.isAccepting(state) ? slack : max(slack, fewest)
+        for (token, bytes) in completions where bytes <= limit {
+            mask[Int(token) >> 6] |= 1 << UInt64(token & 63)
+        }
+        budgetMasks[key] = mask
+        try apply(mask, to: logits)
+    }
+
+    public func mask(_ logits: inout [Float], remaining: Int) throws {
+        try logits.withUnsafeMutableBufferPointer { try mask($0, remaining: remaining) }
+    }
+
+    private func apply(_ mask: [UInt64], to logits: UnsafeMutableBufferPointer<Float>) throws {
         var any = false
         for w in 0..<(logits.count + 63) / 64 {
             let bits = w < mask.count ? mask[w] : 0
@@ -152,6 +203,19 @@ public final class TokenConstraint {
         if matcher.isAccepting(start) {
             for id in endOfSequenceIDs where id < trie.vocabularySize { allow(id) }
         }
+        var worst = 0
+        walk(from: start) { tokens, reached in
+            for id in tokens { allow(Int(id)) }
+            worst = max(worst, matcher.minimumCompletion(reached))
+        }
+        worstCompletion[start] = worst
+        return mask
+    }
+
+    /// Calls `visit` with the tokens the grammar allows from `start` that
+    /// share one trie node, and the state after them.
+    private func walk(from start: GrammarMatcher.State,
+                      _ visit: (ArraySlice<Int32>, GrammarMatcher.State) -> Void) {
         let count = trie.nodeCount
         trie.byte.withUnsafeBufferPointer { byte in
             trie.parent.withUnsafeBufferPointer { parent in
@@ -167,13 +231,12 @@ public final class TokenConstraint {
                             }
                             states[i] = next
                             let from = Int(trie.tokenStart[i]), to = Int(trie.tokenStart[i + 1])
-                            if from < to { for k in from..<to { allow(Int(trie.tokenIDs[k])) } }
+                            if from < to { visit(trie.tokenIDs[from..<to], next) }
                             i += 1
                         }
                     }
                 }
             }
         }
-        return mask
     }
 }

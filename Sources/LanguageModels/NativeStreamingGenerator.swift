@@ -59,7 +59,7 @@ public struct NativeStreamingGenerator: StreamingTextGenerator, TokenCounter {
                     if let constraint {
                         if constraint.isComplete { break }
                         var masked = logits
-                        try constraint.mask(&masked)
+                        try constraint.mask(&masked, remaining: budget - count)
                         next = sampler.sample(masked)
                         constraint.accept(next)
                     } else {

@@ -122,7 +122,7 @@ public struct TextGenerator: Sendable {
         }
         var logits = try model.prefill(prompt, cache: &cache)
         while result.tokens.count < budget {
-            try constraint?.mask(&logits)
+            try constraint?.mask(&logits, remaining: budget - result.tokens.count)
             let next = sampler.sample(logits)
             if parameters.stopAtEndOfSequence || constraint != nil, endOfSequenceIDs.contains(next) {
                 result.finishReason = .endOfSequence
