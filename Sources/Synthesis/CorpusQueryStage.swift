@@ -46,7 +46,7 @@ extension SynthesisPipeline {
     /// corpus's diverse order), a query written for it, the document as the
     /// positive, and hard negatives mined from BM25 and dense top-k with
     /// likely false negatives dropped.
-    func processCorpusItem(_ index: Int, corpus: SynthesisCorpus) async throws -> ItemOutcome {
+    func processCorpusItem(_ index: Int, corpus: SynthesisCorpus, personaFit: PersonaFit?) async throws -> ItemOutcome {
         var context = ItemContext(index: index, settings: settings, prompts: prompts)
         var seed = seeds.seed(forItem: index, runSeed: settings.seed, instructionRate: settings.instructionRate, rng: &context.rng)
         // The collection is the domain: its documents decide the topic.
@@ -55,6 +55,9 @@ extension SynthesisPipeline {
         let id = Self.exampleID(index)
         let sourcePosition = corpus.document(forItem: index)
         let document = corpus.documents[sourcePosition]
+        if let personaFit, settings.source == .llm {
+            seed.persona = personaFit.persona(forItem: index, runSeed: settings.seed, position: sourcePosition, in: corpus)
+        }
         var shown = leadingWords(document.contents, settings.corpusDocumentWords)
         // The positive's text: the whole document, except where the source took the query out of it.
         var positiveText = document.contents

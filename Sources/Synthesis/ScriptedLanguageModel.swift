@@ -119,7 +119,10 @@ public struct ScriptedLanguageModel: LanguageModel {
         let persona = Self.field("Persona", in: task)
         let document = Self.between(task, "Document:\n", "\nWrite one question")
         let keys = Self.keyWords(document)
-        var fields = ["query": "As \(persona), I keep running into this: why do \(keys.joined(separator: ", ")) matter together here, and what follows from it?"]
+        // The situation varies with the document, so queries asked by one
+        // persona (the neutral reader, say) are not near-duplicates.
+        let situation = Self.situations[Int(StableHash.of(document) % UInt64(Self.situations.count))]
+        var fields = ["query": "As \(persona), I notice \(situation): why do \(keys.joined(separator: ", ")) matter together here, and what follows from it?"]
         fields["instruction"] = task.contains("Also write an instruction")
             ? "Only passages that explain how these interact are relevant; definitions alone are not." : ""
         return Self.object(fields)

@@ -62,6 +62,9 @@ public struct SynthesisConfiguration: Decodable, Sendable, Hashable {
     public var corpusMinWords = 20
     /// Words of a document shown to the model (the stored positive is the whole document).
     public var corpusDocumentWords = 200
+    /// LLM queries: a seed persona asks about a document only when the
+    /// embedder's cosine between them reaches this; else a neutral reader does.
+    public var corpusPersonaMinSimilarity = 0.2
     /// BM25 and dense top-k mined for hard negatives, each.
     public var negativeDepth = 30
     /// How likely false negatives are dropped: "dense" (score rule below),
@@ -167,6 +170,7 @@ public struct SynthesisConfiguration: Decodable, Sendable, Hashable {
         case judgeBackend = "judge_backend"
         case embedder
         case corpusMinWords = "corpus_min_words"
+        case corpusPersonaMinSimilarity = "corpus_persona_min_similarity"
         case corpusDocumentWords = "corpus_document_words"
         case negativeDepth = "negative_depth"
         case falseNegativeFilter = "false_negative_filter"
@@ -217,6 +221,7 @@ public struct SynthesisConfiguration: Decodable, Sendable, Hashable {
         judgeBackend = try c.decodeIfPresent(BackendSettings.self, forKey: .judgeBackend)
         embedder = try get(.embedder, embedder)
         corpusMinWords = try get(.corpusMinWords, corpusMinWords)
+        corpusPersonaMinSimilarity = try get(.corpusPersonaMinSimilarity, corpusPersonaMinSimilarity)
         corpusDocumentWords = try get(.corpusDocumentWords, corpusDocumentWords)
         negativeDepth = try get(.negativeDepth, negativeDepth)
         falseNegativeFilter = try get(.falseNegativeFilter, falseNegativeFilter)
@@ -318,6 +323,7 @@ public struct SynthesisConfiguration: Decodable, Sendable, Hashable {
         try check((0...1).contains(negativeMinOverlap), "negative_min_overlap", "must be between 0 and 1")
         try check(useBuiltinSeeds || (personasFile != nil && domainsFile != nil), "use_builtin_seeds", "false needs personas_file and domains_file")
         try check(corpusMinWords >= 1, "corpus_min_words", "must be at least 1")
+        try check((-1...1).contains(corpusPersonaMinSimilarity), "corpus_persona_min_similarity", "must be a cosine, between -1 and 1")
         try check(corpusDocumentWords >= 1, "corpus_document_words", "must be at least 1")
         try check(negativeDepth >= 1, "negative_depth", "must be at least 1")
         try check(["dense", "llm", "both"].contains(falseNegativeFilter), "false_negative_filter", "must be \"dense\", \"llm\" or \"both\"")

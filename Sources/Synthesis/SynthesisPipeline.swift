@@ -53,6 +53,11 @@ public struct SynthesisPipeline: Sendable {
         self.progress = progress
     }
 
+    func makePersonaFit() async throws -> PersonaFit {
+        try await PersonaFit(personas: seeds.personas.map(\.description), embedder: embedder,
+                             minimumSimilarity: settings.corpusPersonaMinSimilarity)
+    }
+
     static func exampleID(_ index: Int) -> String {
         let digits = String(index)
         return "syn" + String(repeating: "0", count: max(0, 6 - digits.count)) + digits
@@ -62,8 +67,14 @@ public struct SynthesisPipeline: Sendable {
 
     /// Runs every stage for item `index`. Unusable model output and failed
     /// filters give `.rejected`; backend failures and cancellation throw.
-    public func processItem(_ index: Int) async throws -> ItemOutcome {
-        if let corpus { return try await processCorpusItem(index, corpus: corpus) }
+    /// `personaFit`: corpus mode's persona vectors, made once per run (made
+    /// here when absent).
+    public func processItem(_ index: Int, personaFit: PersonaFit? = nil) async throws -> ItemOutcome {
+        if let corpus {
+            var fit = personaFit
+            if fit == nil, settings.source == .llm { fit = try await makePersonaFit() }
+            return try await processCorpusItem(index, corpus: corpus, personaFit: fit)
+        }
         var context = ItemContext(index: index, settings: settings, prompts: prompts)
         let seed = seeds.seed(forItem: index, runSeed: settings.seed, instructionRate: settings.instructionRate, rng: &context.rng)
         let id = Self.exampleID(index)
@@ -195,6 +206,8 @@ public struct SynthesisPipeline: Sendable {
             if s.source != .llm || s.queriesPerDocument != nil { values["query_source"] = "\(s.querySource),\(s.queriesPerDocument.map(String.init) ?? "-")" }
             if let roundTrip { values["round_trip"] = "\(roundTrip.scorerName),\(roundTrip.k)" }
             if s.validationFraction > 0 { values["validation_fraction"] = String(s.validationFraction) }
+            // Personas are fitted to documents since round 3: an LLM-query run made before cannot resume into one that fits.
+            if s.source == .llm { values["persona_fit"] = String(s.corpusPersonaMinSimilarity) }
         }
         return values
     }
@@ -280,6 +293,7 @@ public struct SynthesisPipeline: Sendable {
         var nextIndex = 0
         var consecutiveMalformed = 0
         var lastMalformed = ""
+        let personaFit = corpus != nil && settings.source == .llm ? try await makePersonaFit() : nil
         try await withThrowingTaskGroup(of: ItemOutcome.self) { group in
             var inFlight = 0
             // Item i is needed while fewer than poolTarget items below i are
@@ -295,7 +309,7 @@ public struct SynthesisPipeline: Sendable {
                     let index = nextIndex
                     nextIndex += 1
                     inFlight += 1
-                    group.addTask { try await self.processItem(index) }
+                    group.addTask { try await self.processItem(index, personaFit: personaFit) }
                 }
             }
             launchMore()

@@ -64,7 +64,13 @@ public struct SynthesisStore: Sendable {
     public func truncate(_ url: URL, to length: UInt64) throws {
         var info = stat()
         guard stat(url.path, &info) == 0 else {
-            if length == 0 { return }
+            // A run with nothing rejected (yet) still leaves both files, empty.
+            if length == 0 {
+                guard FileManager.default.createFile(atPath: url.path, contents: nil) else {
+                    throw SynthesisError.writeFailed(path: url.path, reason: "cannot create the file")
+                }
+                return
+            }
             throw SynthesisError.corruptRecord(file: url.path, line: 0, reason: "missing, but the checkpoint records \(length) bytes")
         }
         guard (info.st_mode & S_IFMT) == S_IFREG else { return }
