@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Round 3's domain-adaptation recipe on Cranfield (docs/synthesis.md,
+# ../shared/research/domain-adaptation.md): pseudo-queries from the DOCUMENTS
+# only (titles for their bodies, round-trip filtered), a fusion weight tuned
+# on held-out pseudo-queries, MiniLM bi-encoder training (MNRL), optionally
+# GPL-style distillation (MarginMSE on a fused teacher), then every system on
+# Cranfield's judged queries, compared with paired significance tests.
+#
+#   Scripts/recipe_adapt.sh                     # the full recipe (~1 h on 2 cores, GPL=1 ~1 h more)
+#   TARGET=40 STEPS=2 QUERIES=10 Scripts/recipe_adapt.sh   # a smoke run of every step
+#
+# Every setting is fixed here before any evaluation; the only tuned one, the
+# fusion weight, is chosen by `limrank tune` on the synthetic validation
+# queries. Cranfield's queries and qrels are read by `eval` and `compare` only.
+# TARGET: pseudo-queries kept (the rest of each document's round-trip failures
+# are rejected); STEPS: optimizer steps per model (empty: one epoch); QUERIES:
+# first N judged queries (empty: all 225); GPL=1 adds distillation; OUT: runs;
+# LIMRANK_BIN: a built limrank (default: a release build).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+Scripts/setup.sh
+TARGET=${TARGET:-1000}; STEPS=${STEPS:-}; QUERIES=${QUERIES:-}; GPL=${GPL:-0}
+OUT=${OUT:-runs/adapt}; DATA="${LIMRANK_DATA:-$PWD/data}/cranfield"
+if [[ -z "${LIMRANK_BIN:-}" ]]; then
+  swift build -c release --product limrank >&2
+  LIMRANK_BIN=$(swift build -c release --show-bin-path)/limrank
+fi
+L() { echo "+ limrank $*" >&2; "$LIMRANK_BIN" "$@"; }
+steps=(); [[ -n "$STEPS" ]] && steps=(--max-steps "$STEPS")
+queries=(); [[ -n "$QUERIES" ]] && queries=(--max-queries "$QUERIES")
+resume() { [[ -d "$1/checkpoints" ]] && echo --resume || true; }
+mkdir -p "$OUT/eval"
+
+# 1. Pseudo-queries from documents only: a title asks for its body (the title
+# is removed from the positive), kept only when dense MiniLM puts the body in
+# its top 3 (Promptagator's round trip, loosened from k=1 because a title is
+# short); 20% of the kept ones held out as a validation collection.
+echo '{"embedder": "minilm", "seed": 7}' > "$OUT/pseudo.json"
+L synthesize --corpus --dataset cranfield --data "$DATA" --query-source title \
+  --round-trip dense --round-trip-k 3 --target "$TARGET" --validation-fraction 0.2 \
+  --config "$OUT/pseudo.json" --out "$OUT/pseudo"
+
+# 2. The fusion weight for untrained dense MiniLM, on the held-out pseudo-queries only.
+fuse_for() { L tune --validation "$OUT/pseudo/validation" --reranker dense --model "$1" --format json \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["chosen"])'; }
+# tune answers a --fuse value, or "reranker"/"bm25" when fusing does not help.
+fused() { case "$1" in reranker|bm25) echo "tune chose $1: no fusion" >&2;; *) echo "--fuse $1";; esac; }
+FUSE=$(fuse_for minilm); echo "tuned fusion (untrained): $FUSE" >&2
+
+# 3. MiniLM bi-encoder, MultipleNegativesRankingLoss with the mined hard negatives
+# (sentence-transformers' defaults: batch 32, lr 2e-5, linear after 10% warmup, 1 epoch).
+L train bi-encoder --loss mnrl --model minilm --data "$OUT/pseudo/examples.jsonl" --out "$OUT/mnrl" \
+  --validation-fraction 0.05 --checkpoint-every 20 "${steps[@]}" $(resume "$OUT/mnrl")
+FUSE_MNRL=$(fuse_for "$OUT/mnrl"); echo "tuned fusion (mnrl): $FUSE_MNRL" >&2
+
+# 4. GPL-style distillation (optional): the teacher is BM25 fused with dense
+# MiniLM at the tuned weight; MarginMSE on every (positive, negative) margin.
+if [[ "$GPL" == 1 ]]; then
+  L teacher "$OUT/pseudo/examples.jsonl" --out "$OUT/pseudo/scored.jsonl" --reranker dense --model minilm \
+    $(fused "$FUSE") --dataset cranfield --data "$DATA"
+  L train bi-encoder --loss margin-mse --model minilm --data "$OUT/pseudo/scored.jsonl" --out "$OUT/gpl" \
+    --validation-fraction 0.05 --checkpoint-every 20 "${steps[@]}" $(resume "$OUT/gpl")
+fi
+
+# 5. Cranfield's judged queries: BM25's top 100 reranked by each system.
+run() { local name=$1; shift; L eval --dataset cranfield --data "$DATA" --retriever bm25 "${queries[@]}" --no-cache \
+  --run-out "$OUT/eval/$name.run" "$@" >/dev/null; }
+run bm25
+run dense --reranker dense --model minilm --depth 100
+run dense-fused --reranker dense --model minilm --depth 100 $(fused "$FUSE")
+run mnrl --reranker dense --model "$OUT/mnrl" --depth 100
+run mnrl-fused --reranker dense --model "$OUT/mnrl" --depth 100 $(fused "$FUSE_MNRL")
+systems=(dense dense-fused mnrl mnrl-fused)
+if [[ "$GPL" == 1 ]]; then
+  run gpl --reranker dense --model "$OUT/gpl" --depth 100
+  run gpl-fused --reranker dense --model "$OUT/gpl" --depth 100 $(fused "$FUSE")
+  systems+=(gpl gpl-fused)
+fi
+
+# 6. Paired significance (t-test and randomization, Holm-corrected): against
+# BM25, against untrained dense, and each trained model against untrained fused.
+cmp() { L compare "$@" --dataset cranfield --data "$DATA"; }
+{
+  echo "fusion: untrained $FUSE, mnrl $FUSE_MNRL"
+  cmp "$OUT"/eval/bm25.run $(printf "$OUT/eval/%s.run " "${systems[@]}") --plot "$OUT/vs-bm25.svg"
+  cmp "$OUT"/eval/dense.run "$OUT"/eval/dense-fused.run "$OUT"/eval/mnrl.run
+  cmp "$OUT"/eval/dense-fused.run "$OUT"/eval/mnrl-fused.run
+} 2>&1 | tee "$OUT/results.txt"
