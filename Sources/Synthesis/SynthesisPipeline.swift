@@ -294,6 +294,10 @@ public struct SynthesisPipeline: Sendable {
         var consecutiveMalformed = 0
         var lastMalformed = ""
         let personaFit = corpus != nil && settings.source == .llm ? try await makePersonaFit() : nil
+        if let personaFit, let corpus {
+            let fitted = corpus.eligible.filter { !personaFit.fitting($0, in: corpus).isEmpty }.count
+            progress("synthesize: \(fitted) of \(corpus.eligible.count) documents have a seed persona at cosine >= \(settings.corpusPersonaMinSimilarity); the neutral reader asks about the others")
+        }
         try await withThrowingTaskGroup(of: ItemOutcome.self) { group in
             var inFlight = 0
             // Item i is needed while fewer than poolTarget items below i are
