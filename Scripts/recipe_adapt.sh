@@ -14,12 +14,14 @@
 # queries. Cranfield's queries and qrels are read by `eval` and `compare` only.
 # TARGET: pseudo-queries kept (the rest of each document's round-trip failures
 # are rejected); STEPS: optimizer steps per model (empty: one epoch); QUERIES:
-# first N judged queries (empty: all 225); GPL=1 adds distillation; OUT: runs;
+# first N judged queries (empty: all 225); GPL=1 adds GPL's bi-encoder
+# distillation, CE=1 a MiniLM cross-encoder distilled from the same teacher
+# (sentence-transformers' train_cross-encoder_kd: MSE on its scores); OUT: runs;
 # LIMRANK_BIN: a built limrank (default: a release build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Scripts/setup.sh
-TARGET=${TARGET:-1000}; STEPS=${STEPS:-}; QUERIES=${QUERIES:-}; GPL=${GPL:-0}
+TARGET=${TARGET:-1000}; STEPS=${STEPS:-}; QUERIES=${QUERIES:-}; GPL=${GPL:-0}; CE=${CE:-0}
 OUT=${OUT:-runs/adapt}; DATA="${LIMRANK_DATA:-$PWD/data}/cranfield"
 if [[ -z "${LIMRANK_BIN:-}" ]]; then
   swift build -c release --product limrank >&2
@@ -41,29 +43,45 @@ L synthesize --corpus --dataset cranfield --data "$DATA" --query-source title \
   --config "$OUT/pseudo.json" --out "$OUT/pseudo"
 
 # 2. The fusion weight for untrained dense MiniLM, on the held-out pseudo-queries only.
-fuse_for() { L tune --validation "$OUT/pseudo/validation" --reranker dense --model "$1" --format json \
-  | python3 -c 'import json,sys; print(json.load(sys.stdin)["chosen"])'; }
+# Each step's result is kept, so a rerun (after an interruption, or with GPL=1
+# or CE=1 added) redoes only what is missing.
+fuse_for() { local table="$OUT/tune-$2.json"
+  if [[ ! -s "$table" ]]; then
+    L tune --validation "$OUT/pseudo/validation" --reranker dense --model "$1" --format json > "$table.partial"
+    mv "$table.partial" "$table"
+  fi
+  python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["chosen"])' "$table"; }
 # tune answers a --fuse value, or "reranker"/"bm25" when fusing does not help.
 fused() { case "$1" in reranker|bm25) echo "tune chose $1: no fusion" >&2;; *) echo "--fuse $1";; esac; }
-FUSE=$(fuse_for minilm); echo "tuned fusion (untrained): $FUSE" >&2
+FUSE=$(fuse_for minilm minilm); echo "tuned fusion (untrained): $FUSE" >&2
 
 # 3. MiniLM bi-encoder, MultipleNegativesRankingLoss with the mined hard negatives
 # (sentence-transformers' defaults: batch 32, lr 2e-5, linear after 10% warmup, 1 epoch).
-L train bi-encoder --loss mnrl --model minilm --data "$OUT/pseudo/examples.jsonl" --out "$OUT/mnrl" \
+[[ -f "$OUT/mnrl/model.safetensors" ]] || L train bi-encoder --loss mnrl --model minilm --data "$OUT/pseudo/examples.jsonl" --out "$OUT/mnrl" \
   --validation-fraction 0.05 --checkpoint-every 20 "${steps[@]}" $(resume "$OUT/mnrl")
-FUSE_MNRL=$(fuse_for "$OUT/mnrl"); echo "tuned fusion (mnrl): $FUSE_MNRL" >&2
+FUSE_MNRL=$(fuse_for "$OUT/mnrl" mnrl); echo "tuned fusion (mnrl): $FUSE_MNRL" >&2
 
-# 4. GPL-style distillation (optional): the teacher is BM25 fused with dense
-# MiniLM at the tuned weight; MarginMSE on every (positive, negative) margin.
+# 4. Distillation (optional): the teacher is BM25 fused with dense MiniLM at
+# the tuned weight, written on every passage of the pseudo-query examples.
+if [[ "$GPL" == 1 || "$CE" == 1 ]]; then
+  # BM25 over the collection's documents only, for the fused teacher.
+  bm25=(); [[ -n "$(fused "$FUSE" 2>/dev/null)" ]] && bm25=($(fused "$FUSE") --dataset cranfield --data "$DATA")
+  [[ -f "$OUT/pseudo/scored.jsonl" ]] || L teacher "$OUT/pseudo/examples.jsonl" --out "$OUT/pseudo/scored.jsonl" \
+    --reranker dense --model minilm "${bm25[@]}"
+fi
+# GPL: MarginMSE on every (positive, negative) margin of the teacher.
 if [[ "$GPL" == 1 ]]; then
-  L teacher "$OUT/pseudo/examples.jsonl" --out "$OUT/pseudo/scored.jsonl" --reranker dense --model minilm \
-    $(fused "$FUSE") --dataset cranfield --data "$DATA"
-  L train bi-encoder --loss margin-mse --model minilm --data "$OUT/pseudo/scored.jsonl" --out "$OUT/gpl" \
+  [[ -f "$OUT/gpl/model.safetensors" ]] || L train bi-encoder --loss margin-mse --model minilm --data "$OUT/pseudo/scored.jsonl" --out "$OUT/gpl" \
     --validation-fraction 0.05 --checkpoint-every 20 "${steps[@]}" $(resume "$OUT/gpl")
+fi
+# A cross-encoder from MiniLM (no cross-encoder checkpoint ships) fit to the teacher's scores.
+if [[ "$CE" == 1 ]]; then
+  [[ -f "$OUT/ce-kd/model.safetensors" ]] || L train cross-encoder --loss mse --model minilm --data "$OUT/pseudo/scored.jsonl" --out "$OUT/ce-kd" \
+    --validation-fraction 0.05 --checkpoint-every 50 "${steps[@]}" $(resume "$OUT/ce-kd")
 fi
 
 # 5. Cranfield's judged queries: BM25's top 100 reranked by each system.
-run() { local name=$1; shift; L eval --dataset cranfield --data "$DATA" --retriever bm25 "${queries[@]}" --no-cache \
+run() { local name=$1; shift; [[ -s "$OUT/eval/$name.run" ]] && return 0; L eval --dataset cranfield --data "$DATA" --retriever bm25 "${queries[@]}" --no-cache \
   --run-out "$OUT/eval/$name.run" "$@" >/dev/null; }
 run bm25
 run dense --reranker dense --model minilm --depth 100
@@ -76,6 +94,13 @@ if [[ "$GPL" == 1 ]]; then
   run gpl-fused --reranker dense --model "$OUT/gpl" --depth 100 $(fused "$FUSE")
   systems+=(gpl gpl-fused)
 fi
+if [[ "$CE" == 1 ]]; then
+  # The fusion weight is the untrained dense one: tuning on the validation
+  # queries would cost a cross-encoder pass over 20,700 pairs.
+  run ce-kd --reranker cross-encoder --model "$OUT/ce-kd" --depth 100
+  run ce-kd-fused --reranker cross-encoder --model "$OUT/ce-kd" --depth 100 $(fused "$FUSE")
+  systems+=(ce-kd ce-kd-fused)
+fi
 
 # 6. Paired significance (t-test and randomization, Holm-corrected): against
 # BM25, against untrained dense, and each trained model against untrained fused.
@@ -84,5 +109,5 @@ cmp() { L compare "$@" --dataset cranfield --data "$DATA"; }
   echo "fusion: untrained $FUSE, mnrl $FUSE_MNRL"
   cmp "$OUT"/eval/bm25.run $(printf "$OUT/eval/%s.run " "${systems[@]}") --plot "$OUT/vs-bm25.svg"
   cmp "$OUT"/eval/dense.run "$OUT"/eval/dense-fused.run "$OUT"/eval/mnrl.run
-  cmp "$OUT"/eval/dense-fused.run "$OUT"/eval/mnrl-fused.run
+  cmp "$OUT"/eval/dense-fused.run $(printf "$OUT/eval/%s.run " "${systems[@]}" | tr ' ' '\n' | grep -- '-fused.run' | grep -v '/dense-fused.run')
 } 2>&1 | tee "$OUT/results.txt"
