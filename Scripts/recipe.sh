@@ -2,7 +2,9 @@
 # LimRank's loop on Cranfield, end to end: synthesize training data from the
 # Cranfield DOCUMENTS only (`--corpus`: its queries and qrels are never read),
 # train a MiniLM cross-encoder and a SmolLM2 LoRA adapter on it, and evaluate
-# both against BM25 on the judged Cranfield queries.
+# both against BM25 on the judged Cranfield queries. Round 3's documents-only
+# adaptation (pseudo-queries, bi-encoder, distillation, fusion, compare) is
+# Scripts/recipe_adapt.sh.
 #
 #   Scripts/recipe.sh                       # the full recipe (hours on 2 cores)
 #   TARGET=4 STEPS=2 QUERIES=2 Scripts/recipe.sh   # a smoke run of every step (minutes)
