@@ -81,8 +81,11 @@ if [[ "$CE" == 1 ]]; then
 fi
 
 # 5. Cranfield's judged queries: BM25's top 100 reranked by each system.
-run() { local name=$1; shift; [[ -s "$OUT/eval/$name.run" ]] && return 0; L eval --dataset cranfield --data "$DATA" --retriever bm25 "${queries[@]}" --no-cache \
-  --run-out "$OUT/eval/$name.run" "$@" >/dev/null; }
+# Fresh scores (--no-cache) unless the step names its own cache file.
+run() { local name=$1; shift; [[ -s "$OUT/eval/$name.run" ]] && return 0
+  local cache=(--no-cache); [[ " $* " == *" --cache "* ]] && cache=()
+  L eval --dataset cranfield --data "$DATA" --retriever bm25 "${queries[@]}" "${cache[@]}" \
+    --run-out "$OUT/eval/$name.run" "$@" >/dev/null; }
 run bm25
 run dense --reranker dense --model minilm --depth 100
 run dense-fused --reranker dense --model minilm --depth 100 $(fused "$FUSE")
@@ -96,9 +99,10 @@ if [[ "$GPL" == 1 ]]; then
 fi
 if [[ "$CE" == 1 ]]; then
   # The fusion weight is the untrained dense one: tuning on the validation
-  # queries would cost a cross-encoder pass over 20,700 pairs.
-  run ce-kd --reranker cross-encoder --model "$OUT/ce-kd" --depth 100
-  run ce-kd-fused --reranker cross-encoder --model "$OUT/ce-kd" --depth 100 $(fused "$FUSE")
+  # queries would cost a cross-encoder pass over 20,700 pairs. The fused run
+  # reads the unfused run's scores from their own cache file.
+  run ce-kd --reranker cross-encoder --model "$OUT/ce-kd" --depth 100 --cache "$OUT/ce-kd.cache"
+  run ce-kd-fused --reranker cross-encoder --model "$OUT/ce-kd" --depth 100 --cache "$OUT/ce-kd.cache" $(fused "$FUSE")
   systems+=(ce-kd ce-kd-fused)
 fi
 
