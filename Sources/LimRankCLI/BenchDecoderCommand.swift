@@ -26,6 +26,9 @@ struct BenchDecoderCommand: ParsableCommand {
     @Option(help: "With --json-schema: runs of each kind (medians are reported).")
     var rounds = 5
 
+    @Option(help: ArgumentHelp("Also decode this many sequences together (`LlamaModel.decodeStep`, serve --parallel's step) and report their combined tokens/s.", valueName: "n"))
+    var parallel = 1
+
     @OptionGroup var arithmetic: DecoderArithmeticOptions
 
     @Option(help: "text or json")
@@ -34,6 +37,7 @@ struct BenchDecoderCommand: ParsableCommand {
     func validate() throws {
         guard promptTokens > 0, genTokens > 0 else { throw ValidationError("--prompt-tokens and --gen-tokens must be positive") }
         guard rounds > 0 else { throw ValidationError("--rounds must be positive") }
+        guard parallel > 0 else { throw ValidationError("--parallel must be at least 1, got \(parallel)") }
     }
 
     /// Prompt id at position j: a multiplicative hash into [1000, 21000), away
@@ -71,7 +75,25 @@ struct BenchDecoderCommand: ParsableCommand {
         }
         let decode = seconds(clock.now - t)
         log("decode: \(String(format: "%.3f", decode)) s")
+        var batchedRate: Double?
+        if parallel > 1 {
+            // The prompt's cache copied for every sequence; each starts from
+            // its own token and follows its own greedy path.
+            var caches = (0..<parallel).map { _ in cache.prefix(promptTokens, capacity: promptTokens + genTokens) }
+            var tokens = (0..<parallel).map { Self.tokenID(position: promptTokens + $0) }
+            t = clock.now
+            for _ in 0..<(genTokens - 1) {
+                let rows = try decoder.decodeStep(tokens, caches: &caches)
+                tokens = rows.map { row in row.withUnsafeBufferPointer { Kernels.argmax($0.baseAddress!, count: $0.count) } }
+            }
+            let batched = seconds(clock.now - t)
+            batchedRate = Double(parallel * (genTokens - 1)) / batched
+            log("decode, \(parallel) sequences per step: \(String(format: "%.3f", batched)) s for \(genTokens - 1) steps")
+        }
         let prefillRate = Double(promptTokens) / prefill, decodeRate = Double(genTokens) / decode
+        if let batchedRate {
+            log("batched decode \(fmt(batchedRate)) tok/s over \(parallel) sequences = \(fmt(batchedRate / decodeRate))x one sequence's \(fmt(decodeRate))")
+        }
         let rss = Self.peakResidentBytes()
         switch format {
         case .json:

@@ -49,6 +49,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Most generation requests waiting (429 beyond).")
     var maxQueuedGenerations = 32
     @Option(help: ArgumentHelp(
+        "Completion requests decoded together in shared forward passes (llama.cpp's parallel slots); more wait for a free slot. 1 runs one generation at a time.",
+        valueName: "n"))
+    var parallel = 8
+    @Option(help: ArgumentHelp(
         "Fuse rerank scores with the client's first stage: interpolate:LAMBDA or rrf:K (as rerank/eval --fuse). The first stage is the request's first_stage_scores, else its document order.",
         valueName: "method"))
     var fuse: String?
@@ -60,6 +64,7 @@ struct ServeCommand: AsyncParsableCommand {
     func validate() throws {
         if reranker != .none, model == nil { throw ValidationError("--reranker \(reranker.rawValue) needs --model") }
         if !(0...65535).contains(port) { throw ValidationError("--port must be in 0...65535") }
+        if parallel < 1 { throw ValidationError("--parallel must be at least 1, got \(parallel)") }
         if let servedModelName, servedModelName.isEmpty { throw ValidationError("--served-model-name must not be empty") }
         if let fuse {
             guard reranker != .none else { throw ValidationError("--fuse needs a --reranker") }
@@ -102,6 +107,7 @@ struct ServeCommand: AsyncParsableCommand {
             maxBodyBytes: maxBodyBytes, maxDocuments: maxDocuments, batchWaitMilliseconds: batchWaitMs,
             maxBatchTexts: maxBatch, maxQueuedTexts: maxQueue, maxQueuedGenerations: maxQueuedGenerations)
         settings.servedModelName = servedModelName
+        settings.parallelGenerations = parallel
         let configuration = settings
         let app = try buildApplication(configuration: configuration, backends: backends) { port in
             // Scripts and tests that asked for port 0 read the real one from here.

@@ -72,8 +72,22 @@ public func buildRouter(
     EmbeddingsController<BasicRequestContext>(embedder: batcher, reader: reader, maxInputs: configuration.maxEmbeddingInputs,
                                               aliases: backends.aliases)
         .addRoutes(to: router)
+    // With parallel slots the native generator batches concurrent
+    // completions into shared decode steps, behind a gate of their own that
+    // admits as many as it decodes together.
+    var completionsGenerator = backends.generator
+    var completionsGate = generationGate
+    if configuration.parallelGenerations > 1,
+       backends.generator is NativeStreamingGenerator || backends.generator is BatchingStreamingGenerator {
+        if let native = backends.generator as? NativeStreamingGenerator {
+            completionsGenerator = BatchingStreamingGenerator(native, parallel: configuration.parallelGenerations)
+        }
+        completionsGate = AdmissionGate(maxRunning: configuration.parallelGenerations,
+                                        maxWaiting: configuration.maxQueuedGenerations,
+                                        retryAfterSeconds: configuration.retryAfterSeconds)
+    }
     CompletionsController<BasicRequestContext>(
-        generator: backends.generator, gate: generationGate, reader: reader,
+        generator: completionsGenerator, gate: completionsGate, reader: reader,
         maxTokens: configuration.maxGenerationTokens, servedName: configuration.servedModelName, aliases: backends.aliases
     ).addRoutes(to: router)
     return router

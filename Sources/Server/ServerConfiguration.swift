@@ -24,6 +24,12 @@ public struct ServerConfiguration: Sendable {
     public var maxQueuedGenerations: Int
     /// Upper bound on `max_tokens` a client may ask for.
     public var maxGenerationTokens: Int
+    /// Completion and chat completion requests decoded together in shared
+    /// forward passes (`limrank serve --parallel`, llama.cpp's parallel
+    /// slots) when the generator is the native one; more wait, up to
+    /// `maxQueuedGenerations`. 1 keeps one generation at a time behind the
+    /// gate the reranker shares (`maxConcurrentGenerations`).
+    public var parallelGenerations: Int = 1
     /// Retry-After sent with 429.
     public var retryAfterSeconds: Int
     /// The generator's name in /v1/models, responses and requests, as vLLM's
@@ -69,6 +75,7 @@ public struct ServerConfiguration: Sendable {
         try check(maxConcurrentGenerations > 0, "maxConcurrentGenerations", maxConcurrentGenerations)
         try check(maxQueuedGenerations >= 0, "maxQueuedGenerations", maxQueuedGenerations)
         try check(maxGenerationTokens > 0, "maxGenerationTokens", maxGenerationTokens)
+        try check(parallelGenerations > 0, "parallelGenerations", parallelGenerations)
         try check(retryAfterSeconds >= 0, "retryAfterSeconds", retryAfterSeconds)
         if let apiKey { try check(!apiKey.isEmpty, "apiKey", "(empty)") }
         if let servedModelName { try check(!servedModelName.isEmpty, "servedModelName", "(empty)") }

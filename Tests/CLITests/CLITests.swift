@@ -181,6 +181,21 @@ func printedJSON(_ result: EvalCommand.Result) throws -> [String: Any] {
         #expect(parsed.rerankerOptions.concurrency == 4)
     }
 
+    /// serve --parallel below 1 is refused with the flag named; it defaults to 8.
+    @Test func serveParallelMustBePositive() throws {
+        let base = ["--reranker", "none", "--generation-model", "smollm2"]
+        for n in ["0", "-1"] {
+            do {
+                _ = try ServeCommand.parse(base + ["--parallel=" + n])
+                Issue.record("--parallel \(n) was accepted")
+            } catch {
+                #expect(ServeCommand.message(for: error).contains("--parallel must be at least 1"), "\(error)")
+            }
+        }
+        #expect(try ServeCommand.parse(base).parallel == 8)
+        #expect(try ServeCommand.parse(base + ["--parallel", "1"]).parallel == 1)
+    }
+
     /// The progress line of a server run: passages/s from passages done,
     /// requests in flight and tokens/s from the model's monitor, ETA from the rest.
     @Test func progressLineReportsRateInFlightTokensAndETA() {
