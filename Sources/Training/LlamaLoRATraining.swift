@@ -108,10 +108,20 @@ public struct LlamaLoRATrainer: Sendable {
         return out.array
     }
 
+    /// The backward pass covers Llama, Qwen2 and Qwen3; Gemma 3's options
+    /// of the forward (output norms, GeGLU, scaled embedding, sliding
+    /// windows) have no backward yet, so its gradients would be wrong.
+    public static func checkSupported(_ c: LlamaConfiguration) throws {
+        guard c.embeddingScale == nil, c.hiddenAct == "silu", c.slidingLayers.isEmpty, c.queryPreAttentionScalar == nil else {
+            throw TrainingError.unsupportedModel("\(c.modelType): LoRA training of Gemma 3 is not implemented")
+        }
+    }
+
     // MARK: - Implementation
 
     func validate(_ tokens: [Int]) throws {
         let c = configuration
+        try Self.checkSupported(c)
         guard !tokens.isEmpty else { throw TrainingError.invalidParameter(name: "sequence", reason: "no tokens") }
         guard tokens.count <= c.maxPositionEmbeddings else {
             throw TrainingError.invalidParameter(name: "sequence", reason: "\(tokens.count) tokens exceed the model's \(c.maxPositionEmbeddings) positions")

@@ -11,6 +11,7 @@ extension LlamaTrainingWeights {
     /// The tokenizer is not written (a GGUF base keeps it in the GGUF).
     public static func writeMerged(_ weights: LlamaTrainingWeights, adapter: LoRAAdapter, to directory: URL) throws {
         let c = weights.configuration
+        try LlamaLoRATrainer.checkSupported(c)
         try adapter.validate(against: c, file: "adapter")
         let names = LlamaWeightNames.huggingFace
         var deltas: [String: [Float]] = [:]
