@@ -321,10 +321,12 @@ public final class LlamaLayerRecord: @unchecked Sendable {
     public let output: FloatBuffer  // (n, H) the layer's output
     /// Qwen3: queries and keys before their per-head RMSNorm.
     public let qRaw: FloatBuffer?, kRaw: FloatBuffer?
+    /// Gemma: the attention and MLP outputs (n, H) before their norms.
+    public let attentionRaw: FloatBuffer?, mlpRaw: FloatBuffer?
     /// Each projection's own record (LoRA's x Aᵀ).
     public let projections: [LoRATarget: ProjectionRecord]
 
-    public init(input: FloatBuffer, tokens n: Int, configuration c: LlamaConfiguration, qkNorm: Bool) {
+    public init(input: FloatBuffer, tokens n: Int, configuration c: LlamaConfiguration, qkNorm: Bool, outputNorms: Bool = false) {
         self.input = input
         let H = c.hiddenSize, qW = c.numAttentionHeads * c.headDim, kvW = c.numKeyValueHeads * c.headDim, I = c.intermediateSize
         h1 = FloatBuffer(count: n * H)
@@ -341,6 +343,8 @@ public final class LlamaLayerRecord: @unchecked Sendable {
         output = FloatBuffer(count: n * H)
         qRaw = qkNorm ? FloatBuffer(count: n * qW) : nil
         kRaw = qkNorm ? FloatBuffer(count: n * kvW) : nil
+        attentionRaw = outputNorms ? FloatBuffer(count: n * H) : nil
+        mlpRaw = outputNorms ? FloatBuffer(count: n * H) : nil
         projections = Dictionary(uniqueKeysWithValues: LoRATarget.allCases.map { ($0, ProjectionRecord()) })
     }
 }
@@ -352,6 +356,8 @@ extension LlamaDecoderLayer {
     struct Buffers {
         var h1, q, k, v, scores, context, attentionOut, middle, h2, gate, up, act, mlpOut, output: UnsafeMutablePointer<Float>
         var qRaw, kRaw: UnsafeMutablePointer<Float>?
+        /// Gemma: where the attention and MLP outputs are kept before their norms (training).
+        var attentionRaw: UnsafeMutablePointer<Float>? = nil, mlpRaw: UnsafeMutablePointer<Float>? = nil
         /// Gate rows computed at a time: (n, gateSlice) of `gate`.
         var gateSlice: Int
     }
@@ -386,7 +392,10 @@ extension LlamaDecoderLayer {
         Kernels.rope(b.k, tokens: n, heads: kvHeads, headDim: D, positions: positions, theta: theta, layout: ropeLayout)
         attend(b)
         project(output, .o, b.context, b.attentionOut)
-        if let an = attentionOutputNorm { Kernels.rmsNorm(b.attentionOut, rows: n, cols: H, weight: an.p, eps: c.rmsNormEps) }
+        if let an = attentionOutputNorm {
+            b.attentionRaw?.update(from: b.attentionOut, count: n * H)
+            Kernels.rmsNorm(b.attentionOut, rows: n, cols: H, weight: an.p, eps: c.rmsNormEps)
+        }
         LlamaAttentionKernel.add(input, b.attentionOut, into: b.middle, count: n * H)
         // MLP block
         b.h2.update(from: b.middle, count: n * H)
@@ -407,7 +416,10 @@ extension LlamaDecoderLayer {
             a = e
         }
         project(down, .down, b.act, b.mlpOut)
-        if let fn = feedForwardOutputNorm { Kernels.rmsNorm(b.mlpOut, rows: n, cols: H, weight: fn.p, eps: c.rmsNormEps) }
+        if let fn = feedForwardOutputNorm {
+            b.mlpRaw?.update(from: b.mlpOut, count: n * H)
+            Kernels.rmsNorm(b.mlpOut, rows: n, cols: H, weight: fn.p, eps: c.rmsNormEps)
+        }
         LlamaAttentionKernel.add(b.middle, b.mlpOut, into: b.output, count: n * H)
     }
 
@@ -420,7 +432,8 @@ extension LlamaDecoderLayer {
         let buffers = Buffers(
             h1: r.h1.p, q: r.q.p, k: r.k.p, v: r.v.p, scores: r.probabilities.p, context: r.context.p,
             attentionOut: r.middle.p, middle: r.middle.p, h2: r.h2.p, gate: r.gate.p, up: r.up.p, act: r.act.p,
-            mlpOut: r.output.p, output: r.output.p, qRaw: r.qRaw?.p, kRaw: r.kRaw?.p, gateSlice: c.intermediateSize)
+            mlpOut: r.output.p, output: r.output.p, qRaw: r.qRaw?.p, kRaw: r.kRaw?.p,
+            attentionRaw: r.attentionRaw?.p, mlpRaw: r.mlpRaw?.p, gateSlice: c.intermediateSize)
         forward(input: r.input.p, n: n, positions: Array(0..<n), configuration: c, ropeLayout: ropeLayout,
                 activations: .float32, buffers: buffers, record: r) { b in
             let kvW = kvHeads * D
