@@ -1,4 +1,5 @@
 import Foundation
+import Grammar
 import Testing
 import Tensor
 import TestSupport
@@ -85,6 +86,25 @@ import Tokenizers
                 tokens: p.ids, parameters: GenerationParameters(maxTokens: ref.greedy_tokens, stopAtEndOfSequence: false))
             #expect(out.tokens == p.greedy, "\(p.text.prefix(40))")
         }
+    }
+
+    /// Constrained decoding over the SentencePiece vocabulary: "▁" pieces
+    /// spell their space, so grammars with spaces and JSON schemas come out whole.
+    @Test(.enabled(if: Assets.enabled(Assets.gemma3GGUF)))
+    func constrainedDecodingFollowsGrammarsAndSchemas() throws {
+        let generator = try TextGenerator(gguf: Assets.gemma3GGUF)
+        let grammar = try Grammar(gbnf: #"root ::= "The answer is" (" yes" | " no") ", because it is " [a-z]+ " " [a-z]+ ".""#)
+        let answer = try generator.generate(prompt: "Is Paris in France? ",
+                                            parameters: GenerationParameters(maxTokens: 40, grammar: grammar))
+        #expect(answer.finishReason == .endOfSequence)
+        #expect(answer.text.range(of: #"^The answer is (yes|no), because it is [a-z]+ [a-z]+\.$"#, options: .regularExpression) != nil,
+                "\(answer.text)")
+        let schema = #"{"type":"object","properties":{"city":{"type":"string"},"population":{"type":"integer"}},"required":["city","population"]}"#
+        let json = try generator.generate(prompt: "The largest city of France as JSON: ",
+                                          parameters: GenerationParameters(maxTokens: 40, grammar: try JSONSchemaGrammar.grammar(schema: schema)))
+        #expect(json.finishReason == .endOfSequence)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.text.utf8)) as? [String: Any], "\(json.text)")
+        #expect(object["city"] is String && object["population"] is Int, "\(json.text)")
     }
 
     /// The GGUF's own tokenizer gives transformers' ids, BOS first as the GGUF asks.
