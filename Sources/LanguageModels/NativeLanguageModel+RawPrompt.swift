@@ -8,14 +8,14 @@ extension NativeLanguageModel: RawPromptLanguageModel {
     public func complete(rawPrompt: String, maxTokens: Int, stop: [String]) async throws -> RawCompletion {
         guard !rawPrompt.isEmpty else { throw ModelsError.invalidInput("empty prompt") }
         let result = try generator.generate(
-            tokens: generator.encode(rawPrompt),
+            tokens: generator.encodePrompt(rawPrompt),
             parameters: GenerationParameters(maxTokens: maxTokens, sampling: .greedy, stop: stop))
         return RawCompletion(text: result.text, stoppedOnString: result.finishReason == .stop)
     }
 
     public func nextTokenLogProbabilities(rawPrompt: String, candidates: [String]) async throws -> [Double?] {
         guard !rawPrompt.isEmpty else { throw ModelsError.invalidInput("empty prompt") }
-        let logits = try lastLogits(generator.encode(rawPrompt))
+        let logits = try lastLogits(generator.encodePrompt(rawPrompt))
         let logNormaliser = Self.logSumExp(logits)
         return candidates.map { candidate in
             guard let first = generator.encode(candidate).first, first < logits.count else { return nil }
@@ -24,8 +24,8 @@ extension NativeLanguageModel: RawPromptLanguageModel {
     }
 
     public func continuationLogProbability(rawPrompt: String, continuation: String) async throws -> Double {
-        let head = generator.encode(rawPrompt)
-        let all = generator.encode(rawPrompt + continuation)
+        let head = generator.encodePrompt(rawPrompt)
+        let all = generator.encodePrompt(rawPrompt + continuation)
         guard !head.isEmpty, all.count > head.count, Array(all.prefix(head.count)) == head else {
             throw ModelsError.invalidInput("'\(continuation)' does not tokenize apart from the prompt it follows")
         }

@@ -48,7 +48,7 @@ public struct NativeLanguageModel: LanguageModel, AttentionModel, TokenUsageRepo
     /// The chat-rendered conversation followed by the forced start of the answer.
     func promptTokens(_ messages: [ChatMessage], assistantPrefix: String) throws -> [Int] {
         guard !messages.isEmpty else { throw ModelsError.invalidInput("no chat messages") }
-        return generator.encode(generator.chatTemplate.render(messages, addGenerationPrompt: true) + assistantPrefix)
+        return generator.encodePrompt(generator.chatTemplate.render(messages, addGenerationPrompt: true) + assistantPrefix)
     }
 
     public func nextTokenLogProbabilities(
@@ -97,7 +97,7 @@ public struct NativeLanguageModel: LanguageModel, AttentionModel, TokenUsageRepo
     /// ICR's prompt is an instruction, so it opens a user turn of the chat
     /// template: instruction-tuned models attend as they were trained to.
     public var promptPrefix: [Int] {
-        generator.encode(generator.chatTemplate.startToken + "user\n")
+        generator.encodePrompt(generator.chatTemplate.startToken + "user\n")
     }
 
     public func attentionReceived(prefix: [Int], suffixes: [[Int]]) async throws -> [[Float]] {

@@ -6,7 +6,7 @@ extension NativeStreamingGenerator: PromptScoringGenerator {
     /// texts are the growth of the decoded prefix, so they concatenate to the
     /// decoded prompt (multi-token characters land on their last token).
     public func promptLogProbabilities(_ prompt: String) async throws -> [(text: String, logProbability: Double?)] {
-        let tokens = generator.encode(prompt)
+        let tokens = generator.encodePrompt(prompt)
         guard !tokens.isEmpty else { throw ModelsError.invalidInput("empty prompt") }
         let context = generator.model.contextLength
         guard tokens.count < context else { throw ModelsError.sequenceTooLong(length: tokens.count, maximum: context - 1) }

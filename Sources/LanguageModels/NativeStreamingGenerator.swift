@@ -17,12 +17,12 @@ public struct NativeStreamingGenerator: StreamingTextGenerator, TokenCounter {
     func promptTokens(_ prompt: GenerationPrompt) throws -> [Int] {
         switch prompt {
         case .raw(let text):
-            return generator.encode(text)
+            return generator.encodePrompt(text)
         case .chat(var messages):
             guard !messages.isEmpty else { throw ModelsError.invalidInput("no chat messages") }
             var prefix = ""
             if messages.last?.role == .assistant, messages.count > 1 { prefix = messages.removeLast().content }
-            return generator.encode(generator.chatTemplate.render(messages, addGenerationPrompt: true) + prefix)
+            return generator.encodePrompt(generator.chatTemplate.render(messages, addGenerationPrompt: true) + prefix)
         }
     }
 

@@ -96,7 +96,12 @@ struct ServeCommand: AsyncParsableCommand {
             backends.reranker = .dense
         case .pointwise:
             guard let generator = backends.generator else { throw ValidationError("--reranker pointwise needs a generator") }
-            backends.reranker = .strategy(PointwiseLLMReranker(model: GeneratorLanguageModel(generator)),
+            // The engine in this process reads P(" true") over its whole
+            // vocabulary (as `limrank rerank` does); a top-20 cut found neither
+            // answer for Gemma 3 270M base and scored every pair 0.5.
+            let scorer: any LanguageModel = (generator as? NativeStreamingGenerator).map { NativeLanguageModel(generator: $0.generator) }
+                ?? GeneratorLanguageModel(generator)
+            backends.reranker = .strategy(PointwiseLLMReranker(model: scorer),
                                           model: servedModelName ?? generator.identifier, scale: .probability)
         case .none:
             backends.reranker = nil

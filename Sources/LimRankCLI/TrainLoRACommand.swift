@@ -30,7 +30,9 @@ extension TrainFlags {
             let (decoder, tokenizer) = try DecoderLoading.load(base)
             let c = decoder.configuration
             let maxSequence = min(maxSeq ?? LoRARecipe.defaultMaxSequence, c.maxPositionEmbeddings)
-            let encoder = SFTEncoder(tokenizer: tokenizer, maxSequence: maxSequence)
+            // Gemma 3 reads its prompts after <bos> at inference, so it trains on them that way too.
+            let encoder = SFTEncoder(tokenizer: tokenizer, maxSequence: maxSequence,
+                                     beginningOfSequenceID: decoder.options.architecture == "gemma3" ? c.bosTokenId : nil)
             var notes: [SFTEncoder.Note] = []
             let sequences = try records.map { try encoder.encode($0, notes: &notes) }
             for note in notes.prefix(20) { Log.write("warning: \(note.description)") }

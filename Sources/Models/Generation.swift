@@ -52,38 +52,55 @@ public struct TextGenerator: Sendable {
     public var chatTemplate: ChatTemplate
     public var endOfSequenceIDs: Set<Int>
     public var identifier: String
+    /// Prepended to every prompt when the checkpoint asks for it (a GGUF's
+    /// `tokenizer.ggml.add_bos_token`: Gemma's `<bos>`); nil: none.
+    public var beginningOfSequenceID: Int?
     /// The token trie for constrained decoding, built on first use and shared by copies.
     public let constrainedVocabulary = ConstrainedVocabulary()
 
     public init(model: LlamaModel, tokenizer: Tokenizer, chatTemplate: ChatTemplate = .chatML,
-                endOfSequenceIDs: Set<Int>, identifier: String) {
+                endOfSequenceIDs: Set<Int>, identifier: String, beginningOfSequenceID: Int? = nil) {
         self.model = model
         self.tokenizer = tokenizer
         self.chatTemplate = chatTemplate
         self.endOfSequenceIDs = endOfSequenceIDs
         self.identifier = identifier
+        self.beginningOfSequenceID = beginningOfSequenceID
     }
 
-    /// Model, tokenizer and template from one GGUF file. ChatML's `<|im_end|>`
-    /// also ends generation, as it ends an assistant turn.
+    /// Model, tokenizer and template from one GGUF file. The template's end
+    /// marker (ChatML's `<|im_end|>`, Gemma's `<end_of_turn>`) also ends
+    /// generation, as it ends an assistant turn. A GGUF without a template
+    /// gets its architecture's (Gemma's turns for gemma3), else ChatML.
     public init(gguf url: URL) throws {
         let file = try GGUFFile(contentsOf: url)
         model = try LlamaModel(gguf: url)
         tokenizer = try Tokenizer(gguf: file)
-        let jinja = try file.metadata.string("tokenizer.chat_template", default: "")
-        chatTemplate = ChatTemplate.recognising(jinja) ?? .chatML
+        let m = file.metadata
+        let jinja = try m.string("tokenizer.chat_template", default: "")
+        chatTemplate = ChatTemplate.recognising(jinja) ?? (model.options.architecture == "gemma3" ? .gemma : .chatML)
         var eos = Set(model.configuration.eosTokenIds)
         if let end = tokenizer.tokenID(for: chatTemplate.endToken) { eos.insert(end) }
         endOfSequenceIDs = eos
         identifier = url.deletingPathExtension().lastPathComponent
+        // llama.cpp's rule: BOS when the GGUF says so (absent: for an SPM vocabulary only).
+        let addsBOS = try m.bool("tokenizer.ggml.add_bos_token",
+                                 default: try m.string("tokenizer.ggml.model", default: "") == "llama")
+        beginningOfSequenceID = addsBOS ? model.configuration.bosTokenId : nil
     }
 
+    /// The text's ids, without BOS: pieces to concatenate, candidate answers.
     public func encode(_ text: String) -> [Int] { tokenizer.tokenize(text) }
 
+    /// The ids of a whole prompt: `encode` after BOS when the model wants one.
+    public func encodePrompt(_ text: String) -> [Int] {
+        (beginningOfSequenceID.map { [$0] } ?? []) + encode(text)
+    }
+
     /// Token ids of a prompt: the text as is, or rendered as one user turn
-    /// with the chat template's generation prompt.
+    /// with the chat template's generation prompt (BOS first when wanted).
     public func promptTokens(_ prompt: String, chat: Bool) -> [Int] {
-        encode(chat ? chatTemplate.render([ChatMessage(.user, prompt)]) : prompt)
+        encodePrompt(chat ? chatTemplate.render([ChatMessage(.user, prompt)]) : prompt)
     }
 
     public func generate(prompt: String, chat: Bool = false, parameters: GenerationParameters) throws -> GenerationResult {
@@ -93,7 +110,7 @@ public struct TextGenerator: Sendable {
 
     public func generate(messages: [ChatMessage], parameters: GenerationParameters) throws -> GenerationResult {
         guard !messages.isEmpty else { throw ModelsError.invalidInput("no chat messages") }
-        return try generate(tokens: encode(chatTemplate.render(messages)), parameters: parameters)
+        return try generate(tokens: encodePrompt(chatTemplate.render(messages)), parameters: parameters)
     }
 
     /// Prefills `prompt` in one batch, then decodes one token at a time.

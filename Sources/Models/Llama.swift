@@ -8,7 +8,10 @@ import Tensor
 // Qwen2 and Qwen3 are this same network with one switch each (QKV biases;
 // per-head RMSNorm of queries and keys), so Qwen2.swift and Qwen3.swift hold
 // only their configurations and weight-key mapping and build a `LlamaModel`
-// with `LlamaModel.Options`. Repeating ~300 lines of identical attention,
+// with `LlamaModel.Options`. Gemma 3 (Gemma3.swift) adds options of the
+// same path: norms of the attention and MLP outputs, GeGLU, a scaled
+// embedding, its own attention scale, and sliding-window layers with their
+// own RoPE base. Repeating ~300 lines of identical attention,
 // MLP and cache code three times would only let the copies drift apart.
 //
 // Weights are `QuantizedMatrix`es: a GGUF's tensors stay in their ggml
@@ -38,6 +41,17 @@ public struct LlamaConfiguration: Decodable, Sendable, Equatable {
     public var hiddenAct: String
     public var bosTokenId: Int?
     public var eosTokenIds: [Int]
+    /// Gemma: the embedding rows are multiplied by this (sqrt(hidden_size)); nil: not scaled.
+    public var embeddingScale: Float? = nil
+    /// Gemma's `query_pre_attn_scalar`: scores are scaled by its -1/2 power
+    /// instead of head_dim's; nil: head_dim.
+    public var queryPreAttentionScalar: Float? = nil
+    /// Gemma 3's local attention: `slidingWindow` keys (the own position
+    /// included) for the layers flagged in `slidingLayers`, whose RoPE base
+    /// is `localRopeTheta`. Empty flags: every layer is global.
+    public var slidingWindow: Int? = nil
+    public var slidingLayers: [Bool] = []
+    public var localRopeTheta: Float? = nil
 
     enum CodingKeys: String, CodingKey {
         case modelType = "model_type"
@@ -131,6 +145,22 @@ public struct LlamaConfiguration: Decodable, Sendable, Equatable {
         self.eosTokenIds = eosTokenIds
     }
 
+    /// MLP activations of the gated MLP: SwiGLU ("silu") or GeGLU with tanh GELU (Gemma).
+    public static let activations = ["silu", "gelu_pytorch_tanh"]
+
+    /// The attention window of layer `l` (nil: global).
+    public func slidingWindow(layer l: Int) -> Int? {
+        l < slidingLayers.count && slidingLayers[l] ? slidingWindow : nil
+    }
+
+    /// The RoPE base of layer `l`: Gemma 3's local base on sliding layers.
+    public func ropeTheta(layer l: Int) -> Float {
+        slidingWindow(layer: l) != nil ? (localRopeTheta ?? ropeTheta) : ropeTheta
+    }
+
+    /// The factor of q·k before the softmax.
+    public var attentionScale: Float { 1 / (queryPreAttentionScalar ?? Float(headDim)).squareRoot() }
+
     /// Reads `config.json`.
     public static func load(from url: URL) throws -> LlamaConfiguration {
         try decodeConfiguration(LlamaConfiguration.self, from: url)
@@ -151,7 +181,18 @@ public struct LlamaConfiguration: Decodable, Sendable, Equatable {
         guard headDim % 2 == 0 else {
             throw ModelsError.invalidConfiguration(file: file, reason: "head_dim \(headDim) must be even for RoPE")
         }
-        guard hiddenAct == "silu" else { throw ModelsError.unsupported(key: "hidden_act", value: hiddenAct, file: file) }
+        guard LlamaConfiguration.activations.contains(hiddenAct) else {
+            throw ModelsError.unsupported(key: "hidden_act", value: hiddenAct, file: file)
+        }
+        if !slidingLayers.isEmpty {
+            guard slidingLayers.count == numHiddenLayers else {
+                throw ModelsError.invalidConfiguration(
+                    file: file, reason: "\(slidingLayers.count) layer types for \(numHiddenLayers) layers")
+            }
+            guard let w = slidingWindow, w > 0 else {
+                throw ModelsError.invalidConfiguration(file: file, reason: "sliding layers without a positive sliding_window")
+            }
+        }
         guard ropeType == "default" else { throw ModelsError.unsupported(key: "rope_type", value: ropeType, file: file) }
     }
 }
@@ -183,7 +224,16 @@ public struct LlamaDecoderLayer<Projection: LinearProjection>: Sendable {
     /// Qwen3's per-head RMSNorm of queries and keys, (headDim) each.
     public var queryNorm: FloatBuffer?, keyNorm: FloatBuffer?
     public var output: Projection  // (hidden, heads * headDim)
+    /// The norm before the MLP (transformers' Llama `post_attention_layernorm`,
+    /// Gemma's `pre_feedforward_layernorm`; GGUF `ffn_norm`).
     public var postAttentionNorm: FloatBuffer  // (hidden)
+    /// Gemma: norms of the attention output and of the MLP output before
+    /// each joins the residual stream (GGUF `post_attention_norm`, `post_ffw_norm`).
+    public var attentionOutputNorm: FloatBuffer?, feedForwardOutputNorm: FloatBuffer?
+    /// Gemma 3's local layers: keys visible to a query (its own included)
+    /// and their RoPE base; nil: global attention, the model's base.
+    public var slidingWindow: Int?
+    public var ropeTheta: Float?
     public var gate: Projection  // (intermediate, hidden)
     public var up: Projection  // (intermediate, hidden)
     public var down: Projection  // (hidden, intermediate)
@@ -191,7 +241,9 @@ public struct LlamaDecoderLayer<Projection: LinearProjection>: Sendable {
     public init(inputNorm: FloatBuffer, query: Projection, key: Projection, value: Projection,
                 queryBias: FloatBuffer? = nil, keyBias: FloatBuffer? = nil, valueBias: FloatBuffer? = nil,
                 queryNorm: FloatBuffer? = nil, keyNorm: FloatBuffer? = nil, output: Projection,
-                postAttentionNorm: FloatBuffer, gate: Projection, up: Projection, down: Projection) {
+                postAttentionNorm: FloatBuffer, attentionOutputNorm: FloatBuffer? = nil,
+                feedForwardOutputNorm: FloatBuffer? = nil, slidingWindow: Int? = nil, ropeTheta: Float? = nil,
+                gate: Projection, up: Projection, down: Projection) {
         self.inputNorm = inputNorm
         self.query = query
         self.key = key
@@ -203,6 +255,10 @@ public struct LlamaDecoderLayer<Projection: LinearProjection>: Sendable {
         self.keyNorm = keyNorm
         self.output = output
         self.postAttentionNorm = postAttentionNorm
+        self.attentionOutputNorm = attentionOutputNorm
+        self.feedForwardOutputNorm = feedForwardOutputNorm
+        self.slidingWindow = slidingWindow
+        self.ropeTheta = ropeTheta
         self.gate = gate
         self.up = up
         self.down = down
@@ -231,6 +287,8 @@ public struct LlamaDecoderLayer<Projection: LinearProjection>: Sendable {
         case .valueBias: return valueBias
         case .queryNorm: return queryNorm
         case .keyNorm: return keyNorm
+        case .attentionOutputNorm: return attentionOutputNorm
+        case .feedForwardOutputNorm: return feedForwardOutputNorm
         case .query, .key, .value, .output, .gate, .up, .down: return nil
         }
     }
@@ -241,6 +299,8 @@ public struct LlamaDecoderLayer<Projection: LinearProjection>: Sendable {
             inputNorm: inputNorm, query: try f(query, .q), key: try f(key, .k), value: try f(value, .v),
             queryBias: queryBias, keyBias: keyBias, valueBias: valueBias, queryNorm: queryNorm, keyNorm: keyNorm,
             output: try f(output, .o), postAttentionNorm: postAttentionNorm,
+            attentionOutputNorm: attentionOutputNorm, feedForwardOutputNorm: feedForwardOutputNorm,
+            slidingWindow: slidingWindow, ropeTheta: ropeTheta,
             gate: try f(gate, .gate), up: try f(up, .up), down: try f(down, .down))
     }
 }
@@ -261,10 +321,12 @@ public final class LlamaLayerRecord: @unchecked Sendable {
     public let output: FloatBuffer  // (n, H) the layer's output
     /// Qwen3: queries and keys before their per-head RMSNorm.
     public let qRaw: FloatBuffer?, kRaw: FloatBuffer?
+    /// Gemma: the attention and MLP outputs (n, H) before their norms.
+    public let attentionRaw: FloatBuffer?, mlpRaw: FloatBuffer?
     /// Each projection's own record (LoRA's x Aᵀ).
     public let projections: [LoRATarget: ProjectionRecord]
 
-    public init(input: FloatBuffer, tokens n: Int, configuration c: LlamaConfiguration, qkNorm: Bool) {
+    public init(input: FloatBuffer, tokens n: Int, configuration c: LlamaConfiguration, qkNorm: Bool, outputNorms: Bool = false) {
         self.input = input
         let H = c.hiddenSize, qW = c.numAttentionHeads * c.headDim, kvW = c.numKeyValueHeads * c.headDim, I = c.intermediateSize
         h1 = FloatBuffer(count: n * H)
@@ -281,6 +343,8 @@ public final class LlamaLayerRecord: @unchecked Sendable {
         output = FloatBuffer(count: n * H)
         qRaw = qkNorm ? FloatBuffer(count: n * qW) : nil
         kRaw = qkNorm ? FloatBuffer(count: n * kvW) : nil
+        attentionRaw = outputNorms ? FloatBuffer(count: n * H) : nil
+        mlpRaw = outputNorms ? FloatBuffer(count: n * H) : nil
         projections = Dictionary(uniqueKeysWithValues: LoRATarget.allCases.map { ($0, ProjectionRecord()) })
     }
 }
@@ -292,6 +356,8 @@ extension LlamaDecoderLayer {
     struct Buffers {
         var h1, q, k, v, scores, context, attentionOut, middle, h2, gate, up, act, mlpOut, output: UnsafeMutablePointer<Float>
         var qRaw, kRaw: UnsafeMutablePointer<Float>?
+        /// Gemma: where the attention and MLP outputs are kept before their norms (training).
+        var attentionRaw: UnsafeMutablePointer<Float>? = nil, mlpRaw: UnsafeMutablePointer<Float>? = nil
         /// Gate rows computed at a time: (n, gateSlice) of `gate`.
         var gateSlice: Int
     }
@@ -321,10 +387,15 @@ extension LlamaDecoderLayer {
             Kernels.rmsNorm(b.q, rows: n * heads, cols: D, weight: qn.p, eps: c.rmsNormEps)
             Kernels.rmsNorm(b.k, rows: n * kvHeads, cols: D, weight: kn.p, eps: c.rmsNormEps)
         }
-        Kernels.rope(b.q, tokens: n, heads: heads, headDim: D, positions: positions, theta: c.ropeTheta, layout: ropeLayout)
-        Kernels.rope(b.k, tokens: n, heads: kvHeads, headDim: D, positions: positions, theta: c.ropeTheta, layout: ropeLayout)
+        let theta = ropeTheta ?? c.ropeTheta
+        Kernels.rope(b.q, tokens: n, heads: heads, headDim: D, positions: positions, theta: theta, layout: ropeLayout)
+        Kernels.rope(b.k, tokens: n, heads: kvHeads, headDim: D, positions: positions, theta: theta, layout: ropeLayout)
         attend(b)
         project(output, .o, b.context, b.attentionOut)
+        if let an = attentionOutputNorm {
+            b.attentionRaw?.update(from: b.attentionOut, count: n * H)
+            Kernels.rmsNorm(b.attentionOut, rows: n, cols: H, weight: an.p, eps: c.rmsNormEps)
+        }
         LlamaAttentionKernel.add(input, b.attentionOut, into: b.middle, count: n * H)
         // MLP block
         b.h2.update(from: b.middle, count: n * H)
@@ -337,10 +408,18 @@ extension LlamaDecoderLayer {
         while a < I {
             let e = min(I, a + b.gateSlice)
             project(gate, .gate, b.h2, b.gate, rows: a..<e)
-            Kernels.siluMul(b.gate, into: b.act + a, rows: n, cols: e - a, upStride: I)
+            if c.hiddenAct == "gelu_pytorch_tanh" {
+                Kernels.geluTanhMul(b.gate, into: b.act + a, rows: n, cols: e - a, upStride: I)
+            } else {
+                Kernels.siluMul(b.gate, into: b.act + a, rows: n, cols: e - a, upStride: I)
+            }
             a = e
         }
         project(down, .down, b.act, b.mlpOut)
+        if let fn = feedForwardOutputNorm {
+            b.mlpRaw?.update(from: b.mlpOut, count: n * H)
+            Kernels.rmsNorm(b.mlpOut, rows: n, cols: H, weight: fn.p, eps: c.rmsNormEps)
+        }
         LlamaAttentionKernel.add(b.middle, b.mlpOut, into: b.output, count: n * H)
     }
 
@@ -353,13 +432,14 @@ extension LlamaDecoderLayer {
         let buffers = Buffers(
             h1: r.h1.p, q: r.q.p, k: r.k.p, v: r.v.p, scores: r.probabilities.p, context: r.context.p,
             attentionOut: r.middle.p, middle: r.middle.p, h2: r.h2.p, gate: r.gate.p, up: r.up.p, act: r.act.p,
-            mlpOut: r.output.p, output: r.output.p, qRaw: r.qRaw?.p, kRaw: r.kRaw?.p, gateSlice: c.intermediateSize)
+            mlpOut: r.output.p, output: r.output.p, qRaw: r.qRaw?.p, kRaw: r.kRaw?.p,
+            attentionRaw: r.attentionRaw?.p, mlpRaw: r.mlpRaw?.p, gateSlice: c.intermediateSize)
         forward(input: r.input.p, n: n, positions: Array(0..<n), configuration: c, ropeLayout: ropeLayout,
                 activations: .float32, buffers: buffers, record: r) { b in
             let kvW = kvHeads * D
             LlamaAttentionKernel.attendRows(
-                queries: b.q, n: n, total: n, heads: heads, kvHeads: kvHeads, headDim: D, scale: 1 / Float(D).squareRoot(),
-                scores: b.scores, keepsAllHeads: true, context: b.context) { kv, body in body(b.k + kv * D, b.v + kv * D, kvW) }
+                queries: b.q, n: n, total: n, heads: heads, kvHeads: kvHeads, headDim: D, scale: c.attentionScale,
+                window: slidingWindow, scores: b.scores, keepsAllHeads: true, context: b.context) { kv, body in body(b.k + kv * D, b.v + kv * D, kvW) }
         }
     }
 }
@@ -477,6 +557,7 @@ public struct LlamaModel: Sendable {
         let positions = Array(offset..<total)
 
         var x = embeddings.gatherRows(tokens).data  // (n, H) residual stream
+        if let s = c.embeddingScale { for i in x.indices { x[i] *= s } }
         let h = FloatBuffer(count: n * max(H, qWidth))  // (n, H) normed input / (n, qWidth) attention context
         let q = FloatBuffer(count: n * max(qWidth, H))  // (n, heads * D) queries, then (n, H) block outputs
         let k = FloatBuffer(count: n * kvWidth)  // (n, kvHeads * D)
@@ -491,7 +572,7 @@ public struct LlamaModel: Sendable {
         let allHeads = n == 1 || !returnAttentions.isEmpty
         let scores = FloatBuffer(count: (allHeads ? heads : 1) * n * total)
         var attentions = [Int: [Float]]()
-        let scale = 1 / Float(D).squareRoot()
+        let scale = c.attentionScale
 
         for (l, layer) in layers.enumerated() {
             x.withUnsafeMutableBufferPointer { xb in
@@ -505,7 +586,7 @@ public struct LlamaModel: Sendable {
                     cache.write(layer: l, keys: b.k, values: b.v, rows: n)
                     LlamaAttentionKernel.attend(
                         queries: b.q, n: n, cache: cache, layer: l, total: total,
-                        heads: heads, kvHeads: kvHeads, headDim: D, scale: scale,
+                        heads: heads, kvHeads: kvHeads, headDim: D, scale: scale, window: layer.slidingWindow,
                         scores: b.scores, keepsAllHeads: allHeads, context: b.context)
                     if returnAttentions.contains(l) {
                         attentions[l] = Array(UnsafeBufferPointer(start: b.scores, count: heads * n * total))
@@ -582,28 +663,45 @@ enum LlamaAttentionKernel {
     /// run as sgemm over f32 rows.
     static func attend(
         queries: UnsafePointer<Float>, n: Int, cache: KVCache, layer: Int,
-        total: Int, heads: Int, kvHeads: Int, headDim D: Int, scale: Float,
+        total: Int, heads: Int, kvHeads: Int, headDim D: Int, scale: Float, window: Int? = nil,
         scores: UnsafeMutablePointer<Float>, keepsAllHeads: Bool, context: UnsafeMutablePointer<Float>
     ) {
         guard n > 1 else {
+            // A sliding layer's decode row reads only the last `window` positions;
+            // its probabilities are (heads, visible) then, the rest of each row zero.
+            let first = window.map { max(0, total - $0) } ?? 0, visible = total - first
+            let width = cache.width
             switch cache.precision {
             case .float32:
                 cache.withRows(layer: layer, as: Float.self) { k, v in
-                    Kernels.attendOne(query: queries, keys: k, values: v, total: total, heads: heads,
-                                      kvHeads: kvHeads, headDim: D, scale: scale, probabilities: scores, context: context)
-                }
-            case .float16:
-                cache.withRows(layer: layer, as: UInt16.self) { k, v in
-                    Kernels.attendOne(query: queries, halfKeys: k, halfValues: v, total: total,
+                    Kernels.attendOne(query: queries, keys: k + first * width, values: v + first * width, total: visible,
                                       heads: heads, kvHeads: kvHeads, headDim: D, scale: scale,
                                       probabilities: scores, context: context)
                 }
+            case .float16:
+                cache.withRows(layer: layer, as: UInt16.self) { k, v in
+                    Kernels.attendOne(query: queries, halfKeys: k + first * width, halfValues: v + first * width,
+                                      total: visible, heads: heads, kvHeads: kvHeads, headDim: D, scale: scale,
+                                      probabilities: scores, context: context)
+                }
             }
+            if first > 0 { spreadProbabilities(scores, heads: heads, visible: visible, total: total) }
             return
         }
         attendRows(queries: queries, n: n, total: total, heads: heads, kvHeads: kvHeads, headDim: D, scale: scale,
-                   scores: scores, keepsAllHeads: keepsAllHeads, context: context) { kv, body in
+                   window: window, scores: scores, keepsAllHeads: keepsAllHeads, context: context) { kv, body in
             cache.withFloatRows(layer: layer, rows: total, head: kv, headDim: D, body)
+        }
+    }
+
+    /// Widens (heads, visible) probabilities in place to (heads, total) rows
+    /// whose first total - visible entries are zero (the keys a sliding window hid).
+    static func spreadProbabilities(_ p: UnsafeMutablePointer<Float>, heads: Int, visible: Int, total: Int) {
+        for h in stride(from: heads - 1, through: 0, by: -1) {
+            let from = p + h * visible, to = p + h * total + (total - visible)
+            // Backwards: a head's row only moves right, over itself and spent rows.
+            for i in stride(from: visible - 1, through: 0, by: -1) { to[i] = from[i] }
+            (p + h * total).update(repeating: 0, count: total - visible)
         }
     }
 
@@ -611,7 +709,7 @@ enum LlamaAttentionKernel {
     /// with key/value head kv's (total, D) keys, values and their row stride.
     static func attendRows(
         queries: UnsafePointer<Float>, n: Int, total: Int, heads: Int, kvHeads: Int, headDim D: Int, scale: Float,
-        scores: UnsafeMutablePointer<Float>, keepsAllHeads: Bool, context: UnsafeMutablePointer<Float>,
+        window: Int? = nil, scores: UnsafeMutablePointer<Float>, keepsAllHeads: Bool, context: UnsafeMutablePointer<Float>,
         rows: (Int, (UnsafePointer<Float>, UnsafePointer<Float>, Int) -> Void) -> Void
     ) {
         let group = heads / kvHeads
@@ -623,7 +721,7 @@ enum LlamaAttentionKernel {
                     BLAS.sgemm(transB: true, m: n, n: total, k: D, alpha: scale,
                                a: queries + hd * D, lda: qWidth, b: keys, ldb: ld, c: s, ldc: total)
                     // Row r sees keys 0...(total - n) + r.
-                    Kernels.softmax(s, rows: n, cols: total, mask: .causal(offset: total - n))
+                    Kernels.softmax(s, rows: n, cols: total, mask: .slidingCausal(offset: total - n, window: window))
                     BLAS.sgemm(m: n, n: D, k: total, a: s, lda: total, b: values, ldb: ld, c: context + hd * D, ldc: qWidth)
                 }
             }
@@ -665,6 +763,8 @@ public struct LlamaWeightNames: Sendable {
 
     public enum Part: Sendable, CaseIterable {
         case inputNorm, query, key, value, queryBias, keyBias, valueBias, queryNorm, keyNorm, output, postNorm, gate, up, down
+        /// Gemma's norms of the attention and MLP outputs.
+        case attentionOutputNorm, feedForwardOutputNorm
 
         /// The projection a LoRA target adapts.
         public init(_ target: LoRATarget) {
@@ -681,6 +781,8 @@ public struct LlamaWeightNames: Sendable {
     }
 
     /// transformers' names (LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM).
+    /// The two Gemma-only norms never occur in these checkpoints; Gemma 3's
+    /// own table (`gemma3HuggingFace`) names its norms differently.
     public static let huggingFace = LlamaWeightNames(
         embeddings: "model.embed_tokens.weight", finalNorm: "model.norm.weight", outputHead: "lm_head.weight"
     ) { i, part in
@@ -700,6 +802,8 @@ public struct LlamaWeightNames: Sendable {
         case .gate: return p + "mlp.gate_proj.weight"
         case .up: return p + "mlp.up_proj.weight"
         case .down: return p + "mlp.down_proj.weight"
+        case .attentionOutputNorm: return p + "post_attention_output_layernorm.weight"
+        case .feedForwardOutputNorm: return p + "post_feedforward_layernorm.weight"
         }
     }
 
@@ -723,6 +827,8 @@ public struct LlamaWeightNames: Sendable {
         case .gate: return p + "ffn_gate.weight"
         case .up: return p + "ffn_up.weight"
         case .down: return p + "ffn_down.weight"
+        case .attentionOutputNorm: return p + "post_attention_norm.weight"
+        case .feedForwardOutputNorm: return p + "post_ffw_norm.weight"
         }
     }
 }
@@ -732,6 +838,8 @@ extension LlamaModel {
     struct Requirements {
         var qkvBias: Bool
         var qkNorm: Bool
+        /// Gemma's attention-output and MLP-output norms.
+        var outputNorms = false
     }
 
     init(configuration c: LlamaConfiguration, options: Options, requirements: Requirements,
@@ -788,6 +896,10 @@ extension LlamaModel {
                 keyNorm: try vector(n(.keyNorm), D, required: requirements.qkNorm),
                 output: try matrix(n(.output), H, qW),
                 postAttentionNorm: try vector(n(.postNorm), H)!,
+                attentionOutputNorm: try vector(n(.attentionOutputNorm), H, required: requirements.outputNorms),
+                feedForwardOutputNorm: try vector(n(.feedForwardOutputNorm), H, required: requirements.outputNorms),
+                slidingWindow: c.slidingWindow(layer: i),
+                ropeTheta: c.slidingWindow(layer: i) != nil ? c.localRopeTheta : nil,
                 gate: try matrix(n(.gate), I, H),
                 up: try matrix(n(.up), I, H),
                 down: try matrix(n(.down), H, I))
@@ -828,13 +940,13 @@ extension LlamaModel {
             names: .huggingFace)
     }
 
-    /// A GGUF file whose `general.architecture` is llama, qwen2 or qwen3.
+    /// A GGUF file whose `general.architecture` is llama, qwen2, qwen3 or gemma3.
     /// Quantised weights stay in the memory-mapped file.
     public init(gguf url: URL) throws {
         let file = try GGUFFile(contentsOf: url)
         let m = file.metadata
         let arch = try m.string("general.architecture")
-        let supported = ["llama", "qwen2", "qwen3"]
+        let supported = ["llama", "qwen2", "qwen3", "gemma3"]
         guard supported.contains(arch) else {
             throw ModelsError.unknownArchitecture(name: arch, file: url.path, supported: supported)
         }
@@ -866,7 +978,8 @@ extension LlamaModel {
         if m.contains("\(arch).rope.scaling.type"), try m.string("\(arch).rope.scaling.type") != "none" {
             config.ropeType = try m.string("\(arch).rope.scaling.type")
         }
-        // Only llama's converter permutes Q/K (see Options.ropeLayout); qwen2/qwen3 GGUFs use NEOX rotation.
+        if arch == "gemma3" { try Gemma3Configuration.readGGUF(m, into: &config, file: url.path) }
+        // Only llama's converter permutes Q/K (see Options.ropeLayout); qwen2/qwen3/gemma3 GGUFs use NEOX rotation.
         let layout: RoPELayout = arch == "llama" ? .interleaved : .neox
         let source = LlamaWeightSource(
             file: url.path,
@@ -875,6 +988,8 @@ extension LlamaModel {
             vector: { name in file.contains(name) ? try file.tensor(named: name).dequantized().data : nil },
             names: .gguf)
         try self.init(configuration: config, options: Options(ropeLayout: layout, architecture: arch),
-                      requirements: Requirements(qkvBias: arch == "qwen2", qkNorm: arch == "qwen3"), source: source)
+                      requirements: Requirements(qkvBias: arch == "qwen2", qkNorm: arch == "qwen3" || arch == "gemma3",
+                                                 outputNorms: arch == "gemma3"),
+                      source: source)
     }
 }

@@ -26,6 +26,9 @@ public enum ModelRegistry {
         "llama": Entry(family: .decoder) { $0.pathExtension == "gguf" ? try LlamaModel(gguf: $0) : try LlamaModel(directory: $0) },
         "qwen2": Entry(family: .decoder) { $0.pathExtension == "gguf" ? try LlamaModel(gguf: $0) : try LlamaModel(qwen2: $0) },
         "qwen3": Entry(family: .decoder) { $0.pathExtension == "gguf" ? try LlamaModel(gguf: $0) : try LlamaModel(qwen3: $0) },
+        // A GGUF declares `gemma3`; transformers' text-only config `gemma3_text`.
+        "gemma3": Entry(family: .decoder) { try LlamaModel(gguf: $0) },
+        "gemma3_text": Entry(family: .decoder) { try LlamaModel(gemma3: $0) },
     ]
 
     /// The registered entry for the model at `url`, or `unknownArchitecture`.

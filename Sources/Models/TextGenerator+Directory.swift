@@ -19,9 +19,19 @@ extension TextGenerator {
            let recognised = ChatTemplate.recognising(jinja) {
             template = recognised
         }
+        // Gemma prompts start with BOS (tokenizer_config's add_bos_token) and
+        // use Gemma's turns; the other architectures keep running prompts as they are.
+        var bos: Int?
+        if model.options.architecture == "gemma3" {
+            struct BOSConfig: Decodable { var add_bos_token: Bool? }
+            let data = FileManager.default.contents(atPath: url.appendingPathComponent("tokenizer_config.json").path)
+            let adds = data.flatMap { try? JSONDecoder().decode(BOSConfig.self, from: $0) }?.add_bos_token ?? true
+            bos = adds ? model.configuration.bosTokenId : nil
+            if template == .chatML { template = .gemma }
+        }
         var eos = Set(model.configuration.eosTokenIds)
         if let end = tokenizer.tokenID(for: template.endToken) { eos.insert(end) }
         self.init(model: model, tokenizer: tokenizer, chatTemplate: template, endOfSequenceIDs: eos,
-                  identifier: url.standardizedFileURL.lastPathComponent)
+                  identifier: url.standardizedFileURL.lastPathComponent, beginningOfSequenceID: bos)
     }
 }

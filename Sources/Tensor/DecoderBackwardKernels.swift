@@ -54,6 +54,25 @@ public enum DecoderBackwardKernels {
         }
     }
 
+    /// GeGLU's backward (a = gelu_tanh(gate) · up, Gemma's MLP): dUp = da ·
+    /// gelu_tanh(gate), dGate = da · up · gelu_tanh'(gate).
+    public static func geluTanhMul(
+        gate: UnsafePointer<Float>, up: UnsafePointer<Float>, da: UnsafePointer<Float>, count: Int,
+        dGate: UnsafeMutablePointer<Float>, dUp: UnsafeMutablePointer<Float>
+    ) {
+        let pg = UncheckedSendable(gate), pu = UncheckedSendable(up), pda = UncheckedSendable(da), pdg = UncheckedSendable(dGate), pdu = UncheckedSendable(dUp)
+        let k: Float = 0.79788456080286536, c: Float = 0.044715
+        Parallel.forEach(0..<count, minimumChunk: 16_384) { range in
+            for i in range {
+                let g = pg.value[i], t = Foundation.tanh(k * (g + c * g * g * g))
+                let d = pda.value[i]
+                pdu.value[i] = d * 0.5 * g * (1 + t)
+                let derivative = 0.5 * (1 + t) + 0.5 * g * (1 - t * t) * k * (1 + 3 * c * g * g)
+                pdg.value[i] = d * pu.value[i] * derivative
+            }
+        }
+    }
+
     /// RoPE is a rotation per pair, so its backward is the inverse rotation:
     /// the forward kernel at the negated positions (cos is even, sin odd,
     /// and f32 angles −p·θᵢ are exact negations).

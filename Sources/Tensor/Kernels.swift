@@ -9,21 +9,33 @@ public struct SoftmaxMask: Sendable, Equatable {
     public var causalOffset: Int?
     /// Only these columns are visible (key padding on either side); nil: all.
     public var validKeys: Range<Int>?
+    /// Sliding-window attention (Gemma 3's local layers): with a causal
+    /// offset, row r sees only the `window` columns ending at r + causalOffset
+    /// (transformers' `kv_idx > q_idx - sliding_window`); nil: no lower limit.
+    public var window: Int?
 
-    public init(causalOffset: Int? = nil, validKeys: Range<Int>? = nil) {
+    public init(causalOffset: Int? = nil, validKeys: Range<Int>? = nil, window: Int? = nil) {
         self.causalOffset = causalOffset
         self.validKeys = validKeys
+        self.window = window
     }
 
     public static let none = SoftmaxMask()
     public static func causal(offset: Int = 0) -> SoftmaxMask { SoftmaxMask(causalOffset: offset) }
     public static func keys(_ valid: Range<Int>) -> SoftmaxMask { SoftmaxMask(validKeys: valid) }
+    /// Causal, and only the last `window` positions up to each row's own (nil window: plain causal).
+    public static func slidingCausal(offset: Int = 0, window: Int?) -> SoftmaxMask {
+        SoftmaxMask(causalOffset: offset, window: window)
+    }
 
     /// Visible column range for row `r` of a `cols`-wide matrix.
     @inline(__always)
     public func visible(row r: Int, cols: Int) -> Range<Int> {
         var lo = 0, hi = cols
-        if let c = causalOffset { hi = min(hi, max(0, r + c + 1)) }
+        if let c = causalOffset {
+            hi = min(hi, max(0, r + c + 1))
+            if let w = window { lo = max(lo, r + c + 1 - w) }
+        }
         if let v = validKeys { lo = max(lo, v.lowerBound); hi = min(hi, v.upperBound) }
         return lo < hi ? lo..<hi : 0..<0
     }
@@ -212,6 +224,30 @@ public enum Kernels {
                 while i < cols {
                     let v = g[i]
                     u[i] = v / (1 + Foundation.exp(-v)) * u[i]
+                    i += 1
+                }
+            }
+        }
+    }
+
+    /// up[r, j] = gelu_tanh(gate[r, j]) · up[r, j]: `siluMul`'s GeGLU twin
+    /// (Gemma's MLP, transformers' "gelu_pytorch_tanh"), same layouts.
+    public static func geluTanhMul(_ gate: UnsafePointer<Float>, into up: UnsafeMutablePointer<Float>,
+                                   rows: Int, cols: Int, upStride: Int) {
+        let pg = UncheckedSendable(gate), pu = UncheckedSendable(up)
+        Parallel.forEach(0..<rows, minimumChunk: max(1, parallelGrain / max(1, cols))) { range in
+            for r in range {
+                let g = pg.value + r * cols, u = pu.value + r * upStride
+                var i = 0
+                while i + 8 <= cols {
+                    let v = loadF8(g + i)
+                    let t = tanh8(0.79788456080286536 * (v + 0.044715 * v * v * v))
+                    storeF8(0.5 * v * (1 + t) * loadF8(u + i), u + i)
+                    i += 8
+                }
+                while i < cols {
+                    let v = g[i]
+                    u[i] = 0.5 * v * (1 + Foundation.tanh(0.79788456080286536 * (v + 0.044715 * v * v * v))) * u[i]
                     i += 1
                 }
             }

@@ -19,7 +19,8 @@ public struct TrainingSequence: Sendable, Equatable {
 }
 
 /// Forward and backward passes of a Llama-family decoder (Llama, Qwen2 with
-/// q/k/v biases, Qwen3 with q/k RMSNorm) with LoRA on its linear layers, for
+/// q/k/v biases, Qwen3 with q/k RMSNorm, Gemma 3 with its output norms,
+/// GeGLU, scaled embedding and sliding windows) with LoRA on its linear layers, for
 /// supervised fine-tuning: frozen f32 base weights, gradients for the LoRA
 /// A and B matrices only, loss = token cross-entropy at the target tokens.
 ///
@@ -65,7 +66,8 @@ public struct LlamaLoRATrainer: Sendable {
         let c = configuration
         let H = c.hiddenSize, qW = c.numAttentionHeads * c.headDim, kvW = c.numKeyValueHeads * c.headDim, I = c.intermediateSize
         let qk = weights.layers.first?.queryNorm != nil ? qW + kvW : 0  // Qwen3 keeps q and k before their norms
-        let perLayer = n * (5 * H + 2 * qW + 2 * kvW + 3 * I + qk) + c.numAttentionHeads * n * n
+        let outputs = weights.layers.first?.attentionOutputNorm != nil ? 2 * H : 0  // Gemma: outputs before their norms
+        let perLayer = n * (5 * H + 2 * qW + 2 * kvW + 3 * I + qk + outputs) + c.numAttentionHeads * n * n
         return 4 * perLayer * c.numHiddenLayers
     }
 
@@ -125,6 +127,7 @@ public struct LlamaLoRATrainer: Sendable {
         let H = configuration.hiddenSize
         let x = FloatBuffer(count: tokens.count * H)
         for (i, t) in tokens.enumerated() { (x.p + i * H).update(from: weights.embeddings.p + t * H, count: H) }
+        if let s = configuration.embeddingScale { for i in 0..<x.count { x.p[i] *= s } }
         return x
     }
 
@@ -208,7 +211,8 @@ public struct LlamaLoRATrainer: Sendable {
 
     /// Models' one layer forward, recording what `backwardLayer` reads.
     func forwardLayer(_ layer: LlamaDecoderLayer<LoRAProjection<DenseProjection>>, input: FloatBuffer, n: Int) -> LlamaLayerRecord {
-        let record = LlamaLayerRecord(input: input, tokens: n, configuration: configuration, qkNorm: layer.queryNorm != nil)
+        let record = LlamaLayerRecord(input: input, tokens: n, configuration: configuration, qkNorm: layer.queryNorm != nil,
+                                      outputNorms: layer.attentionOutputNorm != nil)
         layer.forward(tokens: n, configuration: configuration, record: record)
         return record
     }
@@ -242,11 +246,23 @@ public struct LlamaLoRATrainer: Sendable {
         let n = t.input.count / c.hiddenSize
         let H = c.hiddenSize, D = c.headDim, heads = c.numAttentionHeads, kvHeads = c.numKeyValueHeads
         let qW = heads * D, kvW = kvHeads * D, I = c.intermediateSize
+        // Gemma: d loss / d (an output before its norm), through that norm.
+        func throughOutputNorm(_ norm: FloatBuffer?, raw: FloatBuffer?, _ d: FloatBuffer) -> FloatBuffer {
+            guard let norm, let raw else { return d }
+            let dRaw = FloatBuffer(count: n * H)
+            DecoderBackwardKernels.rmsNorm(x: raw.p, dy: d.p, weight: norm.p, rows: n, cols: H, eps: c.rmsNormEps, dx: dRaw.p, accumulate: false)
+            return dRaw
+        }
         // MLP
         let dAct = FloatBuffer(count: n * I)
-        linearBackward(l, .down, dy: dOut.p, x: t.act.p, n: n, dx: dAct.p, accumulate: false, lora: lora, gradients: gradients, tape: t)
+        let dMlp = throughOutputNorm(layer.feedForwardOutputNorm, raw: t.mlpRaw, dOut)
+        linearBackward(l, .down, dy: dMlp.p, x: t.act.p, n: n, dx: dAct.p, accumulate: false, lora: lora, gradients: gradients, tape: t)
         let dGate = FloatBuffer(count: n * I), dUp = FloatBuffer(count: n * I)
-        DecoderBackwardKernels.siluMul(gate: t.gate.p, up: t.up.p, da: dAct.p, count: n * I, dGate: dGate.p, dUp: dUp.p)
+        if c.hiddenAct == "gelu_pytorch_tanh" {
+            DecoderBackwardKernels.geluTanhMul(gate: t.gate.p, up: t.up.p, da: dAct.p, count: n * I, dGate: dGate.p, dUp: dUp.p)
+        } else {
+            DecoderBackwardKernels.siluMul(gate: t.gate.p, up: t.up.p, da: dAct.p, count: n * I, dGate: dGate.p, dUp: dUp.p)
+        }
         let dh = FloatBuffer(count: n * max(H, qW))
         linearBackward(l, .gate, dy: dGate.p, x: t.h2.p, n: n, dx: dh.p, accumulate: false, lora: lora, gradients: gradients, tape: t)
         linearBackward(l, .up, dy: dUp.p, x: t.h2.p, n: n, dx: dh.p, accumulate: true, lora: lora, gradients: gradients, tape: t)
@@ -255,15 +271,17 @@ public struct LlamaLoRATrainer: Sendable {
                                 dx: dOut.p, accumulate: true)
         // Attention
         let dContext = FloatBuffer(count: n * qW)
-        linearBackward(l, .o, dy: dOut.p, x: t.context.p, n: n, dx: dContext.p, accumulate: false, lora: lora, gradients: gradients, tape: t)
+        let dAttention = throughOutputNorm(layer.attentionOutputNorm, raw: t.attentionRaw, dOut)
+        linearBackward(l, .o, dy: dAttention.p, x: t.context.p, n: n, dx: dContext.p, accumulate: false, lora: lora, gradients: gradients, tape: t)
         let dq = FloatBuffer(count: n * qW), dk = FloatBuffer(count: n * kvW), dv = FloatBuffer(count: n * kvW)
         let scratch = FloatBuffer(count: n * n)
         DecoderBackwardKernels.attention(q: t.q.p, k: t.k.p, v: t.v.p, probabilities: t.probabilities.p, dContext: dContext.p,
-                                  n: n, heads: heads, kvHeads: kvHeads, headDim: D, scale: 1 / Float(D).squareRoot(),
+                                  n: n, heads: heads, kvHeads: kvHeads, headDim: D, scale: c.attentionScale,
                                   dq: dq.p, dk: dk.p, dv: dv.p, scratch: scratch.p)
         let positions = Array(0..<n)
-        DecoderBackwardKernels.rope(dq.p, tokens: n, heads: heads, headDim: D, positions: positions, theta: c.ropeTheta, layout: .neox)
-        DecoderBackwardKernels.rope(dk.p, tokens: n, heads: kvHeads, headDim: D, positions: positions, theta: c.ropeTheta, layout: .neox)
+        let theta = layer.ropeTheta ?? c.ropeTheta
+        DecoderBackwardKernels.rope(dq.p, tokens: n, heads: heads, headDim: D, positions: positions, theta: theta, layout: .neox)
+        DecoderBackwardKernels.rope(dk.p, tokens: n, heads: kvHeads, headDim: D, positions: positions, theta: theta, layout: .neox)
         if let qn = layer.queryNorm, let kn = layer.keyNorm, let qRaw = t.qRaw, let kRaw = t.kRaw {
             let dqRaw = FloatBuffer(count: n * qW), dkRaw = FloatBuffer(count: n * kvW)
             DecoderBackwardKernels.rmsNorm(x: qRaw.p, dy: dq.p, weight: qn.p, rows: n * heads, cols: D, eps: c.rmsNormEps, dx: dqRaw.p, accumulate: false)

@@ -11,6 +11,10 @@ extension LlamaTrainingWeights {
     /// The tokenizer is not written (a GGUF base keeps it in the GGUF).
     public static func writeMerged(_ weights: LlamaTrainingWeights, adapter: LoRAAdapter, to directory: URL) throws {
         let c = weights.configuration
+        // Gemma 3's safetensors names, (1 + w) norms and config keys are not written here.
+        guard c.embeddingScale == nil, c.slidingLayers.isEmpty, c.hiddenAct == "silu" else {
+            throw TrainingError.unsupportedModel("\(c.modelType): merging into a Gemma 3 checkpoint is not implemented")
+        }
         try adapter.validate(against: c, file: "adapter")
         let names = LlamaWeightNames.huggingFace
         var deltas: [String: [Float]] = [:]

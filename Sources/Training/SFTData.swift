@@ -134,10 +134,14 @@ public enum SFTDataReader {
 public struct SFTEncoder: Sendable {
     public var tokenizer: Tokenizer
     public var maxSequence: Int
+    /// Put before every prompt (Gemma's `<bos>`, as `TextGenerator` puts it
+    /// before its prompts at inference); nil: none.
+    public var beginningOfSequenceID: Int?
 
-    public init(tokenizer: Tokenizer, maxSequence: Int) {
+    public init(tokenizer: Tokenizer, maxSequence: Int, beginningOfSequenceID: Int? = nil) {
         self.tokenizer = tokenizer
         self.maxSequence = maxSequence
+        self.beginningOfSequenceID = beginningOfSequenceID
     }
 
     /// What `encode` had to do to fit a record (one line for stderr).
@@ -161,15 +165,16 @@ public struct SFTEncoder: Sendable {
                                             reason: "the target's label is neither true nor false (it must end in \"</think> true\" or \"</think> false\"; it ends in \(tail.debugDescription))")
         }
         let target = ids(record.target)
-        var prompt = ids(record.prompt)
+        let bos = beginningOfSequenceID.map { [$0] } ?? []
+        var prompt = bos + ids(record.prompt)
         if prompt.count + target.count > maxSequence {
             let before = prompt.count
-            guard let cut = truncatedPrompt(record.prompt, budget: maxSequence - target.count) else {
+            guard let cut = truncatedPrompt(record.prompt, budget: maxSequence - target.count - bos.count) else {
                 throw TrainingError.invalidData(
                     file: record.file, line: record.line,
                     reason: "\(prompt.count + target.count) tokens exceed --max-seq \(maxSequence) and removing the whole passage does not fit the \(target.count)-token answer")
             }
-            prompt = cut
+            prompt = bos + cut
             notes.append(Note(file: record.file, line: record.line,
                               message: "passage truncated: prompt \(before) -> \(prompt.count) tokens to fit --max-seq \(maxSequence) with the \(target.count)-token answer"))
         }

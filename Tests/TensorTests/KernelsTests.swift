@@ -39,7 +39,8 @@ private func fastAndRef(_ input: [Float], fast: (UnsafeMutablePointer<Float>, In
     #expect(e.last == .infinity)
 }
 
-@Test(arguments: [SoftmaxMask.none, .causal(), .causal(offset: 3), .keys(2..<9), SoftmaxMask(causalOffset: 1, validKeys: 4..<11)])
+@Test(arguments: [SoftmaxMask.none, .causal(), .causal(offset: 3), .keys(2..<9), SoftmaxMask(causalOffset: 1, validKeys: 4..<11),
+                  .slidingCausal(offset: 4, window: 3)])
 func softmaxAgreesWithReference(mask: SoftmaxMask) {
     var rng = SplitMix(seed: 4)
     let rows = 7, cols = 11
@@ -181,6 +182,37 @@ func attendOneOnHalvesMatchesTheF32Kernel(total: Int) {
 /// A gate slice into a wider up rounds exactly as the whole row does on
 /// 8-aligned slices (the model's: I / 4 columns), where both take the vector
 /// path; scalar tails use libm's exp (see the next test).
+/// Gemma 3's local attention: row r sees the `window` keys ending at r + offset
+/// (transformers' kv_idx > q_idx - sliding_window); no window is plain causal.
+@Test func slidingWindowMaskKeepsTheLastKeys() {
+    let mask = SoftmaxMask.slidingCausal(offset: 4, window: 3)
+    #expect(mask.visible(row: 0, cols: 20) == 2..<5)
+    #expect(mask.visible(row: 10, cols: 20) == 12..<15)
+    #expect(SoftmaxMask.slidingCausal(offset: 0, window: 3).visible(row: 1, cols: 8) == 0..<2)
+    #expect(SoftmaxMask.slidingCausal(offset: 4, window: nil) == .causal(offset: 4))
+}
+
+/// GeGLU (Gemma's MLP): gelu_tanh(gate) · up, row-strided like siluMul, against the reference GELU.
+@Test func geluTanhMulAgreesWithReference() {
+    var rng = SplitMix(seed: 79)
+    let rows = 5, width = 53, a = 11, b = 42
+    let gate = rng.floats(rows * (b - a)).map { $0 * 6 }, up = rng.floats(rows * width)
+    var got = up
+    gate.withUnsafeBufferPointer { g in
+        got.withUnsafeMutableBufferPointer { Kernels.geluTanhMul(g.baseAddress!, into: $0.baseAddress! + a, rows: rows, cols: b - a, upStride: width) }
+    }
+    var activated = gate
+    activated.withUnsafeMutableBufferPointer { ReferenceKernels.geluTanh($0.baseAddress!, count: $0.count) }
+    for r in 0..<rows {
+        for j in 0..<width {
+            let i = r * width + j
+            guard (a..<b).contains(j) else { #expect(got[i] == up[i]); continue }
+            let g = gate[r * (b - a) + j - a], expected = activated[r * (b - a) + j - a] * up[i]
+            #expect(abs(got[i] - expected) <= Kernels.Tolerance.activation * max(1, abs(g)) * max(1, abs(up[i])), "row \(r) col \(j)")
+        }
+    }
+}
+
 @Test func stridedSiluMulMatchesWholeRows() {
     var rng = SplitMix(seed: 77)
     let rows = 7, width = 56, a = 16, b = 48

@@ -8,8 +8,9 @@ import Tensor
 /// LoRA SFT against PyTorch + PEFT on tiny random decoders (fixtures from
 /// Scripts/fixtures/train_lora_reference.py): the loss of a fixed two-sequence
 /// batch, every LoRA gradient, and PEFT's logits with the same adapter read
-/// from PEFT's own files. Llama (tied embeddings, as SmolLM2) and Qwen2
-/// (q/k/v biases, untied head).
+/// from PEFT's own files. Llama (tied embeddings, as SmolLM2), Qwen2
+/// (q/k/v biases, untied head) and Gemma 3 (output norms, GeGLU, scaled
+/// embedding, a sliding layer with a window of 4, query_pre_attn_scalar).
 @Suite struct LoRAGradientParityTests {
     /// |loss − PyTorch's| allowed (the bound).
     static let lossTolerance: Double = 1e-4
@@ -35,7 +36,7 @@ import Tensor
         var peft_logits_sequence0: [[Float]]
     }
 
-    static let models = ["tiny-llama", "tiny-qwen2"]
+    static let models = ["tiny-llama", "tiny-qwen2", "tiny-gemma3"]
 
     static func fixture(_ name: String) -> URL {
         Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.appendingPathComponent("lora").appendingPathComponent(name)
@@ -101,7 +102,7 @@ import Tensor
         let tape = trainer.forwardLayer(trainer.adaptedLayers(lora)[0], input: FloatBuffer(count: n * model.configuration.hiddenSize), n: n)
         let held = [tape.input, tape.h1, tape.q, tape.k, tape.v, tape.probabilities, tape.context, tape.middle, tape.h2,
                     tape.gate, tape.up, tape.act, tape.output].reduce(0) { $0 + $1.count }
-            + (tape.qRaw?.count ?? 0) + (tape.kRaw?.count ?? 0)
+            + (tape.qRaw?.count ?? 0) + (tape.kRaw?.count ?? 0) + (tape.attentionRaw?.count ?? 0) + (tape.mlpRaw?.count ?? 0)
         let bytes = trainer.activationBytes(tokens: n)
         #expect(bytes == 4 * held * model.configuration.numHiddenLayers)
         let tight = LlamaLoRATrainer(weights: weights, activationBudget: bytes)

@@ -74,6 +74,19 @@ import Tokenizers
         #expect(s.targets == [Bool](repeating: false, count: promptCount) + [Bool](repeating: true, count: targetCount))
     }
 
+    /// Gemma's BOS goes first, outside the loss, and counts against --max-seq.
+    @Test func beginningOfSequenceLeadsThePrompt() throws {
+        let record = SFTRecord(pair: CrossEncoderPair(query: "lift", passage: "pressure over an aerofoil", relevant: true, file: "d", line: 1))
+        var notes: [SFTEncoder.Note] = []
+        let plain = try SFTEncoder(tokenizer: try Self.tokenizer, maxSequence: 1000).encode(record, notes: &notes)
+        let withBOS = try SFTEncoder(tokenizer: try Self.tokenizer, maxSequence: 1000, beginningOfSequenceID: 2).encode(record, notes: &notes)
+        #expect(withBOS.tokens == [2] + plain.tokens && withBOS.targets == [false] + plain.targets)
+        let tight = SFTEncoder(tokenizer: try Self.tokenizer, maxSequence: plain.tokens.count, beginningOfSequenceID: 2)
+        let cut = try tight.encode(record, notes: &notes)
+        #expect(cut.tokens.first == 2 && cut.tokens.count <= plain.tokens.count && cut.targetCount == plain.targetCount)
+        #expect(notes.count == 1)
+    }
+
     /// A long passage is cut at a word boundary; the prompt still ends in
     /// `\n<think>` and the answer is whole.
     @Test func truncationCutsThePassageOnly() throws {
