@@ -12,7 +12,7 @@ import Tensor
 // The layer forward is the very one `forward(_:cache:)` runs; only the
 // projection type differs (`DecodeRowsProjection` keeps the one-row decode
 // arithmetic at any row count instead of switching to dequantise + sgemm),
-// and every other kernel (norms, RoPE, SwiGLU, residual adds) works row by
+// and every other kernel (norms, RoPE, SwiGLU/GeGLU, residual adds) works row by
 // row. So each sequence's logits are bit-identical to running
 // `forward([token], cache:)` on it alone.
 
@@ -66,6 +66,7 @@ extension LlamaModel {
 
         // The same buffers and aliasing as `forward` at one row, n rows deep.
         var x = embeddings.gatherRows(tokens).data  // (n, H) residual stream
+        if let s = c.embeddingScale { for i in x.indices { x[i] *= s } }
         let h = FloatBuffer(count: n * max(H, qWidth))
         let q = FloatBuffer(count: n * max(qWidth, H))
         let k = FloatBuffer(count: n * kvWidth)
@@ -73,7 +74,7 @@ extension LlamaModel {
         let g = FloatBuffer(count: n * I)  // a decode row runs the gate whole
         let u = FloatBuffer(count: n * I)
         let scores = FloatBuffer(count: heads * longest)  // one sequence's (heads, total) at a time
-        let scale = 1 / Float(D).squareRoot()
+        let scale = c.attentionScale
 
         for (l, quantized) in layers.enumerated() {
             let layer = quantized.mapProjections { m, _ in DecodeRowsProjection(matrix: m) }
@@ -88,7 +89,7 @@ extension LlamaModel {
                         caches[s].write(layer: l, keys: b.k + s * kvWidth, values: b.v + s * kvWidth, rows: 1)
                         LlamaAttentionKernel.attend(
                             queries: b.q + s * qWidth, n: 1, cache: caches[s], layer: l, total: positions[s] + 1,
-                            heads: heads, kvHeads: kvHeads, headDim: D, scale: scale,
+                            heads: heads, kvHeads: kvHeads, headDim: D, scale: scale, window: layer.slidingWindow,
                             scores: b.scores, keepsAllHeads: true, context: b.context + s * qWidth)
                     }
                 }

@@ -48,10 +48,16 @@ import TestSupport
 
     static func argmax(_ logits: [Float]) -> Int { logits.indices.max { logits[$0] < logits[$1] } ?? 0 }
 
-    @Test(arguments: ["tiny-qwen2", "tiny-qwen3"])
+    /// tiny-gemma3: window 4 on its sliding layers, so the longer prompts and
+    /// decodes run past it (embedding scale, query_pre_attn_scalar, GeGLU, post-norms too).
+    @Test(arguments: ["tiny-qwen2", "tiny-qwen3", "tiny-gemma3"])
     func tinyModelsDecodeBatchedAsAlone(fixture: String) throws {
         let url = QwenTests.fixture(fixture)
-        let model = fixture == "tiny-qwen2" ? try LlamaModel(qwen2: url) : try LlamaModel(qwen3: url)
+        let model = switch fixture {
+        case "tiny-qwen2": try LlamaModel(qwen2: url)
+        case "tiny-qwen3": try LlamaModel(qwen3: url)
+        default: try LlamaModel(gemma3: url)
+        }
         let vocabulary = model.vocabularySize
         let prompts = [[1, 2, 3], Array(5..<22), [7], Array(30..<40), [9, 9, 9, 9]].map { $0.map { $0 % vocabulary } }
         // Joining at steps 0, 0, 2, 5, 5; leaving after 8, 3, 6, 4, 1 tokens.
@@ -81,5 +87,13 @@ import TestSupport
         let model = try LlamaModel(gguf: Assets.smollm2GGUF)
         let prompts = [[1, 504, 3458, 314], Array(200..<231), [9690, 28, 2300], Array(1000..<1012)]
         try Self.checkAgainstAlone(model, prompts: prompts, joins: [0, 0, 1, 3], lengths: [5, 3, 4, 2], sampleOf: Self.argmax)
+    }
+
+    /// Gemma 3 270M's Q4_K/Q6_K layers, its 512-position window passed by the long prompt.
+    @Test(.enabled(if: Assets.enabled(Assets.gemma3GGUF)))
+    func gemma3DecodesBatchedAsAlone() throws {
+        let model = try LlamaModel(gguf: Assets.gemma3GGUF)
+        let prompts = [[2, 818, 5279, 529], (0..<515).map { 1000 + $0 * 7 }, [2, 4521]]
+        try Self.checkAgainstAlone(model, prompts: prompts, joins: [0, 0, 1], lengths: [3, 3, 2], sampleOf: Self.argmax)
     }
 }
