@@ -64,9 +64,14 @@ public enum Assets {
 /// same rule as assets: `LIMRANK_REQUIRE_ASSETS=1` always enables them
 /// (`Scripts/test.sh` installs the packages), and a skip is counted and
 /// reported at exit with the missing package as its reason.
+///
+/// `installedBySetup: false` is for packages `Scripts/test.sh` does not
+/// install (sentence-transformers pulls in PyTorch, gigabytes): those tests
+/// run where the package is importable and are a counted skip elsewhere,
+/// `LIMRANK_REQUIRE_ASSETS` or not.
 public enum PythonPackages {
-    public static func enabled(_ modules: [String]) -> Bool {
-        if Assets.required { return true }
+    public static func enabled(_ modules: [String], installedBySetup: Bool = true) -> Bool {
+        if Assets.required, installedBySetup { return true }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", "-c", "import " + modules.joined(separator: ", ")]
