@@ -19,13 +19,7 @@ cd "$(dirname "$0")/.."
 Scripts/setup.sh
 TARGET=${TARGET:-1000}; STEPS=${STEPS:-}; QUERIES=${QUERIES:-}
 OUT=${OUT:-runs/recipe}; DATA="${LIMRANK_DATA:-$PWD/data}/cranfield"
-if [[ -z "${LIMRANK_BIN:-}" ]]; then
-  swift build -c release --product limrank >&2
-  LIMRANK_BIN=$(swift build -c release --show-bin-path)/limrank
-fi
-L() { echo "+ limrank $*" >&2; "$LIMRANK_BIN" "$@"; }
-steps=(); [[ -n "$STEPS" ]] && steps=(--max-steps "$STEPS")
-queries=(); [[ -n "$QUERIES" ]] && queries=(--max-queries "$QUERIES")
+source Scripts/recipe_common.sh
 mkdir -p "$OUT"
 cat > "$OUT/synth.json" <<'JSON'
 {"embedder": "minilm", "false_negative_filter": "dense", "max_tokens": {"query": 768}, "concurrency": 1}
@@ -37,7 +31,6 @@ L synthesize --corpus --dataset cranfield --data "$DATA" --target "$TARGET" --ov
 L synthesize export --in "$OUT/synth" --format alpaca --out "$OUT/synth/sft.json"
 
 # 2. Training (checkpointed; --resume continues after a kill).
-resume() { [[ -d "$1/checkpoints" ]] && echo --resume || true; }
 # Settings of the README's figures, chosen before any evaluation (never tuned on
 # Cranfield's queries): the cross-encoder 4 epochs at 5e-5 with 10% held out;
 # LoRA one epoch at 1e-4 (LimRank: 7 epochs at 3e-5, hours here).

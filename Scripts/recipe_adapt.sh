@@ -23,14 +23,7 @@ cd "$(dirname "$0")/.."
 Scripts/setup.sh
 TARGET=${TARGET:-1000}; STEPS=${STEPS:-}; QUERIES=${QUERIES:-}; GPL=${GPL:-0}; CE=${CE:-0}
 OUT=${OUT:-runs/adapt}; DATA="${LIMRANK_DATA:-$PWD/data}/cranfield"
-if [[ -z "${LIMRANK_BIN:-}" ]]; then
-  swift build -c release --product limrank >&2
-  LIMRANK_BIN=$(swift build -c release --show-bin-path)/limrank
-fi
-L() { echo "+ limrank $*" >&2; "$LIMRANK_BIN" "$@"; }
-steps=(); [[ -n "$STEPS" ]] && steps=(--max-steps "$STEPS")
-queries=(); [[ -n "$QUERIES" ]] && queries=(--max-queries "$QUERIES")
-resume() { [[ -d "$1/checkpoints" ]] && echo --resume || true; }
+source Scripts/recipe_common.sh
 mkdir -p "$OUT/eval"
 
 # 1. Pseudo-queries from documents only: a title asks for its body (the title
