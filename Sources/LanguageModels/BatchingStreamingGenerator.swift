@@ -197,22 +197,9 @@ public final class BatchingStreamingGenerator: StreamingTextGenerator, TokenCoun
                 }
                 count += 1
                 tokens.append(next)
-                let logNormaliser = NativeStreamingGenerator.logSumExp(logits)
-                var top: [TokenLogProbability] = []
-                if request.topLogProbabilities > 0 {
-                    let best = logits.indices.sorted { logits[$0] > logits[$1] }.prefix(request.topLogProbabilities)
-                    top = best.map { TokenLogProbability(token: generator.tokenizer.decode([$0]),
-                                                         logProbability: Double(logits[$0]) - logNormaliser) }
-                }
-                let decoded = generator.tokenizer.decode(tokens)
-                var text = ""
-                if !decoded.hasSuffix("\u{FFFD}") || count == budget, decoded.hasPrefix(emitted) {
-                    text = String(decoded.dropFirst(emitted.count))
-                    emitted = decoded
-                }
-                continuation.yield(.token(GeneratedToken(id: next, text: text,
-                                                          logProbability: Double(logits[next]) - logNormaliser,
-                                                          topLogProbabilities: top)))
+                continuation.yield(.token(NativeStreamingGenerator.tokenEvent(
+                    next, logits: logits, tokens: tokens, emitted: &emitted, last: count == budget,
+                    topLogProbabilities: request.topLogProbabilities, generator: generator)))
                 if count == budget || constraint?.isComplete == true { return finish() }
                 return next
             } catch {

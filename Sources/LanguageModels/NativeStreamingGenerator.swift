@@ -72,26 +72,9 @@ public struct NativeStreamingGenerator: StreamingTextGenerator, TokenCounter {
                     }
                     count += 1
                     tokens.append(next)
-                    let logNormaliser = Self.logSumExp(logits)
-                    var top: [TokenLogProbability] = []
-                    if request.topLogProbabilities > 0 {
-                        let best = logits.indices.sorted { logits[$0] > logits[$1] }.prefix(request.topLogProbabilities)
-                        top = best.map { TokenLogProbability(token: generator.tokenizer.decode([$0]),
-                                                             logProbability: Double(logits[$0]) - logNormaliser) }
-                    }
-                    // Text of a token is the growth of the decoded whole, so
-                    // multi-token characters come out once complete.
-                    let decoded = generator.tokenizer.decode(tokens)
-                    var text = ""
-                    // The budget's last token takes whatever is left, an
-                    // unfinished character included (as the whole decode has it).
-                    if !decoded.hasSuffix("\u{FFFD}") || count == budget, decoded.hasPrefix(emitted) {
-                        text = String(decoded.dropFirst(emitted.count))
-                        emitted = decoded
-                    }
-                    continuation.yield(.token(GeneratedToken(id: next, text: text,
-                                                              logProbability: Double(logits[next]) - logNormaliser,
-                                                              topLogProbabilities: top)))
+                    continuation.yield(.token(Self.tokenEvent(next, logits: logits, tokens: tokens, emitted: &emitted,
+                                                              last: count == budget, topLogProbabilities: request.topLogProbabilities,
+                                                              generator: generator)))
                     if count == budget || constraint?.isComplete == true { break }
                     logits = try generator.model.forward([next], cache: &cache, logits: .last).logits
                 }
@@ -113,6 +96,31 @@ public struct NativeStreamingGenerator: StreamingTextGenerator, TokenCounter {
         let tokens = generator.encode(text)
         guard tokens.count > maxTokens else { return text }
         return generator.tokenizer.decode(Array(tokens.prefix(max(0, maxTokens))))
+    }
+
+    /// The event for `next`, the newest of `tokens`: its log-probability and
+    /// the best alternatives under `logits` (the model's own, not a grammar's
+    /// mask), and its text, the growth of the decoded whole since `emitted`,
+    /// so multi-token characters come out once complete. The budget's last
+    /// token (`last`) takes whatever is left, an unfinished character
+    /// included (as the whole decode has it). Shared by the one-at-a-time and
+    /// the batching generators, whose events must be the same.
+    static func tokenEvent(_ next: Int, logits: [Float], tokens: [Int], emitted: inout String, last: Bool,
+                           topLogProbabilities: Int, generator: TextGenerator) -> GeneratedToken {
+        let logNormaliser = logSumExp(logits)
+        var top: [TokenLogProbability] = []
+        if topLogProbabilities > 0 {
+            let best = logits.indices.sorted { logits[$0] > logits[$1] }.prefix(topLogProbabilities)
+            top = best.map { TokenLogProbability(token: generator.tokenizer.decode([$0]),
+                                                 logProbability: Double(logits[$0]) - logNormaliser) }
+        }
+        let decoded = generator.tokenizer.decode(tokens)
+        var text = ""
+        if !decoded.hasSuffix("\u{FFFD}") || last, decoded.hasPrefix(emitted) {
+            text = String(decoded.dropFirst(emitted.count))
+            emitted = decoded
+        }
+        return GeneratedToken(id: next, text: text, logProbability: Double(logits[next]) - logNormaliser, topLogProbabilities: top)
     }
 
     static func logSumExp(_ values: [Float]) -> Double {
