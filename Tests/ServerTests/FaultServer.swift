@@ -63,6 +63,10 @@ final class FaultServer: Sendable {
         defer { close(fd) }
         LoopbackSocket.setTimeout(fd, seconds: 5)
         let request = LoopbackSocket.readRequest(fd)
+        // A connection that closes without sending a request (a client's
+        // pooled or abandoned connection) is not a request: it must not use
+        // up a scripted fault meant for the next real one.
+        guard !request.isEmpty else { return }
         let fault: Fault = state.withLock { state in
             state.requests.append(request)
             state.inFlight += 1
