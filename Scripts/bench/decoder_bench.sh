@@ -2,11 +2,13 @@
 # Decoder prefill/decode speed and peak memory, LimRank vs llama.cpp
 # (llama-cpp-python built from source), in the same run, same GGUF,
 # same prompt ids, 2 threads. Usage: Scripts/bench/decoder_bench.sh [prompt_tokens] [gen_tokens]
+# GGUF=path times another model (default: the shipped SmolLM2; Gemma 3 270M:
+# GGUF=~/.cache/limrank/models/gemma3/gemma-3-270m-q4_k_m.gguf).
 set -eu
 cd "$(dirname "$0")/../.."
 P=${1:-512}
 G=${2:-128}
-GGUF=${LIMRANK_MODELS:-$HOME/.cache/limrank/models}/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
+GGUF=${GGUF:-${LIMRANK_MODELS:-$HOME/.cache/limrank/models}/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf}
 # Statically linked against the Swift runtime and Foundation (swift.org's
 # deployment setting on Linux): the shared libraries' touched pages are ~4 MB
 # more resident memory, which is 4% of this 96 MB model's weights. Set

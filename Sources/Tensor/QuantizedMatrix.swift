@@ -81,13 +81,26 @@ public struct QuantizedMatrix: Sendable {
         guard canInterleave else { return self }
         let out = ByteStorage(uninitializedCount: byteCount) { dst in
             let pd = UncheckedSendable(dst)
-            Parallel.forEach(0..<rows, minimumChunk: 64) { range in
-                for r in range {
-                    InterleavedQuants.interleave(type, rowPointer(r), into: pd.value + r * rowBytes, cols: cols)
+            // In slices of about 4 MiB, each slice's source pages dropped as
+            // soon as it is copied: releasing only at the end kept both copies
+            // resident at once, which set the peak memory of a whole run (Gemma
+            // 3's 178 MB Q8_0 embedding: peak RSS 1.64x the GGUF).
+            let slice = max(64, (4 << 20) / max(1, rowBytes))
+            var releasedEnd = offset
+            for start in stride(from: 0, to: rows, by: slice) {
+                let end = min(rows, start + slice)
+                Parallel.forEach(start..<end, minimumChunk: 64) { range in
+                    for r in range {
+                        InterleavedQuants.interleave(type, rowPointer(r), into: pd.value + r * rowBytes, cols: cols)
+                    }
+                }
+                if releasingSource {
+                    let copied = offset + end * rowBytes
+                    storage.releaseResidentPages(offset: releasedEnd, count: copied - releasedEnd)
+                    releasedEnd = max(releasedEnd, copied / ByteStorage.pageSize * ByteStorage.pageSize)
                 }
             }
         }
-        if releasingSource { storage.releaseResidentPages(offset: offset, count: byteCount) }
         return QuantizedMatrix(interleaving: self, into: out)
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import Tensor
 
@@ -258,4 +259,30 @@ func kQuantInt8ActivationsAreExactOnRepresentableInputsAndBoundedOtherwise(type:
         zero.data.withUnsafeBufferPointer { w.apply($0.baseAddress!, n: 1, into: out.baseAddress!, activations: .int8) }
     }
     #expect(y.data == [0, 0, 0])
+}
+
+/// Interleaving a memory-mapped matrix while releasing its source pages slice
+/// by slice (the loaders' path, which keeps peak memory near one copy) gives
+/// the same bytes as interleaving an owned copy, over several slices and a
+/// matrix that starts and ends inside file pages; the file's bytes read back
+/// unchanged afterwards.
+@Test func interleavingAMappedMatrixReleasesItsSourceAndKeepsTheBytes() throws {
+    var rng = SplitMix(seed: 17)
+    let rows = 9_000, cols = 512  // Q8_0: 544 bytes a row, 4.9 MB: two 4 MiB slices
+    let bytes = randomMatrixBytes(.q8_0, rows: rows, cols: cols, rng: &rng)
+    let lead = 1_000  // not page-aligned, like a tensor inside a GGUF
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("limrank-interleave-\(UInt32.random(in: 0...UInt32.max)).bin").path
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    let file = [UInt8](repeating: 7, count: lead) + bytes + [UInt8](repeating: 9, count: 333)
+    #expect(FileManager.default.createFile(atPath: path, contents: Data(file)))
+    let storage = try ByteStorage(mappingFileAt: path)
+    let mapped = try QuantizedMatrix(type: .q8_0, rows: rows, cols: cols, storage: storage, offset: lead)
+    let fromMap = mapped.interleaved(releasingSource: true)
+    let fromCopy = try QuantizedMatrix(type: .q8_0, rows: rows, cols: cols, bytes: bytes).interleaved()
+    #expect(fromMap.isInterleaved && fromCopy.isInterleaved)
+    let a = UnsafeRawBufferPointer(start: fromMap.storage.baseAddress + fromMap.offset, count: fromMap.byteCount)
+    let b = UnsafeRawBufferPointer(start: fromCopy.storage.baseAddress + fromCopy.offset, count: fromCopy.byteCount)
+    #expect(a.elementsEqual(b))
+    let back = UnsafeRawBufferPointer(start: storage.baseAddress, count: storage.count)
+    #expect(back.elementsEqual(file))
 }
