@@ -155,6 +155,24 @@ import Tensor
         #expect(zip(plain, expected).map { abs($0 - $1) }.max()! > 100 * Self.logitTolerance)
     }
 
+    /// `train merge`'s checkpoint, loaded back as a directory model, gives
+    /// PEFT's logits with the adapter: Gemma 3 included (its (1 + w) norms
+    /// written as transformers stores them, w, and its config keys).
+    @Test(arguments: models)
+    func mergedCheckpointGivesPEFTLogits(name: String) throws {
+        let (model, adapter, ref) = try Self.load(name)
+        let expected = ref.peft_logits_sequence0.flatMap { $0 }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("limrank-merge-\(name)-\(UInt32.random(in: 0...UInt32.max))")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try LlamaTrainingWeights.writeMerged(LlamaTrainingWeights(model: model), adapter: adapter, to: dir)
+        let merged = try #require(try ModelRegistry.load(dir) as? LlamaModel)
+        #expect(merged.configuration.slidingLayers == model.configuration.slidingLayers)
+        #expect(merged.configuration.slidingWindow == model.configuration.slidingWindow)
+        let logits = try merged.forward(ref.sequences[0], logits: .all).logits
+        #expect(!expected.isEmpty && logits.count == expected.count)
+        #expect(zip(logits, expected).map { abs($0 - $1) }.max()! <= Self.logitTolerance)
+    }
+
     /// Splitting the batch over two accumulation micro-batches (one sequence
     /// each, both scaled by the whole batch's target count) gives the same
     /// gradients as one pass; the loss head's chunking does not matter either.
