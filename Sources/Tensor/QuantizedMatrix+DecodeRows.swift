@@ -39,7 +39,8 @@ extension QuantizedMatrix {
         }
         let py = UncheckedSendable(y), pb = UncheckedSendable(bias), px = UncheckedSendable(x)
         let ps = UncheckedSendable(UnsafePointer(sums))
-        let grain = max(1, 16_384 / max(1, rowBytes))
+        // n rows of work per weight byte: the same work per chunk as one row's.
+        let grain = max(1, decodeGrain / n)
         let rows = self.rows, cols = self.cols
         Parallel.forEach(0..<rows, minimumChunk: grain) { range in
             let out = UnsafeMutablePointer<Float>.allocate(capacity: n)

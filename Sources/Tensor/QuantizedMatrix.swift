@@ -146,6 +146,16 @@ public struct QuantizedMatrix: Sendable {
     /// above it, dequantised tiles + sgemm win.
     public static let gemmThreshold = 2
 
+    /// Weight bytes a thread gets at least in a decode product. A decode step
+    /// runs ~130 products of 0.1-1 MB (SmolLM2, Gemma 3 270M); splitting each
+    /// at 16 KB, waking a second thread cost more than it saved on the small
+    /// ones: 256 KB gave 2-16% more decode tokens/s on 2 cores
+    /// (BENCHMARKS.md). Rows are independent, so results do not depend on it.
+    static let decodeChunkBytes = 1 << 18
+
+    /// Rows per decode chunk (see `decodeChunkBytes`).
+    var decodeGrain: Int { max(1, Self.decodeChunkBytes / max(1, rowBytes)) }
+
     /// Floats per dequantised tile in the prefill path (1 MiB: stays in L2).
     static let tileElements = 1 << 18
 
@@ -214,8 +224,7 @@ public struct QuantizedMatrix: Sendable {
                 scales.withUnsafeBufferPointer { d in
                     let ps = UncheckedSendable(s.baseAddress), pq = UncheckedSendable(q.baseAddress)
                     let pd = UncheckedSendable(d.baseAddress)
-                    // Enough rows per chunk that each thread streams a few KB of weights.
-                    let grain = max(1, 16_384 / max(1, rowBytes))
+                    let grain = decodeGrain
                     Parallel.forEach(0..<rows, minimumChunk: grain) { range in
                         // ggml-layout rows dequantise into scratch first.
                         let scratch = isInterleaved
@@ -262,7 +271,7 @@ public struct QuantizedMatrix: Sendable {
         }
         let py = UncheckedSendable(y), pb = UncheckedSendable(bias)
         let pq = UncheckedSendable(quantized), pd = UncheckedSendable(scales), ps = UncheckedSendable(sums)
-        let grain = max(1, 16_384 / max(1, rowBytes))
+        let grain = decodeGrain
         Parallel.forEach(0..<rows, minimumChunk: grain) { range in
             for r in range {
                 let row = rowPointer(r)
