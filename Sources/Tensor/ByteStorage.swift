@@ -43,16 +43,13 @@ public final class ByteStorage: @unchecked Sendable {
     /// hold both. No effect on owned memory.
     public func releaseResidentPages(offset: Int, count: Int) {
         guard mapped, count > 0, offset >= 0, offset + count <= self.count else { return }
-        let page = Self.pageSize
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         // Only whole pages inside the range: neighbours may still be in use.
         let start = (offset + page - 1) / page * page
         let end = (offset + count) / page * page
         guard end > start else { return }
         _ = madvise(UnsafeMutableRawPointer(mutating: baseAddress + start), end - start, Int32(MADV_DONTNEED))
     }
-
-    /// The memory page size, the unit `releaseResidentPages` works in.
-    public static var pageSize: Int { Int(sysconf(Int32(_SC_PAGESIZE))) }
 
     /// Maps the whole file read-only.
     public init(mappingFileAt path: String) throws(TensorError) {

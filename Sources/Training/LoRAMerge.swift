@@ -59,7 +59,6 @@ extension LlamaTrainingWeights {
             // `rope_local_base_freq` and 5.x's `rope_parameters` per layer type).
             config["hidden_act"] = nil
             config["hidden_activation"] = c.hiddenAct
-            config["attention_bias"] = weights.layers.first?.queryBias != nil
             config["query_pre_attn_scalar"] = Double(c.queryPreAttentionScalar ?? Float(c.headDim))
             config["sliding_window"] = c.slidingWindow
             config["layer_types"] = c.slidingLayers.map { $0 ? "sliding_attention" : "full_attention" }
