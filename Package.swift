@@ -14,7 +14,7 @@ let vectorSettings: [SwiftSetting] = {
           let line = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return [] }
     let flags = Set(line.split(separator: " ").map(String.init))
     guard ["avx2", "fma", "f16c"].allSatisfy(flags.contains) else { return [] }
-    return [.unsafeFlags(["-Xcc", "-mavx2", "-Xcc", "-mfma", "-Xcc", "-mf16c"]), .define("LIMRANK_FMA"), .define("LIMRANK_F16C")]
+    return [.unsafeFlags(["-Xcc", "-mavx2", "-Xcc", "-mfma", "-Xcc", "-mf16c"]), .define("LIMRANK_FMA"), .define("LIMRANK_F16C"), .define("LIMRANK_AVX2")]
     #else
     return []
     #endif

@@ -18,6 +18,10 @@ BIN=${LIMRANK_BIN:-$SCRATCH/release/limrank}
 [ -n "${LIMRANK_BIN:-}" ] || swift build -c release --static-swift-stdlib --scratch-path "$SCRATCH" --product limrank >&2
 export LIMRANK_THREADS=2 OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=2
 echo "uptime: $(uptime)" >&2
+# Prefill is mostly OpenBLAS sgemm, whose kernels follow the CPU unless
+# OPENBLAS_CORETYPE forces them (a forced Haswell on an AVX-512 CPU measured
+# 1.4x slower prefill): the summary prints the kernels the runs used.
+echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(unset: OpenBLAS's own choice)}" >&2
 # limrank twice: the default exact arithmetic (f32 activations and KV cache,
 # transformers parity) and llama.cpp's own defaults (8-bit decode activations,
 # f16 KV cache). The three run in turn ROUNDS times (default 3) and the
@@ -45,6 +49,7 @@ rounds = [[json.loads(x) for x in line.split("|")] for line in open(sys.argv[2])
 def show(label, values):
     each = ", ".join(f"{v:.2f}" for v in values)
     print(f"{label}: median {statistics.median(values):.2f}x  (rounds: {each})")
+print("OpenBLAS kernels:", ", ".join(sorted({s.get("blas_kernels", "?") for s, _, _ in rounds})))
 show("prefill ratio (limrank / llama.cpp)", [s["prefill_tokens_per_s"] / l["prefill_tokens_per_s"] for s, _, l in rounds])
 show("decode  ratio (limrank f32 / llama.cpp)", [s["decode_tokens_per_s"] / l["decode_tokens_per_s"] for s, _, l in rounds])
 show("decode  ratio (limrank int8 + f16 KV / llama.cpp)", [s8["decode_tokens_per_s"] / l["decode_tokens_per_s"] for _, s8, l in rounds])

@@ -98,9 +98,9 @@ struct BenchDecoderCommand: ParsableCommand {
         switch format {
         case .json:
             print("{\"prefill_tokens_per_s\": \(fmt(prefillRate)), \"decode_tokens_per_s\": \(fmt(decodeRate)), "
-                + "\"peak_rss_bytes\": \(rss), \"weights_bytes\": \(decoder.weightBytes)}")
+                + "\"peak_rss_bytes\": \(rss), \"weights_bytes\": \(decoder.weightBytes), \"blas_kernels\": \"\(BLAS.kernelName)\"}")
         case .text:
-            print("prefill \(fmt(prefillRate)) tok/s  decode (\(arithmetic.activations.rawValue)) \(fmt(decodeRate)) tok/s  peak RSS \(rss) bytes (weights \(decoder.weightBytes))")
+            print("prefill \(fmt(prefillRate)) tok/s (OpenBLAS \(BLAS.kernelName))  decode (\(arithmetic.activations.rawValue)) \(fmt(decodeRate)) tok/s  peak RSS \(rss) bytes (weights \(decoder.weightBytes))")
         }
     }
 

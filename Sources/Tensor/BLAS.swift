@@ -18,6 +18,15 @@ public enum BLAS {
         return Int(openblas_get_num_threads())
     }
 
+    /// The CPU kernels OpenBLAS chose ("Haswell", "SkylakeX", ...): its own
+    /// detection, or `OPENBLAS_CORETYPE` from the environment, which forces
+    /// them (on an AVX-512 CPU a forced "Haswell" halved sgemm: prefill speed
+    /// depends on it, so benchmarks print it).
+    public static var kernelName: String {
+        guard let name = openblas_get_corename() else { return "unknown" }
+        return String(cString: name)
+    }
+
     /// Multiply-adds below which a product runs as one call: splitting costs
     /// a dispatch and smaller kernel blocks.
     static let parallelMultiplyAdds = 1 << 20

@@ -179,8 +179,9 @@ public enum ActivationPrecision: String, Sendable, CaseIterable {
     /// speed, at a block-relative rounding error of 1/254 on each activation.
     /// Q8_0 weights (SmolLM2's embedding / LM head) get the same treatment;
     /// Q4_K / Q5_K / Q6_K use llama.cpp's Q8_K activations instead (one
-    /// scale per 256 elements, see `KQuants`); other weight types keep f32
-    /// activations.
+    /// scale per 256 elements, see `KQuants`); Q4_0 and Q5_0 get llama.cpp's
+    /// Q8_0 activations where the build has x86's byte kernels (AVX2); other
+    /// weight types keep f32 activations.
     case int8
 }
 
@@ -202,6 +203,42 @@ extension InterleavedQuants {
     static func quantizeActivations(_ x: UnsafePointer<Float>, cols: Int, for type: GGMLType,
                                     into q: UnsafeMutablePointer<Int16>, scales: UnsafeMutablePointer<Float>,
                                     sums: UnsafeMutablePointer<Float>) {
+        roundActivations(x, cols: cols, scales: scales, sums: sums) { b, e, value in
+            let k = e / 8, j = e % 8
+            if type == .q4_1 {
+                q[64 * (b / 2) + 16 * k + 2 * j + b % 2] = value
+            } else {
+                let byte = 4 * j + k
+                q[32 * b + 16 * (byte % 2) + byte / 2] = value
+            }
+        }
+    }
+
+    /// The same rounded activations as bytes, ordered for the byte kernels
+    /// (`dotQ4_1Bytes`, `dotQ8_0Bytes`): each weight byte's activation at the
+    /// byte's own offset. Q8_0: byte 4j + k holds element 8k + j. Q4_1: the
+    /// group's byte 4j + h holds elements 16h + j (low nibble, activations
+    /// 0 ..< 32) and 16h + 8 + j (high nibble, activations 32 ..< 64).
+    /// Rows in ggml's layout (`interleaved` false: Q4_0, Q5_0) read them in
+    /// element order.
+    static func quantizeActivationBytes(_ x: UnsafePointer<Float>, cols: Int, for type: GGMLType, interleaved: Bool,
+                                        into q: UnsafeMutablePointer<Int8>, scales: UnsafeMutablePointer<Float>,
+                                        sums: UnsafeMutablePointer<Float>) {
+        roundActivations(x, cols: cols, scales: scales, sums: sums) { b, e, value in
+            if !interleaved {
+                q[32 * b + e] = Int8(value)
+            } else if type == .q4_1 {
+                let element = 32 * (b % 2) + e, h = element / 16, r = element % 16
+                q[64 * (b / 2) + (r < 8 ? 0 : 32) + 4 * (r % 8) + h] = Int8(value)
+            } else {
+                q[32 * b + 4 * (e % 8) + e / 8] = Int8(value)
+            }
+        }
+    }
+
+    @inline(__always)
+    private static func roundActivations(_ x: UnsafePointer<Float>, cols: Int, scales: UnsafeMutablePointer<Float>,
+                                         sums: UnsafeMutablePointer<Float>, store: (Int, Int, Int16) -> Void) {
         for b in 0..<(cols / 32) {
             let xb = x + 32 * b
             var amax: Float = 0
@@ -214,13 +251,7 @@ extension InterleavedQuants {
                 // Same rounding as ggml (roundf: halves away from zero); |value| <= 127.
                 let value = Int16((xb[e] * inverse).rounded())
                 total += Int(value)
-                let k = e / 8, j = e % 8
-                if type == .q4_1 {
-                    q[64 * (b / 2) + 16 * k + 2 * j + b % 2] = value
-                } else {
-                    let byte = 4 * j + k
-                    q[32 * b + 16 * (byte % 2) + byte / 2] = value
-                }
+                store(b, e, value)
             }
             sums[b] = d * Float(total)
         }

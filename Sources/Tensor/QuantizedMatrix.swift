@@ -178,7 +178,8 @@ public struct QuantizedMatrix: Sendable {
         if n <= Self.gemmThreshold && activations == .int8 && !isInterleaved && type.hasKQuantInt8Kernel {
             applyKQuantInt8(x, n: n, into: y, bias: bias)
         } else if n <= Self.gemmThreshold {
-            let int8 = activations == .int8 && isInterleaved && (type == .q4_1 || type == .q8_0)
+            let int8 = activations == .int8 && (isInterleaved && (type == .q4_1 || type == .q8_0)
+                || InterleavedQuants.hasByteKernels && !isInterleaved && (type == .q4_0 || type == .q5_0))
             applyRowDots(x, n: n, into: y, bias: bias, int8: int8)
         } else {
             applyTiled(x, n: n, into: y, bias: bias)
@@ -191,20 +192,33 @@ public struct QuantizedMatrix: Sendable {
     }
 
     /// Decode: every weight row dotted with each of the n activation rows.
-    /// With `int8` (interleaved Q4_1/Q8_0 only) the activations are quantised
-    /// once here and every dot is an integer one.
+    /// With `int8` (interleaved Q4_1/Q8_0; ggml-layout Q4_0/Q5_0 where this
+    /// build has the byte kernels) the activations are quantised once here and
+    /// every dot is an integer one.
     private func applyRowDots(_ x: UnsafePointer<Float>, n: Int, into y: UnsafeMutablePointer<Float>,
                               bias: UnsafePointer<Float>?, int8: Bool) {
         let blocks = cols / 32
         let needsSums = isInterleaved && type == .q4_1
         // Q4_1's offset term needs block sums of the activations: exact for
         // f32, of the rounded values for int8 (see `quantizeActivations`).
+        // This build's byte kernels give the portable int8 kernels' results
+        // bit for bit, faster; they read the activations as bytes.
+        let bytes = int8 && InterleavedQuants.hasByteKernels
         var sums = [Float](repeating: 0, count: needsSums || int8 ? n * blocks : 0)
-        var quantized = [Int16](repeating: 0, count: int8 ? n * cols : 0)
+        var quantized = [Int16](repeating: 0, count: int8 && !bytes ? n * cols : 0)
+        var quantizedBytes = [Int8](repeating: 0, count: bytes ? n * cols : 0)
         var scales = [Float](repeating: 0, count: int8 ? n * blocks : 0)
         sums.withUnsafeMutableBufferPointer { s in
             for i in 0..<n {
-                if int8 {
+                if bytes {
+                    quantizedBytes.withUnsafeMutableBufferPointer { q in
+                        scales.withUnsafeMutableBufferPointer { d in
+                            InterleavedQuants.quantizeActivationBytes(
+                                x + i * cols, cols: cols, for: type, interleaved: isInterleaved, into: q.baseAddress! + i * cols,
+                                scales: d.baseAddress! + i * blocks, sums: s.baseAddress! + i * blocks)
+                        }
+                    }
+                } else if int8 {
                     quantized.withUnsafeMutableBufferPointer { q in
                         scales.withUnsafeMutableBufferPointer { d in
                             InterleavedQuants.quantizeActivations(
@@ -220,9 +234,10 @@ public struct QuantizedMatrix: Sendable {
         let py = UncheckedSendable(y), pb = UncheckedSendable(bias), px = UncheckedSendable(x)
         sums.withUnsafeBufferPointer { s in
             quantized.withUnsafeBufferPointer { q in
+              quantizedBytes.withUnsafeBufferPointer { qb in
                 scales.withUnsafeBufferPointer { d in
                     let ps = UncheckedSendable(s.baseAddress), pq = UncheckedSendable(q.baseAddress)
-                    let pd = UncheckedSendable(d.baseAddress)
+                    let pd = UncheckedSendable(d.baseAddress), pqb = UncheckedSendable(qb.baseAddress)
                     let grain = decodeGrain
                     Parallel.forEach(0..<rows, minimumChunk: grain) { range in
                         // ggml-layout rows dequantise into scratch first.
@@ -234,6 +249,16 @@ public struct QuantizedMatrix: Sendable {
                             for i in 0..<n {
                                 let v: Float
                                 switch (int8, isInterleaved, type) {
+                                #if LIMRANK_AVX2
+                                case (true, _, .q4_1) where bytes:
+                                    v = InterleavedQuants.dotQ4_1Bytes(
+                                        row, pqb.value! + i * cols, pd.value! + i * blocks, cols: cols, xSums: ps.value! + i * blocks)
+                                case (true, false, _):
+                                    v = InterleavedQuants.dotQ4_0Q5_0Bytes(
+                                        row, highBits: type == .q5_0, pqb.value! + i * cols, pd.value! + i * blocks, cols: cols)
+                                case (true, _, _) where bytes:
+                                    v = InterleavedQuants.dotQ8_0Bytes(row, pqb.value! + i * cols, pd.value! + i * blocks, cols: cols)
+                                #endif
                                 case (true, _, .q4_1):
                                     v = InterleavedQuants.dotQ4_1Int8(
                                         row, pq.value! + i * cols, pd.value! + i * blocks, cols: cols, xSums: ps.value! + i * blocks)
@@ -251,6 +276,7 @@ public struct QuantizedMatrix: Sendable {
                         }
                     }
                 }
+              }
             }
         }
     }

@@ -126,8 +126,11 @@ func interleavedLayoutIsBitExactAndDotsAgree(type: GGMLType) throws {
 /// element. On arbitrary activations the error must stay within the bound of
 /// rounding each activation by half a step: Σ_j |w_j| · step_b / 2 (Q4_1's
 /// offset term uses the rounded sums, so the error is Σ w · (x̂ - x)).
-@Test(arguments: [GGMLType.q4_1, .q8_0])
+/// Q4_0 and Q5_0 (ggml layout, no portable integer kernel) take part where
+/// the build has the byte kernels, and must then really run them.
+@Test(arguments: [GGMLType.q4_1, .q8_0, .q4_0, .q5_0])
 func int8ActivationsAreExactOnRepresentableInputsAndBoundedOtherwise(type: GGMLType) throws {
+    let integer = type == .q4_1 || type == .q8_0 || InterleavedQuants.hasByteKernels
     var rng = SplitMix(seed: 91)
     for (rows, cols) in [(7, 576), (13, 1536)] {
         let w = try QuantizedMatrix(type: type, rows: rows, cols: cols, bytes: randomMatrixBytes(type, rows: rows, cols: cols, rng: &rng))
@@ -148,6 +151,8 @@ func int8ActivationsAreExactOnRepresentableInputsAndBoundedOtherwise(type: GGMLT
             let approx = Tensor(shape: [n, rows]) { out in
                 random.data.withUnsafeBufferPointer { packed.apply($0.baseAddress!, n: n, into: out.baseAddress!, activations: .int8) }
             }
+            // The integer path ran exactly when it exists: rounding the activations changes the result.
+            #expect((approx.data != packed.apply(random).data) == integer, "\(type)")
             let weights = w.dequantize().data
             for i in 0..<n {
                 for r in 0..<rows {
@@ -172,6 +177,35 @@ func int8ActivationsAreExactOnRepresentableInputsAndBoundedOtherwise(type: GGMLT
         x.data.withUnsafeBufferPointer { f16.apply($0.baseAddress!, n: 1, into: out.baseAddress!, activations: .int8) }
     }
     #expect(y.data == f16.apply(x).data)
+}
+
+/// x86 builds run 8-bit decode with byte multiplies (`vpmaddubsw`); every
+/// integer sum lands in the lane the portable 16-bit kernels put it in, so the
+/// results must be theirs bit for bit, weights of -128 and activations of
+/// ±127 included.
+@Test(.enabled(if: InterleavedQuants.hasByteKernels), arguments: [GGMLType.q4_1, .q8_0])
+func byteKernelsGiveThePortableInt8KernelsResultsBitForBit(type: GGMLType) throws {
+    var rng = SplitMix(seed: 191)
+    for (rows, cols) in [(9, 576), (5, 1536)] {
+        var bytes = randomMatrixBytes(type, rows: rows, cols: cols, rng: &rng)
+        if type == .q8_0 { for b in 0..<(rows * cols / 32) { bytes[34 * b + 2 + b % 32] = 0x80 } }
+        let packed = try QuantizedMatrix(type: type, rows: rows, cols: cols, bytes: bytes).interleaved()
+        var x = rng.floats(cols)
+        for b in 0..<(cols / 32) { x[32 * b + (7 * b) % 32] = b % 2 == 0 ? 3 : -3 }
+        let blocks = cols / 32
+        var q = [Int16](repeating: 0, count: cols)
+        var scales = [Float](repeating: 0, count: blocks), sums = [Float](repeating: 0, count: blocks)
+        InterleavedQuants.quantizeActivations(x, cols: cols, for: type, into: &q, scales: &scales, sums: &sums)
+        let portable = (0..<rows).map { r in
+            type == .q4_1
+                ? InterleavedQuants.dotQ4_1Int8(packed.rowPointer(r), q, scales, cols: cols, xSums: sums)
+                : InterleavedQuants.dotQ8_0Int8(packed.rowPointer(r), q, scales, cols: cols)
+        }
+        let y = Tensor(shape: [1, rows]) { out in
+            x.withUnsafeBufferPointer { packed.apply($0.baseAddress!, n: 1, into: out.baseAddress!, activations: .int8) }
+        }
+        #expect(y.data == portable, "\(type) \(rows)x\(cols)")
+    }
 }
 
 /// A row slice is the same rows in either layout: bit for bit on the row-dot
