@@ -12,6 +12,16 @@ public enum Parallel {
         return max(1, ProcessInfo.processInfo.activeProcessorCount)
     }()
 
+    /// threadCount - 1 spinning workers (the caller is the last thread), or
+    /// none: with one thread, or with `LIMRANK_SPIN=0` (then every parallel
+    /// loop goes through `concurrentPerform`, whose workers sleep between
+    /// loops: kinder to other processes on a shared machine, slower decode).
+    @available(macOS 15, *)
+    static let spinningPool: SpinningPool? = {
+        guard threadCount > 1, ProcessInfo.processInfo.environment["LIMRANK_SPIN"] != "0" else { return nil }
+        return SpinningPool(workers: threadCount - 1)
+    }()
+
     /// Calls `body` on disjoint, contiguous subranges covering `range`, in
     /// parallel. `chunks` defaults to the thread count; ranges smaller than
     /// `minimumChunk` elements per chunk run with fewer chunks (down to a
@@ -26,6 +36,14 @@ public enum Parallel {
         let k = max(1, min(wanted, n / max(1, minimumChunk)))
         if k == 1 {
             body(range)
+            return
+        }
+        let chunk = { (c: Int) in
+            let lo = range.lowerBound + n * c / k
+            let hi = range.lowerBound + n * (c + 1) / k
+            if lo < hi { body(lo..<hi) }
+        }
+        if #available(macOS 15, *), let pool = spinningPool, k <= pool.workers + 1, pool.run(chunks: k, chunk) {
             return
         }
         // concurrentPerform wants an escaping-free Sendable closure; the body

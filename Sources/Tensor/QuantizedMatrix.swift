@@ -146,11 +146,12 @@ public struct QuantizedMatrix: Sendable {
     public static let gemmThreshold = 2
 
     /// Weight bytes a thread gets at least in a decode product. A decode step
-    /// runs ~130 products of 0.1-1 MB (SmolLM2, Gemma 3 270M); splitting each
-    /// at 16 KB, waking a second thread cost more than it saved on the small
-    /// ones: 256 KB gave 2-16% more decode tokens/s on 2 cores
-    /// (BENCHMARKS.md). Rows are independent, so results do not depend on it.
-    static let decodeChunkBytes = 1 << 18
+    /// runs ~130 products of 0.1-1 MB (SmolLM2, Gemma 3 270M). While every
+    /// split woke a sleeping worker, 256 KB beat 16 KB by 2-16%; with
+    /// `Parallel`'s spinning workers a split costs little, and 16 KB gives
+    /// 1.2-1.4x the decode tokens/s of 256 KB on 2 cores (8 KB and 32 KB within
+    /// noise of 16 KB). Rows are independent, so results do not depend on it.
+    static let decodeChunkBytes = 1 << 14
 
     /// Rows per decode chunk (see `decodeChunkBytes`).
     var decodeGrain: Int { max(1, Self.decodeChunkBytes / max(1, rowBytes)) }
