@@ -21,7 +21,7 @@ let vectorSettings: [SwiftSetting] = {
 }()
 
 // Layers, dependencies pointing down:
-//   CBLAS -> Tensor -> ModelFormats, Tokenizers, Grammar -> Models -> Training
+//   CBLAS, CSpinHint -> Tensor -> ModelFormats, Tokenizers, Grammar -> Models -> Training
 //   Datasets -> Retrieval, Evaluation
 //   everything -> LimRankCLI (the `limrank` executable)
 // Each target lists every LimRank module it imports (none arrives only transitively).
@@ -65,7 +65,9 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"]), .brew(["openblas"])]
         ),
-        .target(name: "Tensor", dependencies: ["CBLAS"], swiftSettings: vectorSettings),
+        // Header-only: the CPU's spin-wait hint for Tensor's thread pool.
+        .systemLibrary(name: "CSpinHint", path: "Sources/CSpinHint"),
+        .target(name: "Tensor", dependencies: ["CBLAS", "CSpinHint"], swiftSettings: vectorSettings),
         .target(name: "ModelFormats", dependencies: ["Tensor"]),
         .target(name: "Tokenizers"),
         // Grammars and JSON schemas as byte-level automata for constrained decoding;

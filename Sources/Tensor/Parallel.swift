@@ -43,7 +43,13 @@ public enum Parallel {
             let hi = range.lowerBound + n * (c + 1) / k
             if lo < hi { body(lo..<hi) }
         }
-        if #available(macOS 15, *), let pool = spinningPool, k <= pool.workers + 1, pool.run(chunks: k, chunk) {
+        if #available(macOS 15, *), let pool = spinningPool, k < 1 << 16 {
+            if pool.run(chunks: k, chunk) { return }
+            // The pool is busy: this loop is nested in one of its jobs, or
+            // another thread's loop has the cores. More threads would only
+            // contend (measured: the encoder's attention, whose per-head
+            // products split again, lost 7% to concurrentPerform here).
+            body(range)
             return
         }
         // concurrentPerform wants an escaping-free Sendable closure; the body
