@@ -37,20 +37,7 @@ extension InterleavedQuants {
             let sums = unsafeBitCast(_mm256_madd_epi16(products, ones), to: I32x8.self)
             return (F8(sums), halfToFloat(p, 32) * xScales[b])
         }
-        var acc0 = F8(), acc1 = F8()
-        var b = 0
-        let blocks = cols / 32
-        while b + 2 <= blocks {
-            let (s0, d0) = block(b), (s1, d1) = block(b + 1)
-            acc0 = multiplyAdd(acc0, s0, F8(repeating: d0))
-            acc1 = multiplyAdd(acc1, s1, F8(repeating: d1))
-            b += 2
-        }
-        if b < blocks {
-            let (s0, d0) = block(b)
-            acc0 = multiplyAdd(acc0, s0, F8(repeating: d0))
-        }
-        return (acc0 + acc1).sum()
+        return sumOfScaledBlocks(cols / 32, block)
     }
 
     /// Σ row[j] · x[j] over a ggml-layout Q4_0 (`highBits` false) or Q5_0 row
@@ -89,20 +76,7 @@ extension InterleavedQuants {
             let sums = unsafeBitCast(_mm256_madd_epi16(products, ones), to: I32x8.self)
             return (F8(sums), halfToFloat(p, 0) * xScales[b])
         }
-        var acc0 = F8(), acc1 = F8()
-        var b = 0
-        let blocks = cols / 32
-        while b + 2 <= blocks {
-            let (s0, d0) = block(b), (s1, d1) = block(b + 1)
-            acc0 = multiplyAdd(acc0, s0, F8(repeating: d0))
-            acc1 = multiplyAdd(acc1, s1, F8(repeating: d1))
-            b += 2
-        }
-        if b < blocks {
-            let (s0, d0) = block(b)
-            acc0 = multiplyAdd(acc0, s0, F8(repeating: d0))
-        }
-        return (acc0 + acc1).sum()
+        return sumOfScaledBlocks(cols / 32, block)
     }
 
     /// `dotQ4_1Int8` with byte activations: the low and the high nibbles of

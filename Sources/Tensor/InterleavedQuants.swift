@@ -292,8 +292,6 @@ extension InterleavedQuants {
     static func dotQ8_0Int8(_ row: UnsafeRawPointer, _ xq: UnsafePointer<Int16>, _ xScales: UnsafePointer<Float>,
                             cols: Int) -> Float {
         typealias I16 = SIMD16<Int16>
-        var acc0 = F8(), acc1 = F8()
-        var b = 0
         @inline(__always)
         func block(_ b: Int) -> (F8, Float) {
             let p = row + 34 * b
@@ -306,7 +304,18 @@ extension InterleavedQuants {
             let pairs = unsafeBitCast(s, to: SIMD8<Int32>.self)
             return (F8(((pairs &<< 16) &>> 16) &+ (pairs &>> 16)), halfToFloat(p, 32) * xScales[b])
         }
-        let blocks = cols / 32
+        return sumOfScaledBlocks(cols / 32, block)
+    }
+
+    /// Σ_b scale_b · sums_b over `blocks` blocks, where `block(b)` gives a
+    /// 32-block's eight integer partial sums (as floats) and its scale: even
+    /// blocks into one accumulator, odd into another (two independent FMA
+    /// chains), added at the end. Every 8-bit kernel sums in this order, so
+    /// the portable and the byte kernels agree bit for bit.
+    @inline(__always)
+    static func sumOfScaledBlocks(_ blocks: Int, _ block: (Int) -> (F8, Float)) -> Float {
+        var acc0 = F8(), acc1 = F8()
+        var b = 0
         while b + 2 <= blocks {
             let (s0, d0) = block(b), (s1, d1) = block(b + 1)
             acc0 = multiplyAdd(acc0, s0, F8(repeating: d0))
