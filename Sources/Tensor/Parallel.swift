@@ -38,7 +38,7 @@ public enum Parallel {
             body(range)
             return
         }
-        let chunk = { (c: Int) in
+        func chunk(_ c: Int) {
             let lo = range.lowerBound + n * c / k
             let hi = range.lowerBound + n * (c + 1) / k
             if lo < hi { body(lo..<hi) }
@@ -48,8 +48,11 @@ public enum Parallel {
             // The pool is busy: this loop is nested in one of its jobs, or
             // another thread's loop has the cores. More threads would only
             // contend (measured: the encoder's attention, whose per-head
-            // products split again, lost 7% to concurrentPerform here).
-            body(range)
+            // products split again, lost 7% to concurrentPerform here). The
+            // same chunks run one after another: a split sgemm rounds
+            // differently from a whole one, and results must not depend on
+            // what else the process is doing.
+            for c in 0..<k { chunk(c) }
             return
         }
         // concurrentPerform wants an escaping-free Sendable closure; the body
