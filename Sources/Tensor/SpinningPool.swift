@@ -12,8 +12,8 @@ import Synchronization
 /// short while (`spinRounds`), before they sleep on a condition.
 ///
 /// One job runs at a time. A caller that finds the pool busy (another thread's
-/// job, or a nested `forEach` inside a job) returns false and the caller uses
-/// `concurrentPerform` instead, so nothing waits on the pool.
+/// job, or a nested `forEach` inside a job) gets false and runs its chunks
+/// itself, so nothing waits on the pool.
 @available(macOS 15, *)
 final class SpinningPool: @unchecked Sendable {
     /// What a job's chunks share; lives on the publishing caller's stack.
@@ -35,7 +35,6 @@ final class SpinningPool: @unchecked Sendable {
     private var generation = 0
     private let sleep = NSCondition()
     private var sleepers = 0  // guarded by `sleep`
-    let workers: Int
 
     /// Waits (each with the CPU's pause hint) a spinning worker makes before
     /// it sleeps, and a waiting caller before it yields its core: tens of µs.
@@ -43,7 +42,6 @@ final class SpinningPool: @unchecked Sendable {
     private static let spinRounds = 2_000
 
     init(workers: Int) {
-        self.workers = workers
         for w in 0..<workers {
             let thread = Thread { [unowned self] in self.work() }
             thread.name = "limrank-worker-\(w)"
