@@ -98,10 +98,10 @@ def run_level(port, clients, items, max_tokens):
             "max": latencies[-1] * 1000}
 
 
-def serve(limrank, model, parallel):
+def serve(limrank, model, parallel, arithmetic=()):
     port = free_port()
     process = subprocess.Popen([limrank, "serve", "--host", "127.0.0.1", "--port", str(port), "--reranker", "none",
-                                "--generation-model", model, "--parallel", str(parallel)],
+                                "--generation-model", model, "--parallel", str(parallel), *arithmetic],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_healthy(port, process)
     return port, process
@@ -124,11 +124,14 @@ def main():
     parser.add_argument("--prompts", type=int, default=16)
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--baseline", action="store_true", help="also run the clients against --parallel 1")
+    parser.add_argument("--activations", choices=["f32", "int8"], default="f32", help="serve's decode arithmetic")
+    parser.add_argument("--kv-cache", choices=["f32", "f16"], default="f32", help="serve's KV cache storage")
     args = parser.parse_args()
+    arithmetic = ["--activations", args.activations, "--kv-cache", args.kv_cache]
     items = prompts(args.prompts)
 
     rows = []
-    port, process = serve(args.limrank, args.model, args.parallel)
+    port, process = serve(args.limrank, args.model, args.parallel, arithmetic)
     try:
         run_level(port, 2, items[:2], 8)  # warm-up
         print(f"load before: {os.getloadavg()}  prompts: {len(items)}  max_tokens: {args.max_tokens}  greedy", flush=True)
@@ -140,7 +143,7 @@ def main():
         stop(process)
     same = one["results"] == many["results"]
     if args.baseline:
-        port, process = serve(args.limrank, args.model, 1)
+        port, process = serve(args.limrank, args.model, 1, arithmetic)
         try:
             run_level(port, 2, items[:2], 8)
             base_one = run_level(port, 1, items, args.max_tokens)

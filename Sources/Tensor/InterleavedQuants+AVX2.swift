@@ -108,6 +108,98 @@ extension InterleavedQuants {
 #endif
 
 extension InterleavedQuants {
+    /// `dotQ4_1Bytes` of one weight row with n activation rows (row i at
+    /// xq + i·cols, its scales and sums at + i·cols/32) into out[i]. Four rows
+    /// go through the group loop together, each group's nibbles unpacked once
+    /// for them and their accumulators kept in registers; per row the
+    /// operations and their order are `dotQ4_1Bytes`'s, so out[i] is its
+    /// result bit for bit.
+    @inline(__always)
+    static func dotQ4_1BytesRows(_ row: UnsafeRawPointer, _ xq: UnsafePointer<Int8>, _ xScales: UnsafePointer<Float>,
+                                 xSums: UnsafePointer<Float>, n: Int, cols: Int, into out: UnsafeMutablePointer<Float>) {
+        let blocks = cols / 32
+        var i = 0
+        while i + 4 <= n {
+            let mask = _mm256_set1_epi8(0x0F)
+            var acc = (F8(), F8(), F8(), F8())
+            var accM = (SIMD2<Float>(), SIMD2<Float>(), SIMD2<Float>(), SIMD2<Float>())
+            @inline(__always)
+            func step(_ j: Int, _ g: Int, _ low: __m256i, _ high: __m256i, _ dm: SIMD4<Float>,
+                      _ acc: inout F8, _ accM: inout SIMD2<Float>) {
+                let k = i + j
+                let xb = UnsafeRawPointer(xq + k * cols + 64 * g), sc = xScales + k * blocks
+                let pairs = unsafeBitCast(_mm256_add_epi16(_mm256_maddubs_epi16(low, load256(xb)),
+                                                           _mm256_maddubs_epi16(high, load256(xb + 32))), to: I32x8.self)
+                let even = F8((pairs &<< 16) &>> 16), odd = F8(pairs &>> 16)
+                acc = multiplyAdd(acc, even, F8(repeating: dm[0] * sc[2 * g]))
+                acc = multiplyAdd(acc, odd, F8(repeating: dm[2] * sc[2 * g + 1]))
+                accM.addProduct(SIMD2(dm[1], dm[3]),
+                                UnsafeRawPointer(xSums + k * blocks + 2 * g).loadUnaligned(as: SIMD2<Float>.self))
+            }
+            for g in 0..<(cols / 64) {
+                let p = row + 40 * g
+                let w = load256(p)
+                let low = _mm256_and_si256(w, mask), high = _mm256_and_si256(_mm256_srli_epi16(w, 4), mask)
+                let dm = halves4(p + 32)  // d0, m0, d1, m1
+                step(0, g, low, high, dm, &acc.0, &accM.0)
+                step(1, g, low, high, dm, &acc.1, &accM.1)
+                step(2, g, low, high, dm, &acc.2, &accM.2)
+                step(3, g, low, high, dm, &acc.3, &accM.3)
+            }
+            out[i] = acc.0.sum() + accM.0.sum()
+            out[i + 1] = acc.1.sum() + accM.1.sum()
+            out[i + 2] = acc.2.sum() + accM.2.sum()
+            out[i + 3] = acc.3.sum() + accM.3.sum()
+            i += 4
+        }
+        for k in i..<n {
+            out[k] = dotQ4_1Bytes(row, xq + k * cols, xScales + k * blocks, cols: cols, xSums: xSums + k * blocks)
+        }
+    }
+
+    /// `dotQ8_0Bytes` of one weight row with n activation rows into out[i],
+    /// four rows at a time sharing each block's |w| (see `dotQ4_1BytesRows`);
+    /// block b goes to accumulator b & 1 as in `sumOfScaledBlocks`.
+    @inline(__always)
+    static func dotQ8_0BytesRows(_ row: UnsafeRawPointer, _ xq: UnsafePointer<Int8>, _ xScales: UnsafePointer<Float>,
+                                 n: Int, cols: Int, into out: UnsafeMutablePointer<Float>) {
+        let blocks = cols / 32
+        var i = 0
+        while i + 4 <= n {
+            let ones = _mm256_set1_epi16(1)
+            var even = (F8(), F8(), F8(), F8()), odd = even
+            @inline(__always)
+            func block(_ j: Int, _ b: Int, _ w: __m256i, _ magnitude: __m256i) -> F8 {
+                let products = _mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(load256(xq + (i + j) * cols + 32 * b), w))
+                return F8(unsafeBitCast(_mm256_madd_epi16(products, ones), to: I32x8.self))
+            }
+            for b in 0..<blocks {
+                let p = row + 34 * b
+                let w = load256(p), magnitude = _mm256_sign_epi8(w, w)
+                let d = halfToFloat(p, 32)
+                if b & 1 == 0 {
+                    even.0 = multiplyAdd(even.0, block(0, b, w, magnitude), F8(repeating: d * xScales[i * blocks + b]))
+                    even.1 = multiplyAdd(even.1, block(1, b, w, magnitude), F8(repeating: d * xScales[(i + 1) * blocks + b]))
+                    even.2 = multiplyAdd(even.2, block(2, b, w, magnitude), F8(repeating: d * xScales[(i + 2) * blocks + b]))
+                    even.3 = multiplyAdd(even.3, block(3, b, w, magnitude), F8(repeating: d * xScales[(i + 3) * blocks + b]))
+                } else {
+                    odd.0 = multiplyAdd(odd.0, block(0, b, w, magnitude), F8(repeating: d * xScales[i * blocks + b]))
+                    odd.1 = multiplyAdd(odd.1, block(1, b, w, magnitude), F8(repeating: d * xScales[(i + 1) * blocks + b]))
+                    odd.2 = multiplyAdd(odd.2, block(2, b, w, magnitude), F8(repeating: d * xScales[(i + 2) * blocks + b]))
+                    odd.3 = multiplyAdd(odd.3, block(3, b, w, magnitude), F8(repeating: d * xScales[(i + 3) * blocks + b]))
+                }
+            }
+            out[i] = (even.0 + odd.0).sum()
+            out[i + 1] = (even.1 + odd.1).sum()
+            out[i + 2] = (even.2 + odd.2).sum()
+            out[i + 3] = (even.3 + odd.3).sum()
+            i += 4
+        }
+        for k in i..<n { out[k] = dotQ8_0Bytes(row, xq + k * cols, xScales + k * blocks, cols: cols) }
+    }
+}
+
+extension InterleavedQuants {
     /// Whether this build has the byte kernels (`dotQ4_1Bytes`, `dotQ8_0Bytes`,
     /// `dotQ4_0Q5_0Bytes`).
     static var hasByteKernels: Bool {

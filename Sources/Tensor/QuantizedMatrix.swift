@@ -196,8 +196,8 @@ public struct QuantizedMatrix: Sendable {
     /// With `int8` (interleaved Q4_1/Q8_0; ggml-layout Q4_0/Q5_0 where this
     /// build has the byte kernels) the activations are quantised once here and
     /// every dot is an integer one.
-    private func applyRowDots(_ x: UnsafePointer<Float>, n: Int, into y: UnsafeMutablePointer<Float>,
-                              bias: UnsafePointer<Float>?, int8: Bool) {
+    func applyRowDots(_ x: UnsafePointer<Float>, n: Int, into y: UnsafeMutablePointer<Float>,
+                      bias: UnsafePointer<Float>?, int8: Bool) {
         let blocks = cols / 32
         let needsSums = isInterleaved && type == .q4_1
         // Q4_1's offset term needs block sums of the activations: exact for
@@ -205,86 +205,91 @@ public struct QuantizedMatrix: Sendable {
         // This build's byte kernels give the portable int8 kernels' results
         // bit for bit, faster; they read the activations as bytes.
         let bytes = int8 && InterleavedQuants.hasByteKernels
-        var sums = [Float](repeating: 0, count: needsSums || int8 ? n * blocks : 0)
-        var quantized = [Int16](repeating: 0, count: int8 && !bytes ? n * cols : 0)
-        var quantizedBytes = [Int8](repeating: 0, count: bytes ? n * cols : 0)
-        var scales = [Float](repeating: 0, count: int8 ? n * blocks : 0)
-        sums.withUnsafeMutableBufferPointer { s in
-            for i in 0..<n {
+        let sums = UnsafeMutablePointer<Float>.allocate(capacity: max(1, needsSums || int8 ? n * blocks : 0))
+        let quantized = UnsafeMutablePointer<Int16>.allocate(capacity: max(1, int8 && !bytes ? n * cols : 0))
+        let quantizedBytes = UnsafeMutablePointer<Int8>.allocate(capacity: max(1, bytes ? n * cols : 0))
+        let scales = UnsafeMutablePointer<Float>.allocate(capacity: max(1, int8 ? n * blocks : 0))
+        defer { sums.deallocate(); quantized.deallocate(); quantizedBytes.deallocate(); scales.deallocate() }
+        let ps = UncheckedSendable(sums), pq = UncheckedSendable(quantized)
+        let pqb = UncheckedSendable(quantizedBytes), pd = UncheckedSendable(scales)
+        let py = UncheckedSendable(y), pb = UncheckedSendable(bias), px = UncheckedSendable(x)
+        // Rows are rounded independently: several (a batched decode step's)
+        // share the threads.
+        Parallel.forEach(0..<n) { range in
+            for i in range {
                 if bytes {
-                    quantizedBytes.withUnsafeMutableBufferPointer { q in
-                        scales.withUnsafeMutableBufferPointer { d in
-                            InterleavedQuants.quantizeActivationBytes(
-                                x + i * cols, cols: cols, for: type, interleaved: isInterleaved, into: q.baseAddress! + i * cols,
-                                scales: d.baseAddress! + i * blocks, sums: s.baseAddress! + i * blocks)
-                        }
-                    }
+                    InterleavedQuants.quantizeActivationBytes(
+                        px.value + i * cols, cols: cols, for: type, interleaved: isInterleaved, into: pqb.value + i * cols,
+                        scales: pd.value + i * blocks, sums: ps.value + i * blocks)
                 } else if int8 {
-                    quantized.withUnsafeMutableBufferPointer { q in
-                        scales.withUnsafeMutableBufferPointer { d in
-                            InterleavedQuants.quantizeActivations(
-                                x + i * cols, cols: cols, for: type, into: q.baseAddress! + i * cols,
-                                scales: d.baseAddress! + i * blocks, sums: s.baseAddress! + i * blocks)
-                        }
-                    }
+                    InterleavedQuants.quantizeActivations(
+                        px.value + i * cols, cols: cols, for: type, into: pq.value + i * cols,
+                        scales: pd.value + i * blocks, sums: ps.value + i * blocks)
                 } else if needsSums {
-                    GGMLQuants.blockSums(x + i * cols, count: cols, into: s.baseAddress! + i * blocks)
+                    GGMLQuants.blockSums(px.value + i * cols, count: cols, into: ps.value + i * blocks)
                 }
             }
         }
-        let py = UncheckedSendable(y), pb = UncheckedSendable(bias), px = UncheckedSendable(x)
-        sums.withUnsafeBufferPointer { s in
-            quantized.withUnsafeBufferPointer { q in
-              quantizedBytes.withUnsafeBufferPointer { qb in
-                scales.withUnsafeBufferPointer { d in
-                    let ps = UncheckedSendable(s.baseAddress), pq = UncheckedSendable(q.baseAddress)
-                    let pd = UncheckedSendable(d.baseAddress), pqb = UncheckedSendable(qb.baseAddress)
-                    let grain = decodeGrain
-                    Parallel.forEach(0..<rows, minimumChunk: grain) { range in
-                        // ggml-layout rows dequantise into scratch first.
-                        let scratch = isInterleaved
-                            ? nil : UnsafeMutablePointer<Float>.allocate(capacity: GGMLQuants.scratchElements(type, cols: cols))
-                        defer { scratch?.deallocate() }
-                        for r in range {
-                            let row = rowPointer(r)
-                            for i in 0..<n {
-                                let v: Float
-                                switch (int8, isInterleaved, type) {
-                                #if LIMRANK_AVX2
-                                case (true, _, .q4_1) where bytes:
-                                    v = InterleavedQuants.dotQ4_1Bytes(
-                                        row, pqb.value! + i * cols, pd.value! + i * blocks, cols: cols, xSums: ps.value! + i * blocks)
-                                case (true, false, _):
-                                    v = InterleavedQuants.dotQ4_0Q5_0Bytes(
-                                        row, highBits: type == .q5_0, pqb.value! + i * cols, pd.value! + i * blocks, cols: cols)
-                                case (true, _, _) where bytes:
-                                    v = InterleavedQuants.dotQ8_0Bytes(row, pqb.value! + i * cols, pd.value! + i * blocks, cols: cols)
-                                #endif
-                                case (true, _, .q4_1):
-                                    v = InterleavedQuants.dotQ4_1Int8(
-                                        row, pq.value! + i * cols, pd.value! + i * blocks, cols: cols, xSums: ps.value! + i * blocks)
-                                case (true, _, _):
-                                    v = InterleavedQuants.dotQ8_0Int8(row, pq.value! + i * cols, pd.value! + i * blocks, cols: cols)
-                                case (false, true, .q4_1):
-                                    v = InterleavedQuants.dotQ4_1(row, px.value + i * cols, cols: cols, xSums: ps.value! + i * blocks)
-                                case (false, true, _):
-                                    v = InterleavedQuants.dotQ8_0(row, px.value + i * cols, cols: cols)
-                                case (false, false, _):
-                                    v = GGMLQuants.dot(type, row, px.value + i * cols, cols: cols, scratch: scratch!)
-                                }
-                                py.value[i * rows + r] = v + (pb.value?[r] ?? 0)
-                            }
-                        }
+        // n dots per weight row: the same work per chunk as one row's.
+        let grain = max(1, decodeGrain / n)
+        Parallel.forEach(0..<rows, minimumChunk: grain) { range in
+            #if LIMRANK_AVX2
+            // Several rows of bytes: each weight row unpacked once for four of them.
+            if bytes && n > 1 && isInterleaved {
+                let out = UnsafeMutablePointer<Float>.allocate(capacity: n)
+                defer { out.deallocate() }
+                for r in range {
+                    if type == .q4_1 {
+                        InterleavedQuants.dotQ4_1BytesRows(rowPointer(r), pqb.value, pd.value, xSums: ps.value,
+                                                           n: n, cols: cols, into: out)
+                    } else {
+                        InterleavedQuants.dotQ8_0BytesRows(rowPointer(r), pqb.value, pd.value, n: n, cols: cols, into: out)
                     }
+                    for i in 0..<n { py.value[i * rows + r] = out[i] + (pb.value?[r] ?? 0) }
                 }
-              }
+                return
+            }
+            #endif
+            // ggml-layout rows dequantise into scratch first.
+            let scratch = isInterleaved
+                ? nil : UnsafeMutablePointer<Float>.allocate(capacity: GGMLQuants.scratchElements(type, cols: cols))
+            defer { scratch?.deallocate() }
+            for r in range {
+                let row = rowPointer(r)
+                for i in 0..<n {
+                    let v: Float
+                    switch (int8, isInterleaved, type) {
+                    #if LIMRANK_AVX2
+                    case (true, _, .q4_1) where bytes:
+                        v = InterleavedQuants.dotQ4_1Bytes(
+                            row, pqb.value + i * cols, pd.value + i * blocks, cols: cols, xSums: ps.value + i * blocks)
+                    case (true, false, _):
+                        v = InterleavedQuants.dotQ4_0Q5_0Bytes(
+                            row, highBits: type == .q5_0, pqb.value + i * cols, pd.value + i * blocks, cols: cols)
+                    case (true, _, _) where bytes:
+                        v = InterleavedQuants.dotQ8_0Bytes(row, pqb.value + i * cols, pd.value + i * blocks, cols: cols)
+                    #endif
+                    case (true, _, .q4_1):
+                        v = InterleavedQuants.dotQ4_1Int8(
+                            row, pq.value + i * cols, pd.value + i * blocks, cols: cols, xSums: ps.value + i * blocks)
+                    case (true, _, _):
+                        v = InterleavedQuants.dotQ8_0Int8(row, pq.value + i * cols, pd.value + i * blocks, cols: cols)
+                    case (false, true, .q4_1):
+                        v = InterleavedQuants.dotQ4_1(row, px.value + i * cols, cols: cols, xSums: ps.value + i * blocks)
+                    case (false, true, _):
+                        v = InterleavedQuants.dotQ8_0(row, px.value + i * cols, cols: cols)
+                    case (false, false, _):
+                        v = GGMLQuants.dot(type, row, px.value + i * cols, cols: cols, scratch: scratch!)
+                    }
+                    py.value[i * rows + r] = v + (pb.value?[r] ?? 0)
+                }
             }
         }
     }
 
     /// Decode for Q4_K / Q5_K / Q6_K with 8-bit activations: the n rows are
     /// rounded to Q8_K once here, then every dot is `KQuants`' integer one.
-    private func applyKQuantInt8(_ x: UnsafePointer<Float>, n: Int, into y: UnsafeMutablePointer<Float>,
+    func applyKQuantInt8(_ x: UnsafePointer<Float>, n: Int, into y: UnsafeMutablePointer<Float>,
                                  bias: UnsafePointer<Float>?) {
         let blocks = cols / 256
         let quantized = UnsafeMutablePointer<Int16>.allocate(capacity: n * cols)
@@ -297,7 +302,7 @@ public struct QuantizedMatrix: Sendable {
         }
         let py = UncheckedSendable(y), pb = UncheckedSendable(bias)
         let pq = UncheckedSendable(quantized), pd = UncheckedSendable(scales), ps = UncheckedSendable(sums)
-        let grain = decodeGrain
+        let grain = max(1, decodeGrain / n)
         Parallel.forEach(0..<rows, minimumChunk: grain) { range in
             for r in range {
                 let row = rowPointer(r)

@@ -81,18 +81,23 @@ import TestSupport
         #expect(throws: ModelsError.self) { try model.decodeStep([1], caches: &full) }
     }
 
-    /// SmolLM2's Q4_1 layers and Q8_0 head, through the interleaved kernels.
-    @Test(.enabled(if: Assets.enabled(Assets.smollm2GGUF)))
-    func smolLM2DecodesBatchedAsAlone() throws {
-        let model = try LlamaModel(gguf: Assets.smollm2GGUF)
-        let prompts = [[1, 504, 3458, 314], Array(200..<231), [9690, 28, 2300], Array(1000..<1012)]
-        try Self.checkAgainstAlone(model, prompts: prompts, joins: [0, 0, 1, 3], lengths: [5, 3, 4, 2], sampleOf: Self.argmax)
+    /// SmolLM2's Q4_1 layers and Q8_0 head, through the interleaved kernels;
+    /// with 8-bit activations up to six sequences share a step (a four-row
+    /// tile of the byte kernels and two rows alone).
+    @Test(.enabled(if: Assets.enabled(Assets.smollm2GGUF)), arguments: [ActivationPrecision.float32, .int8])
+    func smolLM2DecodesBatchedAsAlone(activations: ActivationPrecision) throws {
+        var model = try LlamaModel(gguf: Assets.smollm2GGUF)
+        model.decodeActivations = activations
+        let prompts = [[1, 504, 3458, 314], Array(200..<231), [9690, 28, 2300], Array(1000..<1012), [5, 6], [700, 701, 702]]
+        try Self.checkAgainstAlone(model, prompts: prompts, joins: [0, 0, 1, 1, 1, 1], lengths: [5, 3, 4, 4, 3, 2],
+                                   sampleOf: Self.argmax)
     }
 
     /// Gemma 3 270M's Q4_K/Q6_K layers, its 512-position window passed by the long prompt.
-    @Test(.enabled(if: Assets.enabled(Assets.gemma3GGUF)))
-    func gemma3DecodesBatchedAsAlone() throws {
-        let model = try LlamaModel(gguf: Assets.gemma3GGUF)
+    @Test(.enabled(if: Assets.enabled(Assets.gemma3GGUF)), arguments: [ActivationPrecision.float32, .int8])
+    func gemma3DecodesBatchedAsAlone(activations: ActivationPrecision) throws {
+        var model = try LlamaModel(gguf: Assets.gemma3GGUF)
+        model.decodeActivations = activations
         let prompts = [[2, 818, 5279, 529], (0..<515).map { 1000 + $0 * 7 }, [2, 4521]]
         try Self.checkAgainstAlone(model, prompts: prompts, joins: [0, 0, 1], lengths: [3, 3, 2], sampleOf: Self.argmax)
     }
