@@ -4,6 +4,9 @@
 # same prompt ids, 2 threads. Usage: Scripts/bench/decoder_bench.sh [prompt_tokens] [gen_tokens]
 # GGUF=path times another model (default: the shipped SmolLM2; Gemma 3 270M:
 # GGUF=~/.cache/limrank/models/gemma3/gemma-3-270m-q4_k_m.gguf).
+# PARALLEL=n also decodes n sequences per step on both sides (limrank's
+# decodeStep, llama.cpp's llama_decode with n sequences: serve --parallel's
+# and llama.cpp's server slots) and prints the batched ratios.
 set -eu
 cd "$(dirname "$0")/../.."
 P=${1:-512}
@@ -28,11 +31,12 @@ echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(unset: OpenBLAS's own choice)}" >&
 # ratios are taken per round, then their median: a 128-token decode lasts
 # under 3 s, so one run on a shared machine is noisy.
 ROUNDS=${ROUNDS:-3}
+PARALLEL=${PARALLEL:-1}
 RESULTS=""
 for r in $(seq "$ROUNDS"); do
-    SWIFT=$("$BIN" bench decoder --model "$GGUF" --prompt-tokens "$P" --gen-tokens "$G" --format json)
-    LLAMA=$(python3 Scripts/bench/decoder_bench.py "$GGUF" --prompt-tokens "$P" --gen-tokens "$G" --threads 2)
-    SWIFT8=$("$BIN" bench decoder --model "$GGUF" --prompt-tokens "$P" --gen-tokens "$G" --activations int8 --kv-cache f16 --format json)
+    SWIFT=$("$BIN" bench decoder --model "$GGUF" --prompt-tokens "$P" --gen-tokens "$G" --parallel "$PARALLEL" --format json)
+    LLAMA=$(python3 Scripts/bench/decoder_bench.py "$GGUF" --prompt-tokens "$P" --gen-tokens "$G" --threads 2 --parallel "$PARALLEL")
+    SWIFT8=$("$BIN" bench decoder --model "$GGUF" --prompt-tokens "$P" --gen-tokens "$G" --parallel "$PARALLEL" --activations int8 --kv-cache f16 --format json)
     echo "round $r limrank f32:      $SWIFT"
     echo "round $r limrank int8/f16: $SWIFT8"
     echo "round $r llama.cpp:        $LLAMA"
@@ -58,5 +62,13 @@ show("peak RSS / GGUF size, limrank int8 + f16 KV", [s8["peak_rss_bytes"] / size
 show("peak RSS / GGUF size, llama.cpp", [l["peak_rss_bytes"] / size for _, _, l in rounds])
 show("peak RSS / weights, limrank f32", [s["peak_rss_bytes"] / s["weights_bytes"] for s, _, _ in rounds])
 show("peak RSS / weights, limrank int8 + f16 KV", [s8["peak_rss_bytes"] / s8["weights_bytes"] for _, s8, _ in rounds])
+if "batched_decode_tokens_per_s" in rounds[0][2]:
+    n = rounds[0][2]["parallel"]
+    key = "batched_decode_tokens_per_s"
+    show(f"{n}-sequence decode / own single decode, limrank f32", [s[key] / s["decode_tokens_per_s"] for s, _, _ in rounds])
+    show(f"{n}-sequence decode / own single decode, limrank int8 + f16 KV", [s8[key] / s8["decode_tokens_per_s"] for _, s8, _ in rounds])
+    show(f"{n}-sequence decode / own single decode, llama.cpp", [l[key] / l["decode_tokens_per_s"] for _, _, l in rounds])
+    show(f"{n}-sequence decode ratio (limrank f32 / llama.cpp)", [s[key] / l[key] for s, _, l in rounds])
+    show(f"{n}-sequence decode ratio (limrank int8 + f16 KV / llama.cpp)", [s8[key] / l[key] for _, s8, l in rounds])
 PY
 echo "uptime: $(uptime)" >&2

@@ -97,8 +97,9 @@ struct BenchDecoderCommand: ParsableCommand {
         let rss = Self.peakResidentBytes()
         switch format {
         case .json:
+            let batchedFields = batchedRate.map { ", \"batched_decode_tokens_per_s\": \(fmt($0)), \"parallel\": \(parallel)" } ?? ""
             print("{\"prefill_tokens_per_s\": \(fmt(prefillRate)), \"decode_tokens_per_s\": \(fmt(decodeRate)), "
-                + "\"peak_rss_bytes\": \(rss), \"weights_bytes\": \(decoder.weightBytes), \"blas_kernels\": \"\(BLAS.kernelName)\"}")
+                + "\"peak_rss_bytes\": \(rss), \"weights_bytes\": \(decoder.weightBytes), \"blas_kernels\": \"\(BLAS.kernelName)\"\(batchedFields)}")
         case .text:
             print("prefill \(fmt(prefillRate)) tok/s (OpenBLAS \(BLAS.kernelName))  decode (\(arithmetic.activations.rawValue)) \(fmt(decodeRate)) tok/s  peak RSS \(rss) bytes (weights \(decoder.weightBytes))")
         }
