@@ -8,6 +8,7 @@
 #
 #   Scripts/recipe_adapt.sh                     # the full recipe (~1 h on 2 cores, GPL=1 ~1 h more)
 #   TARGET=40 STEPS=2 QUERIES=10 Scripts/recipe_adapt.sh   # a smoke run of every step
+#   SOURCE=ict PER_DOC=10 TARGET=8000 OUT=runs/adapt-ict Scripts/recipe_adapt.sh   # many queries per document
 #
 # Every setting is fixed here before any evaluation; the only tuned one, the
 # fusion weight, is chosen by `limrank tune` on the synthetic validation
@@ -16,12 +17,16 @@
 # are rejected); STEPS: optimizer steps per model (empty: one epoch); QUERIES:
 # first N judged queries (empty: all 225); GPL=1 adds GPL's bi-encoder
 # distillation, CE=1 a MiniLM cross-encoder distilled from the same teacher
-# (sentence-transformers' train_cross-encoder_kd: MSE on its scores); OUT: runs;
+# (sentence-transformers' train_cross-encoder_kd: MSE on its scores); SOURCE:
+# the pseudo-queries' source (title, the default, or ict: a sentence of a
+# document for the rest of it) and PER_DOC the most queries per document
+# (default 1; GPL's ablation gained with many); OUT: runs;
 # LIMRANK_BIN: a built limrank (default: a release build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Scripts/setup.sh
 TARGET=${TARGET:-1000}; STEPS=${STEPS:-}; QUERIES=${QUERIES:-}; GPL=${GPL:-0}; CE=${CE:-0}
+SOURCE=${SOURCE:-title}; PER_DOC=${PER_DOC:-1}
 OUT=${OUT:-runs/adapt}; DATA="${LIMRANK_DATA:-$PWD/data}/cranfield"
 source Scripts/recipe_common.sh
 mkdir -p "$OUT/eval"
@@ -31,7 +36,7 @@ mkdir -p "$OUT/eval"
 # its top 3 (Promptagator's round trip, loosened from k=1 because a title is
 # short); 20% of the kept ones held out as a validation collection.
 echo '{"embedder": "minilm", "seed": 7}' > "$OUT/pseudo.json"
-L synthesize --corpus --dataset cranfield --data "$DATA" --query-source title \
+L synthesize --corpus --dataset cranfield --data "$DATA" --query-source "$SOURCE" --queries-per-document "$PER_DOC" \
   --round-trip dense --round-trip-k 3 --target "$TARGET" --validation-fraction 0.2 \
   --config "$OUT/pseudo.json" --out "$OUT/pseudo"
 

@@ -28,16 +28,21 @@ extension InterleavedQuants {
     @inline(__always)
     static func dotQ8_0Bytes(_ row: UnsafeRawPointer, _ xq: UnsafePointer<Int8>, _ xScales: UnsafePointer<Float>,
                              cols: Int) -> Float {
-        let ones = _mm256_set1_epi16(1)
         @inline(__always)
         func block(_ b: Int) -> (F8, Float) {
             let p = row + 34 * b
-            let w = load256(p), a = load256(xq + 32 * b)
-            let products = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w))
-            let sums = unsafeBitCast(_mm256_madd_epi16(products, ones), to: I32x8.self)
-            return (F8(sums), halfToFloat(p, 32) * xScales[b])
+            let w = load256(p)
+            return (q8_0BlockSums(w, magnitude: _mm256_sign_epi8(w, w), xq + 32 * b), halfToFloat(p, 32) * xScales[b])
         }
         return sumOfScaledBlocks(cols / 32, block)
+    }
+
+    /// One Q8_0 block's eight lane sums against 32 byte activations (w and
+    /// its |w| given, so that several activation rows can share them).
+    @inline(__always)
+    static func q8_0BlockSums(_ w: __m256i, magnitude: __m256i, _ a: UnsafePointer<Int8>) -> F8 {
+        let products = _mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(load256(a), w))
+        return F8(unsafeBitCast(_mm256_madd_epi16(products, _mm256_set1_epi16(1)), to: I32x8.self))
     }
 
     /// Σ row[j] · x[j] over a ggml-layout Q4_0 (`highBits` false) or Q5_0 row
@@ -49,7 +54,7 @@ extension InterleavedQuants {
     @inline(__always)
     static func dotQ4_0Q5_0Bytes(_ row: UnsafeRawPointer, highBits: Bool, _ xq: UnsafePointer<Int8>,
                                  _ xScales: UnsafePointer<Float>, cols: Int) -> Float {
-        let ones = _mm256_set1_epi16(1), low4 = _mm256_set1_epi8(0x0F), eight = _mm256_set1_epi8(8)
+        let low4 = _mm256_set1_epi8(0x0F), eight = _mm256_set1_epi8(8)
         // Q5_0's 32 high bits to 32 bytes: byte i of the broadcast word goes to
         // lanes 8i ..< 8i + 8, each lane keeps its own bit (all ones when set).
         let spread = _mm256_set_epi64x(0x0303_0303_0303_0303, 0x0202_0202_0202_0202, 0x0101_0101_0101_0101, 0)
@@ -71,10 +76,7 @@ extension InterleavedQuants {
             } else {
                 w = _mm256_sub_epi8(nibbles, eight)
             }
-            let a = load256(xq + 32 * b)
-            let products = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w))
-            let sums = unsafeBitCast(_mm256_madd_epi16(products, ones), to: I32x8.self)
-            return (F8(sums), halfToFloat(p, 0) * xScales[b])
+            return (q8_0BlockSums(w, magnitude: _mm256_sign_epi8(w, w), xq + 32 * b), halfToFloat(p, 0) * xScales[b])
         }
         return sumOfScaledBlocks(cols / 32, block)
     }
@@ -85,66 +87,58 @@ extension InterleavedQuants {
     @inline(__always)
     static func dotQ4_1Bytes(_ row: UnsafeRawPointer, _ xq: UnsafePointer<Int8>, _ xScales: UnsafePointer<Float>,
                              cols: Int, xSums: UnsafePointer<Float>) -> Float {
-        let mask = _mm256_set1_epi8(0x0F)
         var acc = F8()
         var accM = SIMD2<Float>()
         for g in 0..<(cols / 64) {
-            let p = row + 40 * g
-            let w = load256(p)
-            let xb = UnsafeRawPointer(xq + 64 * g)
-            let low = _mm256_maddubs_epi16(_mm256_and_si256(w, mask), load256(xb))
-            let high = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(w, 4), mask), load256(xb + 32))
-            // Even 16-bit lanes hold block 2g's partial sums, odd lanes block 2g + 1's.
-            let pairs = unsafeBitCast(_mm256_add_epi16(low, high), to: I32x8.self)
-            let even = F8((pairs &<< 16) &>> 16), odd = F8(pairs &>> 16)
-            let dm = halves4(p + 32)  // d0, m0, d1, m1
-            acc = multiplyAdd(acc, even, F8(repeating: dm[0] * xScales[2 * g]))
-            acc = multiplyAdd(acc, odd, F8(repeating: dm[2] * xScales[2 * g + 1]))
-            accM.addProduct(SIMD2(dm[1], dm[3]), UnsafeRawPointer(xSums + 2 * g).loadUnaligned(as: SIMD2<Float>.self))
+            let (low, high, dm) = q4_1Group(row + 40 * g)
+            accumulateQ4_1Group(low, high, dm, xq + 64 * g, scales: xScales + 2 * g, sums: xSums + 2 * g, &acc, &accM)
         }
         return acc.sum() + accM.sum()
     }
-}
-#endif
 
-extension InterleavedQuants {
+    /// A Q4_1 group's low and high nibbles as bytes, and its d0, m0, d1, m1.
+    @inline(__always)
+    static func q4_1Group(_ p: UnsafeRawPointer) -> (__m256i, __m256i, SIMD4<Float>) {
+        let mask = _mm256_set1_epi8(0x0F), w = load256(p)
+        return (_mm256_and_si256(w, mask), _mm256_and_si256(_mm256_srli_epi16(w, 4), mask), halves4(p + 32))
+    }
+
+    /// One Q4_1 group against one row's 64 byte activations, their two block
+    /// scales and two block sums, into that row's accumulators.
+    @inline(__always)
+    static func accumulateQ4_1Group(_ low: __m256i, _ high: __m256i, _ dm: SIMD4<Float>, _ xb: UnsafePointer<Int8>,
+                                    scales: UnsafePointer<Float>, sums: UnsafePointer<Float>,
+                                    _ acc: inout F8, _ accM: inout SIMD2<Float>) {
+        let a = UnsafeRawPointer(xb)
+        let pairs = _mm256_add_epi16(_mm256_maddubs_epi16(low, load256(a)), _mm256_maddubs_epi16(high, load256(a + 32)))
+        addQ4_1Group(unsafeBitCast(pairs, to: I32x8.self), dm, scales: scales, sums: sums, &acc, &accM)
+    }
+
     /// `dotQ4_1Bytes` of one weight row with n activation rows (row i at
     /// xq + i·cols, its scales and sums at + i·cols/32) into out[i]. Four rows
-    /// go through the group loop together, each group's nibbles unpacked once
-    /// for them and their accumulators kept in registers; per row the
-    /// operations and their order are `dotQ4_1Bytes`'s, so out[i] is its
-    /// result bit for bit.
+    /// go through the group loop together, each group unpacked once for them
+    /// and their accumulators kept in registers; per row the operations and
+    /// their order are `dotQ4_1Bytes`'s, so out[i] is its result bit for bit.
     @inline(__always)
     static func dotQ4_1BytesRows(_ row: UnsafeRawPointer, _ xq: UnsafePointer<Int8>, _ xScales: UnsafePointer<Float>,
                                  xSums: UnsafePointer<Float>, n: Int, cols: Int, into out: UnsafeMutablePointer<Float>) {
         let blocks = cols / 32
         var i = 0
         while i + 4 <= n {
-            let mask = _mm256_set1_epi8(0x0F)
             var acc = (F8(), F8(), F8(), F8())
             var accM = (SIMD2<Float>(), SIMD2<Float>(), SIMD2<Float>(), SIMD2<Float>())
-            @inline(__always)
-            func step(_ j: Int, _ g: Int, _ low: __m256i, _ high: __m256i, _ dm: SIMD4<Float>,
-                      _ acc: inout F8, _ accM: inout SIMD2<Float>) {
-                let k = i + j
-                let xb = UnsafeRawPointer(xq + k * cols + 64 * g), sc = xScales + k * blocks
-                let pairs = unsafeBitCast(_mm256_add_epi16(_mm256_maddubs_epi16(low, load256(xb)),
-                                                           _mm256_maddubs_epi16(high, load256(xb + 32))), to: I32x8.self)
-                let even = F8((pairs &<< 16) &>> 16), odd = F8(pairs &>> 16)
-                acc = multiplyAdd(acc, even, F8(repeating: dm[0] * sc[2 * g]))
-                acc = multiplyAdd(acc, odd, F8(repeating: dm[2] * sc[2 * g + 1]))
-                accM.addProduct(SIMD2(dm[1], dm[3]),
-                                UnsafeRawPointer(xSums + k * blocks + 2 * g).loadUnaligned(as: SIMD2<Float>.self))
-            }
             for g in 0..<(cols / 64) {
-                let p = row + 40 * g
-                let w = load256(p)
-                let low = _mm256_and_si256(w, mask), high = _mm256_and_si256(_mm256_srli_epi16(w, 4), mask)
-                let dm = halves4(p + 32)  // d0, m0, d1, m1
-                step(0, g, low, high, dm, &acc.0, &accM.0)
-                step(1, g, low, high, dm, &acc.1, &accM.1)
-                step(2, g, low, high, dm, &acc.2, &accM.2)
-                step(3, g, low, high, dm, &acc.3, &accM.3)
+                let (low, high, dm) = q4_1Group(row + 40 * g)
+                @inline(__always)
+                func add(_ j: Int, _ acc: inout F8, _ accM: inout SIMD2<Float>) {
+                    let b = (i + j) * blocks + 2 * g
+                    accumulateQ4_1Group(low, high, dm, xq + (i + j) * cols + 64 * g, scales: xScales + b, sums: xSums + b,
+                                        &acc, &accM)
+                }
+                add(0, &acc.0, &accM.0)
+                add(1, &acc.1, &accM.1)
+                add(2, &acc.2, &accM.2)
+                add(3, &acc.3, &accM.3)
             }
             out[i] = acc.0.sum() + accM.0.sum()
             out[i + 1] = acc.1.sum() + accM.1.sum()
@@ -158,46 +152,42 @@ extension InterleavedQuants {
     }
 
     /// `dotQ8_0Bytes` of one weight row with n activation rows into out[i],
-    /// four rows at a time sharing each block's |w| (see `dotQ4_1BytesRows`);
-    /// block b goes to accumulator b & 1 as in `sumOfScaledBlocks`.
+    /// four rows at a time sharing each block's w and |w| (see
+    /// `dotQ4_1BytesRows`); block b goes to accumulator b & 1 as in
+    /// `sumOfScaledBlocks`.
     @inline(__always)
     static func dotQ8_0BytesRows(_ row: UnsafeRawPointer, _ xq: UnsafePointer<Int8>, _ xScales: UnsafePointer<Float>,
                                  n: Int, cols: Int, into out: UnsafeMutablePointer<Float>) {
         let blocks = cols / 32
         var i = 0
         while i + 4 <= n {
-            let ones = _mm256_set1_epi16(1)
-            var even = (F8(), F8(), F8(), F8()), odd = even
-            @inline(__always)
-            func block(_ j: Int, _ b: Int, _ w: __m256i, _ magnitude: __m256i) -> F8 {
-                let products = _mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(load256(xq + (i + j) * cols + 32 * b), w))
-                return F8(unsafeBitCast(_mm256_madd_epi16(products, ones), to: I32x8.self))
-            }
+            var acc = ((F8(), F8()), (F8(), F8()), (F8(), F8()), (F8(), F8()))  // (even, odd) per row
             for b in 0..<blocks {
                 let p = row + 34 * b
                 let w = load256(p), magnitude = _mm256_sign_epi8(w, w)
                 let d = halfToFloat(p, 32)
-                if b & 1 == 0 {
-                    even.0 = multiplyAdd(even.0, block(0, b, w, magnitude), F8(repeating: d * xScales[i * blocks + b]))
-                    even.1 = multiplyAdd(even.1, block(1, b, w, magnitude), F8(repeating: d * xScales[(i + 1) * blocks + b]))
-                    even.2 = multiplyAdd(even.2, block(2, b, w, magnitude), F8(repeating: d * xScales[(i + 2) * blocks + b]))
-                    even.3 = multiplyAdd(even.3, block(3, b, w, magnitude), F8(repeating: d * xScales[(i + 3) * blocks + b]))
-                } else {
-                    odd.0 = multiplyAdd(odd.0, block(0, b, w, magnitude), F8(repeating: d * xScales[i * blocks + b]))
-                    odd.1 = multiplyAdd(odd.1, block(1, b, w, magnitude), F8(repeating: d * xScales[(i + 1) * blocks + b]))
-                    odd.2 = multiplyAdd(odd.2, block(2, b, w, magnitude), F8(repeating: d * xScales[(i + 2) * blocks + b]))
-                    odd.3 = multiplyAdd(odd.3, block(3, b, w, magnitude), F8(repeating: d * xScales[(i + 3) * blocks + b]))
+                @inline(__always)
+                func add(_ j: Int, _ acc: inout (F8, F8)) {
+                    let k = i + j
+                    let sums = q8_0BlockSums(w, magnitude: magnitude, xq + k * cols + 32 * b)
+                    let scale = F8(repeating: d * xScales[k * blocks + b])
+                    if b & 1 == 0 { acc.0 = multiplyAdd(acc.0, sums, scale) } else { acc.1 = multiplyAdd(acc.1, sums, scale) }
                 }
+                add(0, &acc.0)
+                add(1, &acc.1)
+                add(2, &acc.2)
+                add(3, &acc.3)
             }
-            out[i] = (even.0 + odd.0).sum()
-            out[i + 1] = (even.1 + odd.1).sum()
-            out[i + 2] = (even.2 + odd.2).sum()
-            out[i + 3] = (even.3 + odd.3).sum()
+            out[i] = (acc.0.0 + acc.0.1).sum()
+            out[i + 1] = (acc.1.0 + acc.1.1).sum()
+            out[i + 2] = (acc.2.0 + acc.2.1).sum()
+            out[i + 3] = (acc.3.0 + acc.3.1).sum()
             i += 4
         }
         for k in i..<n { out[k] = dotQ8_0Bytes(row, xq + k * cols, xScales + k * blocks, cols: cols) }
     }
 }
+#endif
 
 extension InterleavedQuants {
     /// Whether this build has the byte kernels (`dotQ4_1Bytes`, `dotQ8_0Bytes`,

@@ -274,15 +274,24 @@ extension InterleavedQuants {
             s &+= unsafeBitCast((w &>> 4) & 0x0F, to: I16.self) &* xb.loadUnaligned(fromByteOffset: 32, as: I16.self)
             s &+= unsafeBitCast((w &>> 8) & 0x0F, to: I16.self) &* xb.loadUnaligned(fromByteOffset: 64, as: I16.self)
             s &+= unsafeBitCast(w &>> 12, to: I16.self) &* xb.loadUnaligned(fromByteOffset: 96, as: I16.self)
-            // Even 16-bit lanes hold block 2g's partial sums, odd lanes block 2g + 1's.
-            let pairs = unsafeBitCast(s, to: SIMD8<Int32>.self)
-            let even = F8((pairs &<< 16) &>> 16), odd = F8(pairs &>> 16)
-            let dm = halves4(p + 32)  // d0, m0, d1, m1
-            acc = multiplyAdd(acc, even, F8(repeating: dm[0] * xScales[2 * g]))
-            acc = multiplyAdd(acc, odd, F8(repeating: dm[2] * xScales[2 * g + 1]))
-            accM.addProduct(SIMD2(dm[1], dm[3]), UnsafeRawPointer(xSums + 2 * g).loadUnaligned(as: SIMD2<Float>.self))
+            addQ4_1Group(unsafeBitCast(s, to: SIMD8<Int32>.self), halves4(p + 32), scales: xScales + 2 * g,
+                         sums: xSums + 2 * g, &acc, &accM)
         }
         return acc.sum() + accM.sum()
+    }
+
+    /// A Q4_1 group's integer lanes (even 16-bit halves: block 2g's partial
+    /// sums, odd halves: block 2g + 1's) scaled into the accumulators, with
+    /// the offset term m · Σx; `dm` is the group's d0, m0, d1, m1, `scales`
+    /// and `sums` the activations' two block scales and sums. Every Q4_1
+    /// 8-bit kernel ends its group here, so all agree bit for bit.
+    @inline(__always)
+    static func addQ4_1Group(_ pairs: SIMD8<Int32>, _ dm: SIMD4<Float>, scales: UnsafePointer<Float>,
+                             sums: UnsafePointer<Float>, _ acc: inout F8, _ accM: inout SIMD2<Float>) {
+        let even = F8((pairs &<< 16) &>> 16), odd = F8(pairs &>> 16)
+        acc = multiplyAdd(acc, even, F8(repeating: dm[0] * scales[0]))
+        acc = multiplyAdd(acc, odd, F8(repeating: dm[2] * scales[1]))
+        accM.addProduct(SIMD2(dm[1], dm[3]), UnsafeRawPointer(sums).loadUnaligned(as: SIMD2<Float>.self))
     }
 
     /// Σ row[j] · x[j] over an interleaved Q8_0 row with 8-bit activations:
