@@ -20,13 +20,20 @@
 # (sentence-transformers' train_cross-encoder_kd: MSE on its scores); SOURCE:
 # the pseudo-queries' source (title, the default, or ict: a sentence of a
 # document for the rest of it) and PER_DOC the most queries per document
-# (default 1; GPL's ablation gained with many); OUT: runs;
+# (default: the source's own, 1 for title and ict; GPL's ablation gained with many); MARGIN_SCALE: with GPL=1,
+# rescale the teacher's margins (a factor, or auto); OUT: runs;
 # LIMRANK_BIN: a built limrank (default: a release build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Scripts/setup.sh
 TARGET=${TARGET:-1000}; STEPS=${STEPS:-}; QUERIES=${QUERIES:-}; GPL=${GPL:-0}; CE=${CE:-0}
-SOURCE=${SOURCE:-title}; PER_DOC=${PER_DOC:-1}
+SOURCE=${SOURCE:-title}; PER_DOC=${PER_DOC:-}; MARGIN_SCALE=${MARGIN_SCALE:-}
+per_doc=(); [[ -n "$PER_DOC" ]] && per_doc=(--queries-per-document "$PER_DOC")
+# GPL's teacher margins as they are (GPL's MarginMSE), or rescaled
+# (--margin-scale: a factor, or auto for the least-squares fit onto the start
+# model's own margins); each setting trains into its own directory.
+margin_scale=(); GPL_NAME=gpl
+[[ -n "$MARGIN_SCALE" ]] && margin_scale=(--margin-scale "$MARGIN_SCALE") && GPL_NAME="gpl-scale-$MARGIN_SCALE"
 OUT=${OUT:-runs/adapt}; DATA="${LIMRANK_DATA:-$PWD/data}/cranfield"
 source Scripts/recipe_common.sh
 mkdir -p "$OUT/eval"
@@ -36,7 +43,7 @@ mkdir -p "$OUT/eval"
 # its top 3 (Promptagator's round trip, loosened from k=1 because a title is
 # short); 20% of the kept ones held out as a validation collection.
 echo '{"embedder": "minilm", "seed": 7}' > "$OUT/pseudo.json"
-L synthesize --corpus --dataset cranfield --data "$DATA" --query-source "$SOURCE" --queries-per-document "$PER_DOC" \
+L synthesize --corpus --dataset cranfield --data "$DATA" --query-source "$SOURCE" "${per_doc[@]}" \
   --round-trip dense --round-trip-k 3 --target "$TARGET" --validation-fraction 0.2 \
   --config "$OUT/pseudo.json" --out "$OUT/pseudo"
 
@@ -69,8 +76,8 @@ if [[ "$GPL" == 1 || "$CE" == 1 ]]; then
 fi
 # GPL: MarginMSE on every (positive, negative) margin of the teacher.
 if [[ "$GPL" == 1 ]]; then
-  [[ -f "$OUT/gpl/model.safetensors" ]] || L train bi-encoder --loss margin-mse --model minilm --data "$OUT/pseudo/scored.jsonl" --out "$OUT/gpl" \
-    --validation-fraction 0.05 --checkpoint-every 20 "${steps[@]}" $(resume "$OUT/gpl")
+  [[ -f "$OUT/$GPL_NAME/model.safetensors" ]] || L train bi-encoder --loss margin-mse --model minilm --data "$OUT/pseudo/scored.jsonl" \
+    --out "$OUT/$GPL_NAME" --validation-fraction 0.05 --checkpoint-every 20 "${margin_scale[@]}" "${steps[@]}" $(resume "$OUT/$GPL_NAME")
 fi
 # A cross-encoder from MiniLM (no cross-encoder checkpoint ships) fit to the teacher's scores.
 if [[ "$CE" == 1 ]]; then
@@ -91,9 +98,9 @@ run mnrl --reranker dense --model "$OUT/mnrl" --depth 100
 run mnrl-fused --reranker dense --model "$OUT/mnrl" --depth 100 $(fused "$FUSE_MNRL")
 systems=(dense dense-fused mnrl mnrl-fused)
 if [[ "$GPL" == 1 ]]; then
-  run gpl --reranker dense --model "$OUT/gpl" --depth 100
-  run gpl-fused --reranker dense --model "$OUT/gpl" --depth 100 $(fused "$FUSE")
-  systems+=(gpl gpl-fused)
+  run "$GPL_NAME" --reranker dense --model "$OUT/$GPL_NAME" --depth 100
+  run "$GPL_NAME-fused" --reranker dense --model "$OUT/$GPL_NAME" --depth 100 $(fused "$FUSE")
+  systems+=("$GPL_NAME" "$GPL_NAME-fused")
 fi
 if [[ "$CE" == 1 ]]; then
   # The fusion weight is the untrained dense one: tuning on the validation
@@ -110,6 +117,6 @@ cmp() { L compare "$@" --dataset cranfield --data "$DATA"; }
 {
   echo "fusion: untrained $FUSE, mnrl $FUSE_MNRL"
   cmp "$OUT"/eval/bm25.run $(printf "$OUT/eval/%s.run " "${systems[@]}") --plot "$OUT/vs-bm25.svg"
-  cmp "$OUT"/eval/dense.run "$OUT"/eval/dense-fused.run "$OUT"/eval/mnrl.run
+  cmp "$OUT"/eval/dense.run "$OUT"/eval/dense-fused.run $(printf "$OUT/eval/%s.run " "${systems[@]}" | tr ' ' '\n' | grep -v -- '-fused.run' | grep -v '/dense.run')
   cmp "$OUT"/eval/dense-fused.run $(printf "$OUT/eval/%s.run " "${systems[@]}" | tr ' ' '\n' | grep -- '-fused.run' | grep -v '/dense-fused.run')
 } 2>&1 | tee "$OUT/results.txt"

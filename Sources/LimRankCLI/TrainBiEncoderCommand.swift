@@ -27,12 +27,22 @@ struct TrainBiEncoderCommand: ParsableCommand {
     @Option(help: "MultipleNegativesRankingLoss's scale (1 / temperature) (default \(BiEncoderRecipe.defaultScale)).")
     var scale: Float = BiEncoderRecipe.defaultScale
 
+    @Option(name: .customLong("margin-scale"), help: ArgumentHelp(
+        "margin-mse: multiply the teacher's margins by this factor, or `auto`: the least-squares factor onto the start model's own margins on the training rows (a teacher on another scale than the student's dot products otherwise pulls every margin wider or narrower). Default 1 (GPL's).",
+        valueName: "x|auto"))
+    var marginScale: String?
+
     /// `train`'s LoRA flags would land there, unread.
     @ParentCommand var train: TrainCommand
 
     func validate() throws {
         if train.lora.isSet { throw ValidationError("--rank, --alpha, --target-modules and --recompute are for lora") }
         guard scale > 0, scale.isFinite else { throw ValidationError("--scale must be positive, got \(scale)") }
+        if let marginScale, marginScale != "auto" {
+            guard let x = Double(marginScale), x > 0, x.isFinite else {
+                throw ValidationError("--margin-scale must be a positive number or auto, got '\(marginScale)'")
+            }
+        }
     }
 
     func run() throws {
@@ -54,7 +64,7 @@ struct TrainBiEncoderCommand: ParsableCommand {
             let sentence = try SentenceTransformerDirectory(directory: base)
             let maxSequence = min(flags.maxSeq ?? sentence.maxSequenceLength ?? bert.configuration.maxPositionEmbeddings,
                                   bert.configuration.maxPositionEmbeddings)
-            let examples = try BiEncoderData.encode(rows, tokenizer: tokenizer, maxSequence: maxSequence)
+            var examples = try BiEncoderData.encode(rows, tokenizer: tokenizer, maxSequence: maxSequence)
             var trainable = try BiEncoderTraining(model: bert, sentence: sentence, loss: lossKind, scale: scale)
             if let dropout = flags.dropout {
                 guard dropout >= 0, dropout < 1 else { throw ValidationError("--dropout must be in [0, 1), got \(dropout)") }
@@ -62,25 +72,60 @@ struct TrainBiEncoderCommand: ParsableCommand {
             } else {
                 trainable.dropout = try BERTDropout.load(from: base.appendingPathComponent("config.json"))
             }
-            var loop = try BiEncoderRecipe.loop(
-                model: trainable, examples: examples, options: options,
-                runFacts: ["data": url.standardizedFileURL.path, "examples": "\(examples.count)",
-                           "model": base.standardizedFileURL.path, "max_seq": "\(maxSequence)",
-                           "dropout": "\(trainable.dropout.hidden)/\(trainable.dropout.attention)"])
+            let factor = try marginFactor(trainable, examples: examples, options: options, loss: lossKind)
+            if factor != 1 {
+                for i in examples.indices { examples[i].margin = examples[i].margin.map { Float(Double($0) * factor) } }
+            }
+            var facts = ["data": url.standardizedFileURL.path, "examples": "\(examples.count)",
+                         "model": base.standardizedFileURL.path, "max_seq": "\(maxSequence)",
+                         "dropout": "\(trainable.dropout.hidden)/\(trainable.dropout.attention)"]
+            if lossKind == .marginMSE { facts["margin_scale"] = "\(factor)" }
+            var loop = try BiEncoderRecipe.loop(model: trainable, examples: examples, options: options, runFacts: facts)
             Log.write("training \(loop.training.count) rows (\(loop.validation.count) held out) with \(lossKind.rawValue), \(loop.totalSteps) steps of \(options.examplesPerStep), no two rows of one query or document in a batch")
             let summary = try loop.run(checkpointDirectory: checkpoints, resume: flags.resume,
                                        afterStep: flags.stepDelayMs > 0 ? { _ in usleep(UInt32(flags.stepDelayMs) * 1000) } : nil)
             try BiEncoderExport.write(loop.model.engine, base: base, to: outURL, maxSequenceLength: maxSequence)
             struct Summary: Encodable {
                 var method: String, loss: String, steps: Int, examples: Int, validationExamples: Int, seconds: Double, tokens: Int
-                var losses: [Float], validationLoss: Double?, resumedFrom: Int?
+                var losses: [Float], validationLoss: Double?, resumedFrom: Int?, marginScale: Double?
             }
             let s = Summary(method: "bi-encoder", loss: lossKind.rawValue, steps: summary.steps, examples: summary.examples,
                             validationExamples: summary.validationExamples, seconds: summary.seconds, tokens: summary.tokens,
-                            losses: summary.losses, validationLoss: summary.validationLoss, resumedFrom: summary.resumedFrom)
+                            losses: summary.losses, validationLoss: summary.validationLoss, resumedFrom: summary.resumedFrom,
+                            marginScale: lossKind == .marginMSE ? factor : nil)
             try LossCurvePlot.writeRunFiles(summary: s, of: summary, method: "bi-encoder", into: outURL)
             let v = summary.validationLoss.map { String(format: ", validation loss %.4f", $0) } ?? ""
             Log.write("done: \(summary.steps) steps in \(String(format: "%.1f", summary.seconds))s\(v); sentence-transformers model in \(outURL.path)")
         }
+    }
+
+    /// The factor the teacher's margins are multiplied by: --margin-scale's
+    /// number, or for `auto` the least-squares fit onto the start model's
+    /// margins over the training rows (the validation split is left out, and
+    /// a resumed run fits the same base model, so it gets the same factor).
+    func marginFactor(_ model: BiEncoderTraining, examples: [BiEncoderExample], options: TrainingOptions,
+                      loss: BiEncoderLoss) throws -> Double {
+        guard let marginScale else { return 1 }
+        guard loss == .marginMSE else { throw ValidationError("--margin-scale is for --loss margin-mse") }
+        if let x = Double(marginScale) { return x }
+        let training = try DataOrder.validationSplit(examples, fraction: options.validationFraction, seed: options.seed).training
+        Log.write("margin-scale auto: the start model's margins on \(training.count) training rows")
+        var last = Date()
+        let student = try model.margins(training, batchSize: options.batchSize) { done in
+            if Date().timeIntervalSince(last) >= 5 || done == training.count {
+                last = Date()
+                Log.write("margin-scale auto: \(done)/\(training.count) rows")
+            }
+        }
+        guard let factor = BiEncoderRecipe.marginScale(teacher: training.map { $0.margin ?? 0 }, student: student) else {
+            throw ValidationError("--margin-scale auto: every teacher margin is zero in \(training.count) training rows")
+        }
+        guard factor > 0 else {
+            throw ValidationError("--margin-scale auto: the start model's margins run against the teacher's (least-squares factor \(factor)); give a factor")
+        }
+        let meanTeacher = training.reduce(0.0) { $0 + Double($1.margin ?? 0) } / Double(training.count)
+        let meanStudent = student.reduce(0, +) / Double(student.count)
+        Log.write(String(format: "margin-scale auto: %.4f (mean margin teacher %.4f, start model %.4f)", factor, meanTeacher, meanStudent))
+        return factor
     }
 }

@@ -17,6 +17,24 @@ public enum BiEncoderRecipe {
     /// MultipleNegativesRankingLoss's default scale.
     public static let defaultScale: Float = 20
 
+    /// The factor s that maps teacher margins onto the student's own by least
+    /// squares, argmin Σ (s · teacher − student)² = Σ teacher · student / Σ teacher²,
+    /// or nil when the teacher's margins are all zero. MarginMSE asks the
+    /// student's dot products to reproduce the teacher's margins; a teacher on
+    /// another scale (GPL's cross-encoder logits, or fused scores in [0, 1]
+    /// against a normalised student's cosines) then pulls every margin wider
+    /// or narrower than the student can follow. Fit on the training rows at
+    /// the start model, it leaves the ranking signal and removes the scale.
+    public static func marginScale(teacher: [Float], student: [Double]) -> Double? {
+        precondition(teacher.count == student.count, "\(teacher.count) teacher margins for \(student.count) student margins")
+        var tt = 0.0, ts = 0.0
+        for (t, s) in zip(teacher, student) {
+            tt += Double(t) * Double(t)
+            ts += Double(t) * s
+        }
+        return tt > 0 ? ts / tt : nil
+    }
+
     /// The loop for `model` on `examples`: a seeded validation split, the
     /// no-duplicates batch keys, the method and loss in the run facts.
     public static func loop(model: BiEncoderTraining, examples: [BiEncoderExample], options: TrainingOptions,

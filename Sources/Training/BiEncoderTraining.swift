@@ -282,6 +282,28 @@ public struct BiEncoderTraining: Sendable {
                                margins: packed.margins).loss)
     }
 
+    /// The model's own margin dot(q, p) − dot(q, n) on every row that has a
+    /// negative (the quantity MarginMSE fits to the teacher's), forward only,
+    /// `batchSize` rows at a time; `progress` gets the rows done.
+    public func margins(_ examples: [BiEncoderExample], batchSize: Int = 32,
+                        progress: ((Int) -> Void)? = nil) throws -> [Double] {
+        var out: [Double] = []
+        var start = 0
+        while start < examples.count {
+            let rows = examples[start..<min(examples.count, start + max(1, batchSize))].filter { $0.negative != nil }
+            let e = try embeddings(rows.map(\.query) + rows.map(\.positive) + rows.map { $0.negative! })
+            let n = rows.count
+            for i in 0..<n {
+                var margin = 0.0
+                for c in e[i].indices { margin += Double(e[i][c]) * (Double(e[n + i][c]) - Double(e[2 * n + i][c])) }
+                out.append(margin)
+            }
+            start += max(1, batchSize)
+            progress?(min(examples.count, start))
+        }
+        return out
+    }
+
     /// Sentence embeddings of tokenized texts under the current parameters
     /// (what the written directory will give).
     public func embeddings(_ texts: [[Int32]]) throws -> [[Float]] {

@@ -57,6 +57,36 @@ import Training
         #expect(before.embeddings[0] != many.embeddings[0])
     }
 
+    /// `--margin-scale auto` fits the teacher's margins onto the start
+    /// model's and records the factor; a number is taken as given; bad values
+    /// and a loss without margins are refused.
+    @Test func marginScaleIsFittedOrGivenAndRecorded() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        let data = try scratch.file("examples.jsonl", Self.examples)
+        struct Summary: Decodable { var marginScale: Double? }
+        for (value, index) in [("auto", 0), ("0.25", 1)] {
+            let out = scratch.path("model\(index)")
+            let result = try TrainCLITests.run(Self.arguments(data, out: out, loss: "margin-mse") + ["--margin-scale", value], in: scratch)
+            #expect(result.status == 0, "\(result.stderr)")
+            let summary = try JSONDecoder().decode(Summary.self, from: Data(contentsOf: out.appendingPathComponent("training_summary.json")))
+            let factor = try #require(summary.marginScale)
+            if value == "auto" {
+                #expect(factor > 0 && factor != 1)
+                #expect(result.stderr.contains("margin-scale auto: "), "\(result.stderr)")
+            } else {
+                #expect(factor == 0.25)
+            }
+        }
+        for (arguments, message) in [(["--margin-scale=-1"], "--margin-scale must be a positive number or auto"),
+                                     (["--margin-scale", "wide"], "--margin-scale must be a positive number or auto")] {
+            let result = try TrainCLITests.run(Self.arguments(data, out: scratch.path("bad"), loss: "margin-mse") + arguments, in: scratch)
+            #expect(result.status != 0 && result.stderr.contains(message), "\(result.stderr)")
+        }
+        let mnrl = try TrainCLITests.run(Self.arguments(data, out: scratch.path("bad"), loss: "mnrl") + ["--margin-scale", "auto"], in: scratch)
+        #expect(mnrl.status != 0 && mnrl.stderr.contains("--margin-scale is for --loss margin-mse"), "\(mnrl.stderr)")
+    }
+
     @Test func marginMSEWithoutTeacherScoresNamesTheLine() throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }

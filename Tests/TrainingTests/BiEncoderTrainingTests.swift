@@ -67,6 +67,39 @@ import Tokenizers
 
     static func norm(_ a: some Collection<Float>) -> Double { a.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot() }
 
+    /// The start model's margins are dot(q, p) − dot(q, n) of its own
+    /// embeddings, whatever the batch size; the least-squares factor is
+    /// Σ t·s / Σ t² (checked against a direct fit), nil for an all-zero teacher.
+    @Test func marginsAndTheirLeastSquaresScale() throws {
+        let r = try Self.reference()
+        let model = try Self.model(.marginMSE)
+        let rows = Self.examples(r)
+        let e = try model.embeddings(rows.map(\.query) + rows.map(\.positive) + rows.map { $0.negative! })
+        let n = rows.count
+        var expected: [Double] = []
+        for i in 0..<n {
+            var margin = 0.0
+            for c in e[i].indices {
+                let q = Double(e[i][c]), p = Double(e[n + i][c]), neg = Double(e[2 * n + i][c])
+                margin += q * (p - neg)
+            }
+            expected.append(margin)
+        }
+        for batch in [1, 4, 32] {
+            let got = try model.margins(rows, batchSize: batch)
+            #expect(got.count == n)
+            for (a, b) in zip(got, expected) { #expect(abs(a - b) <= 1e-6, "batch \(batch): \(a) vs \(b)") }
+        }
+        let teacher = rows.map { $0.margin! }
+        let s = try #require(BiEncoderRecipe.marginScale(teacher: teacher, student: expected))
+        // The fit's residual is orthogonal to the teacher's margins (the normal equation).
+        var residualDot = 0.0
+        for (t, m) in zip(teacher, expected) { residualDot += Double(t) * (s * Double(t) - m) }
+        #expect(abs(residualDot) <= 1e-9)
+        #expect(BiEncoderRecipe.marginScale(teacher: [0.5, -0.25], student: [1.0, -0.5]) == 2)
+        #expect(BiEncoderRecipe.marginScale(teacher: [0, 0], student: [1, 2]) == nil)
+    }
+
     /// Our tokenizer gives sentence-transformers' ids (the examples use them).
     @Test func tokenIDsMatchSentenceTransformers() throws {
         let r = try Self.reference()
