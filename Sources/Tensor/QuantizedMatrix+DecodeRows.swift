@@ -22,19 +22,9 @@ extension QuantizedMatrix {
             for i in 0..<n { apply(x + i * cols, n: 1, into: y + i * rows, bias: bias, activations: activations) }
             return
         }
-        if activations == .int8 {
-            // Every 8-bit dot is an integer sum scaled per block, independent
-            // of the other rows, so the row-dot pass takes all n rows at once.
-            if !isInterleaved && type.hasKQuantInt8Kernel {
-                applyKQuantInt8(x, n: n, into: y, bias: bias)
-                return
-            }
-            if isInterleaved && (type == .q4_1 || type == .q8_0)
-                || InterleavedQuants.hasByteKernels && !isInterleaved && (type == .q4_0 || type == .q5_0) {
-                applyRowDots(x, n: n, into: y, bias: bias, int8: true)
-                return
-            }
-        }
+        // Every 8-bit dot is an integer sum scaled per block, independent of
+        // the other rows: the one-row path's own pass takes all n at once.
+        if activations == .int8 && applyInt8(x, n: n, into: y, bias: bias) { return }
         let blocks = cols / 32
         let needsSums = isInterleaved && type == .q4_1
         let sums = UnsafeMutablePointer<Float>.allocate(capacity: max(1, needsSums ? n * blocks : 1))

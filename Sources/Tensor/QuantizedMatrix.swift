@@ -176,15 +176,26 @@ public struct QuantizedMatrix: Sendable {
                        beta: bias == nil ? 0 : 1, c: y, ldc: rows)
             return
         }
-        if n <= Self.gemmThreshold && activations == .int8 && !isInterleaved && type.hasKQuantInt8Kernel {
-            applyKQuantInt8(x, n: n, into: y, bias: bias)
-        } else if n <= Self.gemmThreshold {
-            let int8 = activations == .int8 && (isInterleaved && (type == .q4_1 || type == .q8_0)
-                || InterleavedQuants.hasByteKernels && !isInterleaved && (type == .q4_0 || type == .q5_0))
-            applyRowDots(x, n: n, into: y, bias: bias, int8: int8)
-        } else {
+        if n > Self.gemmThreshold {
             applyTiled(x, n: n, into: y, bias: bias)
+        } else if activations != .int8 || !applyInt8(x, n: n, into: y, bias: bias) {
+            applyRowDots(x, n: n, into: y, bias: bias, int8: false)
         }
+    }
+
+    /// Decode with 8-bit activations, any number of rows (each row's result
+    /// is independent of the others): false, having done nothing, when this
+    /// weight type has no integer kernel in this build.
+    func applyInt8(_ x: UnsafePointer<Float>, n: Int, into y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?) -> Bool {
+        if !isInterleaved && type.hasKQuantInt8Kernel {
+            applyKQuantInt8(x, n: n, into: y, bias: bias)
+        } else if isInterleaved && (type == .q4_1 || type == .q8_0)
+                    || InterleavedQuants.hasByteKernels && !isInterleaved && (type == .q4_0 || type == .q5_0) {
+            applyRowDots(x, n: n, into: y, bias: bias, int8: true)
+        } else {
+            return false
+        }
+        return true
     }
 
     private func addBias(_ y: UnsafeMutablePointer<Float>, n: Int, _ bias: UnsafePointer<Float>?) {
@@ -196,8 +207,8 @@ public struct QuantizedMatrix: Sendable {
     /// With `int8` (interleaved Q4_1/Q8_0; ggml-layout Q4_0/Q5_0 where this
     /// build has the byte kernels) the activations are quantised once here and
     /// every dot is an integer one.
-    func applyRowDots(_ x: UnsafePointer<Float>, n: Int, into y: UnsafeMutablePointer<Float>,
-                      bias: UnsafePointer<Float>?, int8: Bool) {
+    private func applyRowDots(_ x: UnsafePointer<Float>, n: Int, into y: UnsafeMutablePointer<Float>,
+                              bias: UnsafePointer<Float>?, int8: Bool) {
         let blocks = cols / 32
         let needsSums = isInterleaved && type == .q4_1
         // Q4_1's offset term needs block sums of the activations: exact for
@@ -289,7 +300,7 @@ public struct QuantizedMatrix: Sendable {
 
     /// Decode for Q4_K / Q5_K / Q6_K with 8-bit activations: the n rows are
     /// rounded to Q8_K once here, then every dot is `KQuants`' integer one.
-    func applyKQuantInt8(_ x: UnsafePointer<Float>, n: Int, into y: UnsafeMutablePointer<Float>,
+    private func applyKQuantInt8(_ x: UnsafePointer<Float>, n: Int, into y: UnsafeMutablePointer<Float>,
                                  bias: UnsafePointer<Float>?) {
         let blocks = cols / 256
         let quantized = UnsafeMutablePointer<Int16>.allocate(capacity: n * cols)
