@@ -148,17 +148,24 @@ public struct BiEncoderTraining: Sendable {
         return zip(x, dy).map { a, g in (g - Double(a) / norm * dot) / norm }
     }
 
+    static func dot(_ a: [Float], _ b: [Float]) -> Double {
+        var s = 0.0
+        for (x, y) in zip(a, b) { s += Double(x) * Double(y) }
+        return s
+    }
+
+    /// MarginMSE's student margin dot(q, p) − dot(q, n) for each row of a
+    /// batch's embeddings (laid out as `embeddingLoss` takes them).
+    static func studentMargins(_ e: [[Float]], rows n: Int, negativeRow: [Int]) -> [Double] {
+        negativeRow.enumerated().map { k, i in dot(e[i], e[n + i]) - dot(e[i], e[2 * n + k]) }
+    }
+
     /// The loss over a batch's embeddings (queries rows 0..<n, positives
     /// n..<2n, negatives after them) and its gradient at each embedding.
     static func embeddingLoss(_ loss: BiEncoderLoss, scale: Float, embeddings e: [[Float]], rows n: Int, negativeRow: [Int],
                      margins: [Float]) -> (loss: Double, gradients: [[Double]]) {
         let D = e.first?.count ?? 0
         var grad = [[Double]](repeating: [Double](repeating: 0, count: D), count: e.count)
-        func dot(_ a: [Float], _ b: [Float]) -> Double {
-            var s = 0.0
-            for (x, y) in zip(a, b) { s += Double(x) * Double(y) }
-            return s
-        }
         switch loss {
         case .mnrl:
             // cos_sim normalises again (a no-op after a Normalize module, not without one).
@@ -184,9 +191,10 @@ public struct BiEncoderTraining: Sendable {
             return (total / Double(n), grad)
         case .marginMSE:
             var total = 0.0
+            let student = studentMargins(e, rows: n, negativeRow: negativeRow)
             for (k, i) in negativeRow.enumerated() {
                 let q = e[i], p = e[n + i], neg = e[2 * n + k]
-                let diff = dot(q, p) - dot(q, neg) - Double(margins[i])
+                let diff = student[k] - Double(margins[i])
                 total += diff * diff
                 let d = 2 * diff / Double(negativeRow.count)
                 for c in 0..<D {
@@ -270,36 +278,33 @@ public struct BiEncoderTraining: Sendable {
         return (Float(value), T)
     }
 
+    /// A packed batch's embeddings, forward only (no record, no dropout).
+    func forwardEmbeddings(_ packed: Packed) -> [[Float]] {
+        let hidden = parameters.values.withUnsafeBufferPointer { p in
+            BERTModel.forward(packed.batch, configuration: configuration, layout: layout, parameters: p.baseAddress!, head: false).hidden
+        }
+        return embed(hidden, packed.batch).embeddings
+    }
+
     /// The loss of a batch, forward only (no record, no dropout).
     public func batchLoss(_ examples: [BiEncoderExample]) throws -> Float {
         guard !examples.isEmpty else { return 0 }
         let packed = try pack(examples)
-        let hidden = parameters.values.withUnsafeBufferPointer { p in
-            BERTModel.forward(packed.batch, configuration: configuration, layout: layout, parameters: p.baseAddress!, head: false).hidden
-        }
-        let embeddings = embed(hidden, packed.batch).embeddings
-        return Float(Self.embeddingLoss(loss, scale: scale, embeddings: embeddings, rows: packed.rows, negativeRow: packed.negativeRow,
-                               margins: packed.margins).loss)
+        return Float(Self.embeddingLoss(loss, scale: scale, embeddings: forwardEmbeddings(packed), rows: packed.rows,
+                                        negativeRow: packed.negativeRow, margins: packed.margins).loss)
     }
 
     /// The model's own margin dot(q, p) − dot(q, n) on every row that has a
-    /// negative (the quantity MarginMSE fits to the teacher's), forward only,
-    /// `batchSize` rows at a time; `progress` gets the rows done.
+    /// negative (under margin-mse every row must: `pack` refuses one without),
+    /// exactly as MarginMSE computes it, forward only, `batchSize` rows at a
+    /// time; `progress` gets the rows done.
     public func margins(_ examples: [BiEncoderExample], batchSize: Int = 32,
                         progress: ((Int) -> Void)? = nil) throws -> [Double] {
         var out: [Double] = []
-        var start = 0
-        while start < examples.count {
-            let rows = examples[start..<min(examples.count, start + max(1, batchSize))].filter { $0.negative != nil }
-            let e = try embeddings(rows.map(\.query) + rows.map(\.positive) + rows.map { $0.negative! })
-            let n = rows.count
-            for i in 0..<n {
-                var margin = 0.0
-                for c in e[i].indices { margin += Double(e[i][c]) * (Double(e[n + i][c]) - Double(e[2 * n + i][c])) }
-                out.append(margin)
-            }
-            start += max(1, batchSize)
-            progress?(min(examples.count, start))
+        for range in CrossEncoderRecipe.Model.microBatchRanges(count: examples.count, size: max(1, batchSize)) {
+            let packed = try pack(Array(examples[range]))
+            out += Self.studentMargins(forwardEmbeddings(packed), rows: packed.rows, negativeRow: packed.negativeRow)
+            progress?(range.upperBound)
         }
         return out
     }
