@@ -51,10 +51,12 @@ extension NativeLanguageModel: RawPromptLanguageModel {
         let model = generator.model
         var cache: KVCache
         var start = 0
-        if let lastPrompt, let (shared, cached) = lastPrompt.longestPrefix(of: tokens) {
-            // At least the last token runs, for its logits.
-            start = min(shared, tokens.count - 1)
-            cache = cached.prefix(start, capacity: tokens.count)
+        // At least the last token runs, for its logits. A sliding-window
+        // layer may have dropped what the shared start needs: then all run.
+        if let lastPrompt, let (shared, cached) = lastPrompt.longestPrefix(of: tokens),
+           let kept = cached.prefix(min(shared, tokens.count - 1), capacity: tokens.count) {
+            start = kept.count
+            cache = kept
         } else {
             cache = model.makeCache(capacity: tokens.count)
         }

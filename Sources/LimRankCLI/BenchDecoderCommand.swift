@@ -68,6 +68,10 @@ struct BenchDecoderCommand: ParsableCommand {
         var logits = try decoder.prefill(prompt, cache: &cache)
         let prefill = seconds(clock.now - t)
         log("prefill: \(String(format: "%.3f", prefill)) s")
+        // The batched run below starts from the prompt's cache, kept before
+        // decoding moves the sliding-window layers' rows on (copied while
+        // untimed; only with --parallel).
+        let promptCache = parallel > 1 ? cache.prefix(promptTokens, capacity: promptTokens + genTokens) : nil
         t = clock.now
         for _ in 0..<genTokens {
             let next = logits.withUnsafeBufferPointer { Kernels.argmax($0.baseAddress!, count: $0.count) }
@@ -79,7 +83,8 @@ struct BenchDecoderCommand: ParsableCommand {
         if parallel > 1 {
             // The prompt's cache copied for every sequence; each starts from
             // its own token and follows its own greedy path.
-            var caches = (0..<parallel).map { _ in cache.prefix(promptTokens, capacity: promptTokens + genTokens) }
+            // (A whole cache's prefix always exists.)
+            var caches = (0..<parallel).map { _ in promptCache!.prefix(promptTokens, capacity: promptTokens + genTokens)! }
             var tokens = (0..<parallel).map { Self.tokenID(position: promptTokens + $0) }
             t = clock.now
             for _ in 0..<(genTokens - 1) {

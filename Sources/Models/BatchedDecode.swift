@@ -45,9 +45,7 @@ extension LlamaModel {
             throw ModelsError.invalidInput("\(n) tokens for \(caches.count) KV caches in a batched decode step")
         }
         for (i, cache) in caches.enumerated() {
-            guard cache.layers == c.numHiddenLayers, cache.width == c.numKeyValueHeads * c.headDim else {
-                throw ModelsError.invalidInput("KV cache shape (\(cache.layers) layers x \(cache.width)) does not fit this model")
-            }
+            try checkShape(of: cache)
             guard cache.count + 1 <= c.maxPositionEmbeddings else {
                 throw ModelsError.sequenceTooLong(length: cache.count + 1, maximum: c.maxPositionEmbeddings)
             }
@@ -75,6 +73,7 @@ extension LlamaModel {
         let u = FloatBuffer(count: n * I)
         let scores = FloatBuffer(count: heads * longest)  // one sequence's (heads, total) at a time
         let scale = c.attentionScale
+        for s in 0..<n { caches[s].reserve(1) }
 
         for (l, quantized) in layers.enumerated() {
             let layer = quantized.mapProjections { m, _ in DecodeRowsProjection(matrix: m) }

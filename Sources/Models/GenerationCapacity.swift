@@ -5,11 +5,13 @@ import Foundation
 /// instead of stopping silently when the context fills up or being killed
 /// when the KV cache outgrows memory.
 extension TextGenerator {
-    /// Bytes of the KV cache for `positions` tokens at the model's cache precision.
+    /// Bytes of the KV cache for `positions` tokens at the model's cache
+    /// precision (sliding-window layers hold their window and slack only).
     public func kvCacheBytes(positions: Int) -> Int {
         let c = model.configuration
-        let element = model.kvCachePrecision == .float32 ? 4 : 2
-        return 2 * c.numHiddenLayers * positions * c.numKeyValueHeads * c.headDim * element
+        return KVCache.bytes(layers: c.numHiddenLayers, kvHeads: c.numKeyValueHeads, headDim: c.headDim,
+                             positions: positions, precision: model.kvCachePrecision, window: c.slidingWindow,
+                             slidingLayers: model.cacheSlidingLayers)
     }
 
     /// Throws `generationTooLong` when the prompt plus `maxTokens` is past

@@ -512,12 +512,28 @@ public struct LlamaModel: Sendable {
     public var contextLength: Int { configuration.maxPositionEmbeddings }
     public var vocabularySize: Int { configuration.vocabSize }
 
-    /// A cache for `capacity` positions (at most the context length).
-    public func makeCache(capacity: Int? = nil) -> KVCache {
+    /// A cache for `capacity` positions (at most the context length); its
+    /// sliding-window layers keep their window and `slidingSlack` more.
+    public func makeCache(capacity: Int? = nil, slidingSlack: Int = KVCache.defaultSlidingSlack) -> KVCache {
         let c = configuration
         return KVCache(layers: c.numHiddenLayers, kvHeads: c.numKeyValueHeads, headDim: c.headDim,
                        capacity: min(capacity ?? c.maxPositionEmbeddings, c.maxPositionEmbeddings),
-                       precision: kvCachePrecision)
+                       precision: kvCachePrecision, window: c.slidingWindow, slidingLayers: cacheSlidingLayers,
+                       slidingSlack: slidingSlack)
+    }
+
+    /// Which layers slide, as the cache records it.
+    var cacheSlidingLayers: [Bool] { (0..<configuration.numHiddenLayers).map { configuration.slidingWindow(layer: $0) != nil } }
+
+    /// Throws unless `cache` was made for this model's layers, widths and
+    /// sliding windows (`makeCache`).
+    func checkShape(of cache: KVCache) throws {
+        let c = configuration, sliding = cacheSlidingLayers
+        guard cache.layers == c.numHiddenLayers, cache.width == c.numKeyValueHeads * c.headDim,
+              cache.slidingLayers == sliding, cache.window == (sliding.contains(true) ? c.slidingWindow : nil) else {
+            throw ModelsError.invalidInput("KV cache shape (\(cache.layers) layers x \(cache.width), sliding window "
+                + "\(cache.window.map(String.init) ?? "none")) does not fit this model")
+        }
     }
 
     /// Runs `tokens` from position 0 with a fresh cache.
@@ -534,9 +550,7 @@ public struct LlamaModel: Sendable {
         let c = configuration
         let n = tokens.count
         guard n > 0 else { throw ModelsError.invalidInput("no tokens to run") }
-        guard cache.layers == c.numHiddenLayers, cache.width == c.numKeyValueHeads * c.headDim else {
-            throw ModelsError.invalidInput("KV cache shape (\(cache.layers) layers x \(cache.width)) does not fit this model")
-        }
+        try checkShape(of: cache)
         let offset = cache.count
         guard offset + n <= c.maxPositionEmbeddings else {
             throw ModelsError.sequenceTooLong(length: offset + n, maximum: c.maxPositionEmbeddings)
@@ -573,6 +587,7 @@ public struct LlamaModel: Sendable {
         let scores = FloatBuffer(count: (allHeads ? heads : 1) * n * total)
         var attentions = [Int: [Float]]()
         let scale = c.attentionScale
+        cache.reserve(n)
 
         for (l, layer) in layers.enumerated() {
             x.withUnsafeMutableBufferPointer { xb in
@@ -670,17 +685,16 @@ enum LlamaAttentionKernel {
             // A sliding layer's decode row reads only the last `window` positions;
             // its probabilities are (heads, visible) then, the rest of each row zero.
             let first = window.map { max(0, total - $0) } ?? 0, visible = total - first
-            let width = cache.width
             switch cache.precision {
             case .float32:
-                cache.withRows(layer: layer, as: Float.self) { k, v in
-                    Kernels.attendOne(query: queries, keys: k + first * width, values: v + first * width, total: visible,
+                cache.withRows(layer: layer, from: first, as: Float.self) { k, v in
+                    Kernels.attendOne(query: queries, keys: k, values: v, total: visible,
                                       heads: heads, kvHeads: kvHeads, headDim: D, scale: scale,
                                       probabilities: scores, context: context)
                 }
             case .float16:
-                cache.withRows(layer: layer, as: UInt16.self) { k, v in
-                    Kernels.attendOne(query: queries, halfKeys: k + first * width, halfValues: v + first * width,
+                cache.withRows(layer: layer, from: first, as: UInt16.self) { k, v in
+                    Kernels.attendOne(query: queries, halfKeys: k, halfValues: v,
                                       total: visible, heads: heads, kvHeads: kvHeads, headDim: D, scale: scale,
                                       probabilities: scores, context: context)
                 }
@@ -688,14 +702,19 @@ enum LlamaAttentionKernel {
             if first > 0 { spreadProbabilities(scores, heads: heads, visible: visible, total: total) }
             return
         }
-        attendRows(queries: queries, n: n, total: total, heads: heads, kvHeads: kvHeads, headDim: D, scale: scale,
+        // Prompt rows read what the layer still holds: every position, or a
+        // sliding layer's kept ones (those before are masked for every row).
+        let first = cache.firstKept(layer: layer), visible = total - first
+        attendRows(queries: queries, n: n, total: visible, heads: heads, kvHeads: kvHeads, headDim: D, scale: scale,
                    window: window, scores: scores, keepsAllHeads: keepsAllHeads, context: context) { kv, body in
-            cache.withFloatRows(layer: layer, rows: total, head: kv, headDim: D, body)
+            cache.withFloatRows(layer: layer, from: first, rows: visible, head: kv, headDim: D, body)
         }
+        if first > 0 && keepsAllHeads { spreadProbabilities(scores, heads: heads * n, visible: visible, total: total) }
     }
 
-    /// Widens (heads, visible) probabilities in place to (heads, total) rows
-    /// whose first total - visible entries are zero (the keys a sliding window hid).
+    /// Widens (rows, visible) probabilities in place to (rows, total) rows
+    /// whose first total - visible entries are zero (the keys a sliding
+    /// window hid); rows are a decode row's heads or a prompt's (head, row)s.
     static func spreadProbabilities(_ p: UnsafeMutablePointer<Float>, heads: Int, visible: Int, total: Int) {
         for h in stride(from: heads - 1, through: 0, by: -1) {
             let from = p + h * visible, to = p + h * total + (total - visible)

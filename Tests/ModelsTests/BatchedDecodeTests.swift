@@ -21,7 +21,7 @@ import TestSupport
             for (i, prompt) in prompts.enumerated() where joins[i] == step {
                 var cache = model.makeCache(capacity: prompt.count + lengths[i] + 1)
                 let logits = try model.prefill(prompt, cache: &cache)
-                live[i] = Sequence(batched: cache, alone: cache.prefix(cache.count, capacity: cache.capacity),
+                live[i] = Sequence(batched: cache, alone: try #require(cache.prefix(cache.count, capacity: cache.capacity)),
                                    next: sample(logits), left: lengths[i])
             }
             let ids = live.keys.sorted().filter { live[$0]!.left > 0 }

@@ -116,7 +116,7 @@ import TestSupport
         #expect(first == again)
         #expect(snapshot.count == 5 && a.count == 6 && base.count == 6)
         // The prefix of a stepped cache drops what followed.
-        var cut = base.prefix(5, capacity: ids.count)
+        var cut = try #require(base.prefix(5, capacity: ids.count))
         #expect(try model.forward([ids[5]], cache: &cut).logits == first)
     }
 
