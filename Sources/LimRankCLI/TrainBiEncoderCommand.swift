@@ -38,11 +38,20 @@ struct TrainBiEncoderCommand: ParsableCommand {
     func validate() throws {
         if train.lora.isSet { throw ValidationError("--rank, --alpha, --target-modules and --recompute are for lora") }
         guard scale > 0, scale.isFinite else { throw ValidationError("--scale must be positive, got \(scale)") }
-        if let marginScale, marginScale != "auto" {
-            guard let x = Double(marginScale), x > 0, x.isFinite else {
-                throw ValidationError("--margin-scale must be a positive number or auto, got '\(marginScale)'")
-            }
+        _ = try marginScaleSetting()
+    }
+
+    enum MarginScale { case auto, factor(Double) }
+
+    /// --margin-scale read (nil when not given), refused by name when it is
+    /// neither a positive number nor `auto`.
+    func marginScaleSetting() throws -> MarginScale? {
+        guard let marginScale else { return nil }
+        if marginScale == "auto" { return .auto }
+        guard let x = Double(marginScale), x > 0, x.isFinite else {
+            throw ValidationError("--margin-scale must be a positive number or auto, got '\(marginScale)'")
         }
+        return .factor(x)
     }
 
     func run() throws {
@@ -105,9 +114,9 @@ struct TrainBiEncoderCommand: ParsableCommand {
     /// a resumed run fits the same base model, so it gets the same factor).
     func marginFactor(_ model: BiEncoderTraining, examples: [BiEncoderExample], options: TrainingOptions,
                       loss: BiEncoderLoss) throws -> Double {
-        guard let marginScale else { return 1 }
+        guard let setting = try marginScaleSetting() else { return 1 }
         guard loss == .marginMSE else { throw ValidationError("--margin-scale is for --loss margin-mse") }
-        if let x = Double(marginScale) { return x }
+        if case .factor(let x) = setting { return x }
         let training = try DataOrder.validationSplit(examples, fraction: options.validationFraction, seed: options.seed).training
         Log.write("margin-scale auto: the start model's margins on \(training.count) training rows")
         var last = Date()
