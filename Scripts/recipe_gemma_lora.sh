@@ -17,12 +17,13 @@
 # Settings fixed before any evaluation, never tuned on Cranfield's queries:
 # TARGET pseudo-queries (x 4 passages = training sequences), one epoch, LoRA
 # rank 32 / alpha 64 on all seven projections (LimRank's), lr 1e-4 (the
-# SmolLM2 row's), 5% held out. TARGET, STEPS, QUERIES, OUT and LIMRANK_BIN as
-# in Scripts/recipe.sh.
+# SmolLM2 row's), 5% held out. DEPTH: BM25 candidates reranked (default 20,
+# the SmolLM2 rows'; each 20 is ~40 min of Gemma on 2 cores per row).
+# TARGET, STEPS, QUERIES, OUT and LIMRANK_BIN as in Scripts/recipe.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Scripts/setup.sh
-TARGET=${TARGET:-200}; STEPS=${STEPS:-}; QUERIES=${QUERIES:-}
+TARGET=${TARGET:-200}; STEPS=${STEPS:-}; QUERIES=${QUERIES:-}; DEPTH=${DEPTH:-20}
 OUT=${OUT:-runs/gemma-lora}; DATA="${LIMRANK_DATA:-$PWD/data}/cranfield"
 source Scripts/recipe_common.sh
 mkdir -p "$OUT/eval"
@@ -40,14 +41,14 @@ echo '{"embedder": "minilm", "seed": 7}' > "$OUT/pseudo.json"
 [[ -f "$OUT/lora/adapter_model.safetensors" ]] || L train --method lora --model gemma3 --data "$OUT/sft.json" \
   --out "$OUT/lora" --lr 1e-4 --validation-fraction 0.05 --checkpoint-every 10 "${steps[@]}" $(resume "$OUT/lora")
 
-# 3. BM25's top 20 on Cranfield's judged queries, reranked pointwise (the
+# 3. BM25's top DEPTH on Cranfield's judged queries, reranked pointwise (the
 # answer read right after the prompt: the examples carry no reasoning).
 run() { local name=$1; shift; [[ -s "$OUT/eval/$name.run" ]] && return 0
   L eval --dataset cranfield --data "$DATA" --retriever bm25 "${queries[@]}" --no-cache \
     --run-out "$OUT/eval/$name.run" "$@" >/dev/null; }
 run bm25
-run gemma3-lora --reranker pointwise --model gemma3 --adapter "$OUT/lora" --prompt-format limrank --reasoning-tokens 0 --depth 20
-run gemma3 --reranker pointwise --model gemma3 --prompt-format limrank --reasoning-tokens 0 --depth 20
-L compare "$OUT/eval/bm25.run" "$OUT/eval/gemma3.run" "$OUT/eval/gemma3-lora.run" --dataset cranfield --data "$DATA" \
-  --plot "$OUT/vs-bm25.svg" 2>&1 | tee "$OUT/results.txt"
-L compare "$OUT/eval/gemma3.run" "$OUT/eval/gemma3-lora.run" --dataset cranfield --data "$DATA" 2>&1 | tee -a "$OUT/results.txt"
+run "gemma3-lora@$DEPTH" --reranker pointwise --model gemma3 --adapter "$OUT/lora" --prompt-format limrank --reasoning-tokens 0 --depth "$DEPTH"
+run "gemma3@$DEPTH" --reranker pointwise --model gemma3 --prompt-format limrank --reasoning-tokens 0 --depth "$DEPTH"
+L compare "$OUT/eval/bm25.run" "$OUT/eval/gemma3@$DEPTH.run" "$OUT/eval/gemma3-lora@$DEPTH.run" --dataset cranfield --data "$DATA" \
+  --plot "$OUT/vs-bm25@$DEPTH.svg" 2>&1 | tee "$OUT/results@$DEPTH.txt"
+L compare "$OUT/eval/gemma3@$DEPTH.run" "$OUT/eval/gemma3-lora@$DEPTH.run" --dataset cranfield --data "$DATA" 2>&1 | tee -a "$OUT/results@$DEPTH.txt"
