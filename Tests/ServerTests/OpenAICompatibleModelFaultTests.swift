@@ -38,7 +38,14 @@ import Testing
             .respond(status: 200, body: Self.scored),
         ])
         defer { server.stop() }
-        let scores = try await model(server).nextTokenLogProbabilities(for: Self.messages, assistantPrefix: "", candidates: ["false"])
+        // Retries beyond the three scripted faults, as in
+        // `truncatedBodiesAndHangUpsAreRetriedAsConnectionFaults`: an attempt
+        // sent on a pooled connection to an earlier test server whose port
+        // this one reuses fails without reaching it (a loaded clean-clone CI
+        // run ended on the 503 with the default 3), and a timeout far past
+        // any scheduling delay of a loaded machine. The count of requests
+        // this server saw stays exact.
+        let scores = try await model(server, retries: 6, timeout: 30).nextTokenLogProbabilities(for: Self.messages, assistantPrefix: "", candidates: ["false"])
         #expect(scores == [-1.9])
         #expect(server.requests.count == 4)
     }
