@@ -5,7 +5,7 @@
 # DOCUMENTS only, then BM25's top 20 reranked on Cranfield's judged queries,
 # untrained and trained, compared with BM25 by paired significance tests.
 #
-#   Scripts/recipe_gemma_lora.sh                          # ~1 h 40 min on 2 cores
+#   Scripts/recipe_gemma_lora.sh                          # ~1 h 30 min on 2 cores
 #   TARGET=8 STEPS=2 QUERIES=2 Scripts/recipe_gemma_lora.sh   # a smoke run of every step
 #
 # The training data needs no teacher model: a document's title asks for its
@@ -18,7 +18,7 @@
 # TARGET pseudo-queries (x 4 passages = training sequences), one epoch, LoRA
 # rank 32 / alpha 64 on all seven projections (LimRank's), lr 1e-4 (the
 # SmolLM2 row's), 5% held out. DEPTH: BM25 candidates reranked (default 20,
-# the SmolLM2 rows'; each 20 is ~40 min of Gemma on 2 cores per row).
+# the SmolLM2 rows'; at 20 a row is ~31 min of Gemma on 2 cores).
 # TARGET, STEPS, QUERIES, OUT and LIMRANK_BIN as in Scripts/recipe.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -126,13 +126,14 @@ struct TrainBiEncoderCommand: ParsableCommand {
                 Log.write("margin-scale auto: \(done)/\(training.count) rows")
             }
         }
-        guard let factor = BiEncoderRecipe.marginScale(teacher: training.map { $0.margin ?? 0 }, student: student) else {
+        let teacher = training.map { $0.margin ?? 0 }
+        guard let factor = BiEncoderRecipe.marginScale(teacher: teacher, student: student) else {
             throw ValidationError("--margin-scale auto: every teacher margin is zero in \(training.count) training rows")
         }
         guard factor > 0 else {
             throw ValidationError("--margin-scale auto: the start model's margins run against the teacher's (least-squares factor \(factor)); give a factor")
         }
-        let meanTeacher = training.reduce(0.0) { $0 + Double($1.margin ?? 0) } / Double(training.count)
+        let meanTeacher = teacher.reduce(0.0) { $0 + Double($1) } / Double(teacher.count)
         let meanStudent = student.reduce(0, +) / Double(student.count)
         Log.write(String(format: "margin-scale auto: %.4f (mean margin teacher %.4f, start model %.4f)", factor, meanTeacher, meanStudent))
         return factor

@@ -60,8 +60,7 @@ public struct KVCache: Sendable {
     public init(layers: Int, kvHeads: Int, headDim: Int, capacity: Int, precision: Precision = .float32,
                 window: Int? = nil, slidingLayers: [Bool] = [], slidingSlack: Int = KVCache.defaultSlidingSlack) {
         precondition(window.map { $0 > 0 } ?? true, "a sliding window must be positive")
-        let flags = window == nil ? [Bool](repeating: false, count: layers)
-            : (0..<layers).map { $0 < slidingLayers.count && slidingLayers[$0] }
+        let flags = Self.slidingFlags(layers: layers, window: window, slidingLayers: slidingLayers)
         self.layers = layers
         self.width = kvHeads * headDim
         self.capacity = capacity
@@ -81,6 +80,11 @@ public struct KVCache: Sendable {
                             rowBytes: rowBytes)
     }
 
+    /// Which of `layers` slide: none without a window, missing entries false.
+    static func slidingFlags(layers: Int, window: Int?, slidingLayers: [Bool]) -> [Bool] {
+        (0..<layers).map { window != nil && $0 < slidingLayers.count && slidingLayers[$0] }
+    }
+
     /// Rows a sliding layer's buffer starts with: its window and slack, or
     /// the whole capacity when that is less.
     static func slidingRows(capacity: Int, window: Int?, slack: Int) -> Int {
@@ -92,7 +96,7 @@ public struct KVCache: Sendable {
     /// layers grow).
     public static func bytes(layers: Int, kvHeads: Int, headDim: Int, positions: Int, precision: Precision,
                              window: Int?, slidingLayers: [Bool], slidingSlack: Int = defaultSlidingSlack) -> Int {
-        let slidingCount = window == nil ? 0 : (0..<layers).filter { $0 < slidingLayers.count && slidingLayers[$0] }.count
+        let slidingCount = slidingFlags(layers: layers, window: window, slidingLayers: slidingLayers).filter { $0 }.count
         let rows = (layers - slidingCount) * positions
             + slidingCount * slidingRows(capacity: positions, window: window, slack: max(1, slidingSlack))
         return 2 * rows * kvHeads * headDim * precision.elementBytes
