@@ -283,11 +283,26 @@ public struct GGUFFile: Sendable {
         let fileSize = storage.count
         var tensors: [GGUFTensor] = []
         var index: [String: Int] = [:]
+        // Where the next tensor's bytes must start: as llama.cpp's loader
+        // requires, tensors tile the data section in the order of their
+        // infos, each padded to the alignment, so a corrupted type, shape or
+        // offset cannot make one tensor read another's bytes.
+        var expectedOffset = 0
         for info in infos {
             guard let type = GGMLType(rawValue: info.type) else {
                 throw ModelFormatError.unsupportedTensorType(file: path, tensor: info.name, type: "ggml type id \(info.type)")
             }
-            let elements = info.ne.reduce(1, *)
+            guard index[info.name] == nil else {
+                throw ModelFormatError.invalidHeader(file: path, what: "tensor infos", reason: "tensor '\(info.name)' appears twice")
+            }
+            var elements = 1
+            for n in info.ne {
+                let (product, overflow) = elements.multipliedReportingOverflow(by: n)
+                guard !overflow, product < (1 << 48) else {
+                    throw ModelFormatError.shapeMismatch(file: path, tensor: info.name, reason: "ne \(info.ne) has too many elements")
+                }
+                elements = product
+            }
             guard (info.ne.first ?? 1) % type.blockSize == 0, let bytes = type.byteCount(elements: elements) else {
                 throw ModelFormatError.shapeMismatch(
                     file: path, tensor: info.name,
@@ -302,6 +317,12 @@ public struct GGUFFile: Sendable {
                 throw ModelFormatError.tensorOutOfBounds(
                     file: path, tensor: info.name, range: lo..<(lo &+ bytes), fileSize: fileSize)
             }
+            guard rel == expectedOffset else {
+                throw ModelFormatError.invalidHeader(
+                    file: path, what: "offset of tensor '\(info.name)'",
+                    reason: "\(rel) where the tensors before it end at \(expectedOffset) (tensors must follow one another in the order of their infos, as llama.cpp requires)")
+            }
+            expectedOffset += (bytes + alignment - 1) / alignment * alignment
             index[info.name] = tensors.count
             tensors.append(GGUFTensor(
                 file: path, name: info.name, type: type, ne: info.ne,

@@ -80,13 +80,33 @@ public struct SafeTensors: Sendable {
             guard range.upperBound <= bytes.count else {
                 throw ModelFormatError.tensorOutOfBounds(file: path, tensor: name, range: range, fileSize: bytes.count)
             }
-            let elements = shape.reduce(1) { $0.multipliedReportingOverflow(by: $1).partialValue }
-            guard elements * dtype.byteSize == range.count else {
+            var needed: Int? = dtype.byteSize
+            for n in shape {
+                let (product, overflow) = needed?.multipliedReportingOverflow(by: n) ?? (0, true)
+                needed = overflow ? nil : product
+            }
+            guard let needed, needed == range.count else {
                 throw ModelFormatError.shapeMismatch(
                     file: path, tensor: name,
-                    reason: "shape \(shape) of \(dt) needs \(elements * dtype.byteSize) bytes, data_offsets give \(range.count)")
+                    reason: "shape \(shape) of \(dt) needs \(needed.map { "\($0) bytes" } ?? "more bytes than a file holds"), data_offsets give \(range.count)")
             }
             entries[name] = Entry(name: name, dtype: dtype, shape: shape, byteRange: range)
+        }
+        // As the safetensors library validates: the tensors' bytes tile the
+        // data section, no overlap (one tensor reading another's bytes after
+        // a corrupted offset), no hole and nothing after the last.
+        var end = dataStart
+        for e in entries.values.sorted(by: { ($0.byteRange.lowerBound, $0.byteRange.upperBound) < ($1.byteRange.lowerBound, $1.byteRange.upperBound) }) {
+            guard e.byteRange.lowerBound == end else {
+                throw ModelFormatError.invalidHeader(
+                    file: path, what: "data_offsets of tensor '\(e.name)'",
+                    reason: "it begins at \(e.byteRange.lowerBound - dataStart), where the tensors before it end at \(end - dataStart) (the data must be contiguous)")
+            }
+            end = e.byteRange.upperBound
+        }
+        guard end == bytes.count else {
+            throw ModelFormatError.invalidHeader(
+                file: path, what: "data section", reason: "\(bytes.count - end) bytes follow the last tensor's data")
         }
         self.entries = entries
         self.metadata = metadata

@@ -91,8 +91,14 @@ public struct Tokenizer: Sendable {
         let model = try TokenizerModelFactory.make(json.model, byteLevel: preTokenizer?.isByteLevel ?? false)
         let post = try json.postProcessor.map { try PostProcessorFactory.make($0) }
         let decoder = try json.decoder.map { try TokenDecoderFactory.make($0) }
-        for (i, t) in json.addedTokens.enumerated() where t.id < 0 {
-            throw TokenizerError.invalidEntry(field: "added_tokens", index: i, reason: "negative id \(t.id)")
+        for (i, t) in json.addedTokens.enumerated() {
+            if t.id < 0 { throw TokenizerError.invalidEntry(field: "added_tokens", index: i, reason: "negative id \(t.id)") }
+            // Added tokens extend the model's vocabulary; one far beyond it is corruption.
+            if t.id >= model.vocabularySize + vocabularyHoleLimit {
+                throw TokenizerError.invalidEntry(
+                    field: "added_tokens", index: i,
+                    reason: "id \(t.id) of '\(t.content)' is far beyond the model's \(model.vocabularySize) tokens (at most \(vocabularyHoleLimit) ids may be unused)")
+            }
         }
         var byContent: [String: Int] = [:]
         for t in json.addedTokens { byContent[t.content] = t.id }

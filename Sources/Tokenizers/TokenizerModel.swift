@@ -46,10 +46,20 @@ public enum TokenizerModelFactory {
     }
 }
 
+/// Ids a vocabulary may leave unused below its largest: a table of ids is
+/// allocated up to the largest, so one corrupted id (10^12) must be a clear
+/// error rather than an allocation that kills the process.
+let vocabularyHoleLimit = 1 << 16
+
 /// Builds a `[id] -> token` table from a `token -> id` vocabulary, rejecting
-/// negative or duplicate ids.
+/// negative, duplicate or far out-of-range ids.
 func invertVocabulary(_ vocab: [String: Int], field: String) throws -> [String?] {
     let maxID = vocab.values.max() ?? -1
+    if maxID >= vocab.count + vocabularyHoleLimit, let (token, id) = vocab.first(where: { $0.value == maxID }) {
+        throw TokenizerError.invalidEntry(
+            field: field, index: id,
+            reason: "id of token '\(token)' is far beyond the vocabulary's \(vocab.count) tokens (at most \(vocabularyHoleLimit) ids may be unused)")
+    }
     var tokens = [String?](repeating: nil, count: maxID + 1)
     for (token, id) in vocab {
         guard id >= 0 else {

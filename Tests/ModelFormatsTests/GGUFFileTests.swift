@@ -179,6 +179,45 @@ let quantizedProductTolerance: Float = 1e-4
         }
     }
 
+    /// What a flipped type, shape or offset does to a real GGUF (found by
+    /// fuzzing SmolLM2's file): one tensor would read another's bytes. As in
+    /// llama.cpp, tensors must follow one another in the order of their infos.
+    @Test func overlappingOrMisplacedTensorsAreRefused() {
+        func reason(_ offset: Int, _ end: Int) -> String {
+            "\(offset) where the tensors before it end at \(end) (tensors must follow one another in the order of their infos, as llama.cpp requires)"
+        }
+        var overlap = valid()
+        overlap.tensors[1].offset = 0
+        #expect(throws: ModelFormatError.invalidHeader(file: "crafted.gguf", what: "offset of tensor 'v'", reason: reason(0, 256))) {
+            try parseGGUF(overlap.bytes())
+        }
+        // w read as F16 is 128 bytes long: v would then start at 128, not 256.
+        var retyped = valid()
+        retyped.tensors[0].type = GGMLType.f16.rawValue
+        #expect(throws: ModelFormatError.invalidHeader(file: "crafted.gguf", what: "offset of tensor 'v'", reason: reason(256, 128))) {
+            try parseGGUF(retyped.bytes())
+        }
+        var firstNotAtZero = valid()
+        firstNotAtZero.data += [UInt8](repeating: 0, count: 64)
+        firstNotAtZero.tensors[0].offset = 32
+        #expect(throws: ModelFormatError.invalidHeader(file: "crafted.gguf", what: "offset of tensor 'w'", reason: reason(32, 0))) {
+            try parseGGUF(firstNotAtZero.bytes())
+        }
+        var duplicate = valid()
+        duplicate.tensors[1].name = "w"
+        #expect(throws: ModelFormatError.invalidHeader(file: "crafted.gguf", what: "tensor infos", reason: "tensor 'w' appears twice")) {
+            try parseGGUF(duplicate.bytes())
+        }
+    }
+
+    @Test func elementCountOverflowIsRefusedNotATrap() {
+        var b = valid()
+        b.tensors[0].ne = [1 << 39, 1 << 39]
+        #expect(throws: ModelFormatError.shapeMismatch(file: "crafted.gguf", tensor: "w", reason: "ne [549755813888, 549755813888] has too many elements")) {
+            try parseGGUF(b.bytes())
+        }
+    }
+
     @Test func missingTensorIsNamed() throws {
         let f = try parseGGUF(valid().bytes())
         #expect(throws: ModelFormatError.missingTensor(file: "crafted.gguf", tensor: "nope")) { try f.tensor(named: "nope") }

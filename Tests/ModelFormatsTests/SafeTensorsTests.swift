@@ -66,6 +66,20 @@ func writeSafeTensors(header: String, data: [UInt8], headerLength: UInt64? = nil
              { .invalidHeader(file: $0, what: "entry for tensor 'x'", reason: "data_offsets is not [begin, end]") }),
             (#"{"x":{"dtype":"F32","shape":[-1],"data_offsets":[0,0]}}"#, [],
              { .invalidHeader(file: $0, what: "entry for tensor 'x'", reason: "shape is not a list of non-negative integers") }),
+            // 2^62 elements of 4 bytes overflow Int: refused, not a trap.
+            (#"{"x":{"dtype":"F32","shape":[4611686018427387904],"data_offsets":[0,4]}}"#, [0, 0, 0, 0],
+             { .shapeMismatch(file: $0, tensor: "x", reason: "shape [4611686018427387904] of F32 needs more bytes than a file holds, data_offsets give 4") }),
+            // What a corrupted offset does (found by fuzzing MiniLM's file):
+            // y would read x's last 4 bytes. The safetensors library refuses
+            // overlaps, holes and trailing bytes; so does this reader.
+            (#"{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"y":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#,
+             [UInt8](repeating: 0, count: 12),
+             { .invalidHeader(file: $0, what: "data_offsets of tensor 'y'", reason: "it begins at 4, where the tensors before it end at 8 (the data must be contiguous)") }),
+            (#"{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"y":{"dtype":"F32","shape":[1],"data_offsets":[12,16]}}"#,
+             [UInt8](repeating: 0, count: 16),
+             { .invalidHeader(file: $0, what: "data_offsets of tensor 'y'", reason: "it begins at 12, where the tensors before it end at 8 (the data must be contiguous)") }),
+            (#"{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#, [UInt8](repeating: 0, count: 6),
+             { .invalidHeader(file: $0, what: "data section", reason: "2 bytes follow the last tensor's data") }),
         ]
         for (header, data, err) in cases {
             let url = try writeSafeTensors(header: header, data: data)

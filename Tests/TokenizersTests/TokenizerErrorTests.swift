@@ -37,6 +37,25 @@ struct TokenizerErrorTests {
         #expect(throws: TokenizerError.invalidJSON(file: "tokenizer.json", field: "model", reason: "missing key")) { try load(missing) }
     }
 
+    /// A fuzzed tokenizer.json (MiniLM's, one id set to 10^12) aborted the
+    /// process allocating a 16 TB id table; it is an error naming the token now.
+    @Test func farOutOfRangeIdsAreRefusedNotAllocated() throws {
+        let big = #"{"model": {"type": "WordPiece", "unk_token": "[UNK]", "vocab": {"[UNK]": 0, "grill": 1000000000000}}}"#
+        #expect(throws: TokenizerError.invalidEntry(
+            field: "model.vocab", index: 1_000_000_000_000,
+            reason: "id of token 'grill' is far beyond the vocabulary's 2 tokens (at most 65536 ids may be unused)")) { try load(big) }
+        let bpe = #"{"pre_tokenizer": {"type": "ByteLevel"}, "model": {"type": "BPE", "vocab": {"a": 0, "b": 70000}, "merges": []}}"#
+        #expect(throws: TokenizerError.self) { try load(bpe) }
+        // The same for an added token (MiniLM's [MASK] at 10^12 trapped converting ids for the encoder).
+        let added = #"{"added_tokens": [{"id": 1000000000000, "content": "[MASK]", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true}], "model": \#(Self.wordPieceModel)}"#
+        #expect(throws: TokenizerError.invalidEntry(
+            field: "added_tokens", index: 0,
+            reason: "id 1000000000000 of '[MASK]' is far beyond the model's 5 tokens (at most 65536 ids may be unused)")) { try load(added) }
+        // Holes within the limit stay accepted (ids a model never emits).
+        let holes = #"{"model": {"type": "WordPiece", "unk_token": "[UNK]", "vocab": {"[UNK]": 0, "hello": 60000}}}"#
+        #expect(try load(holes).encode("hello").ids.contains(60000))
+    }
+
     @Test func mergeWithOutOfVocabularyToken() {
         let json = #"{"pre_tokenizer": {"type": "ByteLevel"}, "model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["a b", "a c"]}}"#
         #expect(throws: TokenizerError.tokenNotInVocabulary(field: "model.merges[1]", token: "c")) { try load(json) }
