@@ -27,6 +27,12 @@ struct GBNFParser {
     var position = 0
     /// `{m,n}` bounds above this are refused: each repetition is a rule.
     static let maxRepetition = 10_000
+    /// Groups open at once, and postfix operators stacked on one item: the
+    /// parser and the rule compiler recurse once per level, so a file of
+    /// 100,000 '(' overflowed the stack; real grammars nest a few levels.
+    static let maxGroupDepth = 128
+    static let maxStackedOperators = 8
+    var groupDepth = 0
 
     init(_ text: String, source: String) {
         self.text = Array(text.unicodeScalars)
@@ -157,9 +163,14 @@ struct GBNFParser {
                 position += 1
                 item = .characterClass(UTF8Ranges.allScalars)
             case "(":
+                guard groupDepth < Self.maxGroupDepth else {
+                    throw error("groups nested deeper than \(Self.maxGroupDepth) levels", at: itemStart)
+                }
                 position += 1
                 skipSpace(newlines: true)
+                groupDepth += 1
                 item = try alternatives(nested: true)
+                groupDepth -= 1
                 guard current == ")" else { throw error("expected ')' to close the group opened at \(describe(itemStart))") }
                 position += 1
             case _ where Self.isNameCharacter(s):
@@ -185,7 +196,14 @@ struct GBNFParser {
             }
             skipSpace(newlines: nested)
             // Postfix operators, possibly stacked (`"a"?*` is allowed as in llama.cpp).
+            var stacked = 0
             while let op = current {
+                if "*+?{".unicodeScalars.contains(op) {
+                    stacked += 1
+                    guard stacked <= Self.maxStackedOperators else {
+                        throw error("more than \(Self.maxStackedOperators) operators stacked on one item")
+                    }
+                }
                 if op == "*" {
                     item = .repetition(item, min: 0, max: nil)
                 } else if op == "+" {

@@ -139,6 +139,22 @@ import Testing
         #expect(surrogate?.reason.contains("not a Unicode scalar") == true)
     }
 
+    /// 100,000 nested groups overflowed the parser's stack (a crash, found by
+    /// feeding `generate --grammar` hostile files); the limits are errors now,
+    /// and the deepest accepted grammar compiles and matches.
+    @Test func nestingBeyondTheLimitsIsAnErrorNotACrash() throws {
+        let limit = GBNFParser.maxGroupDepth
+        let deep = Self.syntaxError("root ::= " + String(repeating: "(", count: 100_000) + "\"a\"" + String(repeating: ")", count: 100_000))
+        #expect(deep?.line == 1 && deep?.column == 10 + limit && deep?.reason == "groups nested deeper than \(limit) levels")
+        let stacked = Self.syntaxError(#"root ::= "a""# + String(repeating: "?", count: 9))
+        #expect(stacked?.column == 21 && stacked?.reason == "more than 8 operators stacked on one item")
+        // At the limits: `limit` groups, each closed by 8 stacked operators.
+        let ops = String(repeating: "{1}", count: GBNFParser.maxStackedOperators)
+        let deepest = "root ::= " + String(repeating: "(", count: limit) + "\"a\"" + String(repeating: ")" + ops, count: limit)
+        let m = try Self.matcher(deepest)
+        #expect(m.matches("a") && !m.matches("aa") && !m.matches("b"))
+    }
+
     @Test func undefinedRulesAndMissingRootAreNamed() {
         #expect(throws: GrammarError.undefinedRule(name: "value", source: "g.gbnf:1:14")) {
             try Grammar(gbnf: #"root ::= "a" value"#, source: "g.gbnf")
