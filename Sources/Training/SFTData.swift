@@ -93,6 +93,10 @@ public enum SFTDataReader {
                 throw TrainingError.invalidData(file: file, line: 1, reason: "not a valid JSON array")
             }
             for (i, element) in array.enumerated() {
+                // JSONSerialization traps (not throws) on a top-level value that is not an object.
+                guard element is [String: Any] else {
+                    throw TrainingError.invalidData(file: file, line: i + 1, reason: "record \(i + 1) of the array is not a JSON object")
+                }
                 let line = try JSONSerialization.data(withJSONObject: element)
                 out.append(try convert(TrainingDataReader.decode(Record.self, String(decoding: line, as: UTF8.self), file: file, line: i + 1),
                                        file: file, line: i + 1))

@@ -119,3 +119,26 @@ import Tokenizers
         }
     }
 }
+
+/// Malformed LLaMA-Factory files are errors naming the record, never a crash.
+@Suite struct SFTDataReaderErrorTests {
+    func read(_ json: String) throws -> [SFTRecord] {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("limrank-sft-\(UUID().uuidString).json")
+        try Data(json.utf8).write(to: url)
+        defer { try? FileManager.default.removeItem(at: url) }
+        return try SFTDataReader.read(url)
+    }
+
+    /// A number among the records aborted `train --method lora` (JSONSerialization
+    /// traps on a top-level value that is not an object).
+    @Test func aRecordThatIsNotAnObjectIsNamed() throws {
+        do {
+            _ = try read(#"[{"instruction": "q", "input": "", "output": "</think> true"}, 7]"#)
+            Issue.record("expected an error")
+        } catch let TrainingError.invalidData(_, line, reason) {
+            #expect(line == 2 && reason == "record 2 of the array is not a JSON object")
+        }
+        #expect(throws: TrainingError.self) { try read(#"[["instruction"]]"#) }
+        #expect(try read(#"[{"instruction": "q", "input": "", "output": "</think> true"}]"#).map(\.target) == ["</think> true"])
+    }
+}
