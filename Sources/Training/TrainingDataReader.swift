@@ -49,19 +49,27 @@ public struct TrainingDataReader: Sendable {
         } catch let error as TrainingError {
             throw error
         } catch let DecodingError.keyNotFound(key, context) {
-            let path = (context.codingPath + [key]).map(\.stringValue).joined(separator: ".")
+            let path = fieldPath(context.codingPath + [key])
             throw TrainingError.invalidData(file: file, line: line, reason: "missing field \"\(path)\"")
         } catch let DecodingError.valueNotFound(_, context) {
-            throw TrainingError.invalidData(file: file, line: line, reason: "field \"\(context.codingPath.map(\.stringValue).joined(separator: "."))\" is null")
+            throw TrainingError.invalidData(file: file, line: line, reason: "field \"\(fieldPath(context.codingPath))\" is null")
         } catch let DecodingError.typeMismatch(_, context) {
-            throw TrainingError.invalidData(file: file, line: line, reason: "field \"\(context.codingPath.map(\.stringValue).joined(separator: "."))\" has the wrong type")
+            if context.codingPath.isEmpty { throw TrainingError.invalidData(file: file, line: line, reason: "the record is not a JSON object") }
+            throw TrainingError.invalidData(file: file, line: line, reason: "field \"\(fieldPath(context.codingPath))\" has the wrong type")
         } catch let DecodingError.dataCorrupted(context) {
             if context.codingPath.isEmpty {
                 throw TrainingError.invalidData(file: file, line: line, reason: "not valid JSON")
             }
-            throw TrainingError.invalidData(file: file, line: line, reason: "field \"\(context.codingPath.map(\.stringValue).joined(separator: "."))\": \(context.debugDescription)")
+            throw TrainingError.invalidData(file: file, line: line, reason: "field \"\(fieldPath(context.codingPath))\": \(context.debugDescription)")
         } catch {
             throw TrainingError.invalidData(file: file, line: line, reason: "\(error)")
+        }
+    }
+
+    /// "negatives[0].text", as the record spells it (not "negatives.Index 0.text").
+    static func fieldPath(_ path: [CodingKey]) -> String {
+        path.reduce(into: "") { out, key in
+            if let i = key.intValue { out += "[\(i)]" } else { out += (out.isEmpty ? "" : ".") + key.stringValue }
         }
     }
 }

@@ -175,6 +175,9 @@ import Tokenizers
         try expectError(good + "{\"query\":\"q\",\"passage\":\"p\"}\n", line: 2, "missing field \"label\"")
         try expectError(good + "{\"query\":\"q\",\"positives\":[],\"negatives\":[]}\n", line: 2, "no passage")
         try expectError("{\"query\":\" \",\"passage\":\"p\",\"label\":false}\n", line: 1, "empty query")
+        // Fields named as the record spells them; a line that is not an object says so.
+        try expectError(good + "{\"query\":\"q\",\"negatives\":[{\"text\":\"n\"},1]}\n", line: 2, "field \"negatives[1]\" has the wrong type")
+        try expectError(good + "[1, 2]\n", line: 2, "the record is not a JSON object")
         #expect(try Self.readError("\n\n") == .emptyDataSet(file: "data.jsonl"))
         #expect(try Self.readError("") == .emptyDataSet(file: "data.jsonl"))
         // Labels written as 0/1 and strings are accepted.
