@@ -209,6 +209,12 @@ public struct GGUFFile: Sendable {
     public let dataOffset: Int
     private let index: [String: Int]
 
+    /// ggml's GGML_MAX_NAME is 64 with the terminating NUL: llama.cpp refuses
+    /// longer tensor names.
+    static let maxTensorNameLength = 63
+    /// The GGUF specification's bound on a metadata key.
+    static let maxKeyLength = 65_535
+
     public init(contentsOf url: URL) throws {
         try self.init(path: url.path)
     }
@@ -237,7 +243,7 @@ public struct GGUFFile: Sendable {
         var values: [String: GGUFValue] = [:]
         keys.reserveCapacity(kvCount)
         for i in 0..<kvCount {
-            let key = try r.string("key #\(i)")
+            let key = try r.string("key #\(i)", maxLength: Self.maxKeyLength)
             let rawType = try r.read(UInt32.self, "value type of '\(key)'")
             guard let t = GGUFValueType(rawValue: rawType) else {
                 throw ModelFormatError.unsupportedValueType(file: path, key: key, type: rawType)
@@ -260,7 +266,7 @@ public struct GGUFFile: Sendable {
         var infos: [Info] = []
         infos.reserveCapacity(tensorCount)
         for i in 0..<tensorCount {
-            let name = try r.string("name of tensor #\(i)")
+            let name = try r.string("name of tensor #\(i)", maxLength: Self.maxTensorNameLength)
             let nDims = Int(try r.read(UInt32.self, "n_dims of tensor '\(name)'"))
             guard nDims <= 8 else {
                 throw ModelFormatError.shapeMismatch(file: path, tensor: name, reason: "\(nDims) dimensions")
@@ -373,9 +379,15 @@ struct GGUFByteReader {
         return n
     }
 
-    mutating func string(_ what: @autoclosure () -> String) throws -> String {
+    /// A length-prefixed string; `maxLength` bounds names whose limit the
+    /// format sets, so a corrupt length fails at once instead of reading
+    /// (and printing) hundreds of megabytes of tensor data as a name.
+    mutating func string(_ what: @autoclosure () -> String, maxLength: Int? = nil) throws -> String {
         let at = position
         let n = try read(UInt64.self, "length of \(what())")
+        if let maxLength, n > UInt64(maxLength) {
+            throw ModelFormatError.invalidHeader(file: file, what: "length of \(what()) at byte \(at)", reason: "\(n) bytes, more than the format's \(maxLength)")
+        }
         guard n <= UInt64(bytes.count - position) else {
             throw ModelFormatError.truncated(file: file, what: "\(what()) (\(n) bytes)", offset: at)
         }

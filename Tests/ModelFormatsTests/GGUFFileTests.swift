@@ -210,6 +210,27 @@ let quantizedProductTolerance: Float = 1e-4
         }
     }
 
+    /// Gemma 3's GGUF with one tensor's n_dims set to 0 took 4 min 43 s to fail:
+    /// the infos after it were read out of step, with 234 MB of tensor data as
+    /// a "name" (then printed in the error). Names longer than ggml allows stop it.
+    @Test func overlongNamesFailAtOnce() {
+        var long = valid()
+        long.tensors[1].name = String(repeating: "n", count: 64)
+        // After the header, the key/values and w's info (name, n_dims, two dims, type, offset).
+        let at = 24 + long.kvs.reduce(0) { $0 + 8 + $1.key.utf8.count + 4 + $1.payload.count } + (8 + 1) + 4 + 2 * 8 + 4 + 8
+        #expect(throws: ModelFormatError.invalidHeader(
+            file: "crafted.gguf", what: "length of name of tensor #1 at byte \(at)",
+            reason: "64 bytes, more than the format's 63")) { try parseGGUF(long.bytes()) }
+        var fits = valid()
+        fits.tensors[1].name = String(repeating: "n", count: 63)
+        #expect(throws: Never.self) { try parseGGUF(fits.bytes()) }
+        var key = valid()
+        key.kvs[0].key = String(repeating: "k", count: 70_000)
+        #expect(throws: ModelFormatError.invalidHeader(file: "crafted.gguf", what: "length of key #0 at byte 24", reason: "70000 bytes, more than the format's 65535")) {
+            try parseGGUF(key.bytes())
+        }
+    }
+
     @Test func elementCountOverflowIsRefusedNotATrap() {
         var b = valid()
         b.tensors[0].ne = [1 << 39, 1 << 39]
