@@ -19,7 +19,8 @@ bytes) is a finding too; --show-accepted lists them.
 
 Session 16 found with it, and fixed: overlapping GGUF tensors and safetensors
 offsets accepted, a tokenizer.json id of 10^12 aborting on allocation, an
-added-token id trapping in the encoder. Not run in CI (minutes, and it needs
+added-token id trapping in the encoder, and (on Gemma 3's file, --gguf) a
+tensor's n_dims set to 0 taking minutes to fail with 234 MB read as a name. Not run in CI (minutes, and it needs
 the shipped models).
 """
 import argparse
