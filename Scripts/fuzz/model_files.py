@@ -45,10 +45,13 @@ def gguf_fields(data):
     def skip_string(o):
         return o + 8 + struct.unpack_from("<Q", data, o)[0]
 
+    def read_string(o):
+        """(text, offset after it)."""
+        end = skip_string(o)
+        return data[o + 8:end].decode("utf8", "replace"), end
+
     for _ in range(n_kv):
-        key_len = struct.unpack_from("<Q", data, off)[0]
-        key = data[off + 8:off + 8 + key_len].decode("utf8", "replace")
-        off = skip_string(off)
+        key, off = read_string(off)
         t = struct.unpack_from("<I", data, off)[0]
         fields.append((off, 4, key + ":type"))
         off += 4
@@ -70,9 +73,7 @@ def gguf_fields(data):
                     fields.append((off, 8, f"{key}[{j}]:strlen"))
                 off = skip_string(off)
     for _ in range(n_tensors):
-        name_len = struct.unpack_from("<Q", data, off)[0]
-        name = data[off + 8:off + 8 + name_len].decode("utf8", "replace")
-        off = skip_string(off)
+        name, off = read_string(off)
         n_dims = struct.unpack_from("<I", data, off)[0]
         fields.append((off, 4, name + ":n_dims"))
         off += 4
