@@ -8,7 +8,8 @@ hang is a defect (bad input must be a clear error naming the file and field).
     python3 Scripts/fuzz/model_files.py tokenizer    --bin ... -n 200
 
 gguf-fields sets one header field (a metadata value, type or array count, a
-tensor's n_dims, dims, type or offset) to an extreme value; gguf-cut truncates
+few elements of numeric arrays such as token types and scores, a tensor's
+n_dims, dims, type or offset) to an extreme value; gguf-cut truncates
 the file; safetensors corrupts one tensor's dtype, shape or data_offsets, the
 header length, or cuts the data; tokenizer sets one key of tokenizer.json to a
 wrong type or value. Each case runs `limrank generate` (GGUF) or `limrank
@@ -67,7 +68,12 @@ def gguf_fields(data):
             off += 12
             for j in range(count):
                 if elem in GGUF_SIZES:
-                    off += GGUF_SIZES[elem] * (count - j)
+                    # A few elements of a numeric array (token types, scores).
+                    size = GGUF_SIZES[elem]
+                    picks = random.Random(count)
+                    for k in sorted({0, count - 1} | {picks.randrange(count) for _ in range(3)}):
+                        fields.append((off + k * size, size, f"{key}[{k}]"))
+                    off += size * count
                     break
                 if j < 3:
                     fields.append((off, 8, f"{key}[{j}]:strlen"))
