@@ -900,10 +900,13 @@ extension LlamaModel {
         } else {
             throw ModelsError.missingTensor(name: names.outputHead, file: file)
         }
-        layers = try (0..<c.numHiddenLayers).map { i in
+        // Appended one by one: `map` would reserve every layer up front, and a
+        // config's layer count is checked only by the tensors each layer finds.
+        var built: [LlamaDecoderLayer<QuantizedMatrix>] = []
+        for i in 0..<c.numHiddenLayers {
             let n = { names.layer(i, $0) }
             let qW = c.numAttentionHeads * D, kvW = c.numKeyValueHeads * D
-            return LlamaDecoderLayer(
+            built.append(LlamaDecoderLayer(
                 inputNorm: try vector(n(.inputNorm), H)!,
                 query: try matrix(n(.query), qW, H),
                 key: try matrix(n(.key), kvW, H),
@@ -921,8 +924,9 @@ extension LlamaModel {
                 ropeTheta: c.slidingWindow(layer: i) != nil ? c.localRopeTheta : nil,
                 gate: try matrix(n(.gate), I, H),
                 up: try matrix(n(.up), I, H),
-                down: try matrix(n(.down), H, I))
+                down: try matrix(n(.down), H, I)))
         }
+        layers = built
     }
 
     /// A Llama checkpoint directory: config.json + model.safetensors (HF layout).
@@ -977,10 +981,17 @@ extension LlamaModel {
         } else {
             vocab = try file.tensor(named: "token_embd.weight").ne.last ?? 0
         }
+        // Each block has tensors of its own: a block count past the tensors
+        // the file holds is corruption, refused before per-layer tables are made.
+        let blocks = try m.int("\(arch).block_count")
+        guard blocks <= file.tensors.count else {
+            throw ModelsError.invalidConfiguration(
+                file: url.path, reason: "\(arch).block_count is \(blocks) but the file holds \(file.tensors.count) tensors")
+        }
         var config = LlamaConfiguration(
             modelType: arch, vocabSize: vocab, hiddenSize: hidden,
             intermediateSize: try m.int("\(arch).feed_forward_length"),
-            numHiddenLayers: try m.int("\(arch).block_count"),
+            numHiddenLayers: blocks,
             numAttentionHeads: heads,
             numKeyValueHeads: try m.int("\(arch).attention.head_count_kv", default: heads),
             headDim: try m.int("\(arch).attention.key_length", default: heads > 0 ? hidden / heads : 0),

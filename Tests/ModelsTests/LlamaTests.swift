@@ -129,3 +129,26 @@ import Tokenizers
         #expect(diff > 100 * Self.logitTolerance)
     }
 }
+
+/// A damaged GGUF's layer count: the fuzzer's Gemma 3 file with block_count
+/// = 2,016,822,975 aborted allocating ~984 GB of layers up front.
+@Suite struct GGUFLayerCountTests {
+    @Test(.enabled(if: Assets.enabled(Assets.smollm2GGUF)))
+    func aBlockCountPastTheTensorsIsRefused() throws {
+        var bytes = [UInt8](try Data(contentsOf: Assets.smollm2GGUF))
+        let key = Array("llama.block_count".utf8)
+        // The key, then its u32 type (4) and the u32 value.
+        guard let at = (0..<(bytes.count - key.count)).first(where: { bytes[$0..<($0 + key.count)].elementsEqual(key) }) else {
+            Issue.record("llama.block_count not found"); return
+        }
+        let value = at + key.count + 4
+        #expect(bytes[(at + key.count)..<value].elementsEqual([4, 0, 0, 0]))
+        for (i, b) in withUnsafeBytes(of: UInt32(2_016_822_975).littleEndian, Array.init).enumerated() { bytes[value + i] = b }
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("limrank-blocks-\(UUID().uuidString).gguf")
+        try Data(bytes).write(to: url)
+        defer { try? FileManager.default.removeItem(at: url) }
+        #expect(throws: ModelsError.invalidConfiguration(file: url.path, reason: "llama.block_count is 2016822975 but the file holds 272 tensors")) {
+            try LlamaModel(gguf: url)
+        }
+    }
+}
